@@ -1,0 +1,3 @@
+"""llmrelay: a self-hosted, OpenAI-compatible LLM API relay."""
+
+__version__ = "0.1.0"

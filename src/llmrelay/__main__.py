@@ -1,0 +1,5 @@
+import sys
+
+from llmrelay.cli import main
+
+sys.exit(main())

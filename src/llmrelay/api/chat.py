@@ -1,0 +1,179 @@
+"""`POST /v1/chat/completions`: the product's public face, written as plain ASGI.
+
+The hot path skips routers and middleware: read the body, authenticate, validate the few
+fields the relay needs, pick the deployment, then either relay a whole response or a stream.
+Every request, however it ends, leaves one ledger record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from llmrelay.api.exchange import Exchange
+from llmrelay.api.sse import STREAM_HEADERS
+from llmrelay.api.stream_relay import ChunkShaper, relay_stream
+from llmrelay.gate.auth import bearer_token
+from llmrelay.protocol.errors import RelayError, internal_error, method_not_allowed
+from llmrelay.protocol.request import ChatRequest, parse_chat_request
+from llmrelay.protocol.usage import Usage
+from llmrelay.providers.base import Provider, UpstreamCall
+
+if TYPE_CHECKING:
+    from llmrelay.app import Relay
+
+log = logging.getLogger("llmrelay.chat")
+
+JSON_HEADERS = [(b"content-type", b"application/json")]
+
+
+class ClientGone(Exception):
+    """The client closed the connection before its request body arrived."""
+
+
+def request_too_large(limit: int) -> RelayError:
+    return RelayError(
+        413,
+        f"The request body is larger than this relay accepts ({limit} bytes).",
+        code="request_too_large",
+    )
+
+
+async def read_body(scope: dict[str, Any], receive: Any, limit: int) -> bytes:
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value.isdigit() and int(value) > limit:
+            raise request_too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        body = message.get("body", b"")
+        size += len(body)
+        if size > limit:
+            raise request_too_large(limit)
+        chunks.append(body)
+        if not message.get("more_body"):
+            return b"".join(chunks) if len(chunks) != 1 else chunks[0]
+
+
+def _authorization(scope: dict[str, Any]) -> bytes | None:
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            return value
+    return None
+
+
+class ChatCompletionsEndpoint:
+    def __init__(self, relay: Relay) -> None:
+        self.relay = relay
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        exchange = Exchange.begin(scope["llmrelay.request_id"])
+        request_id_header = (b"x-request-id", exchange.request_id.encode())
+        try:
+            if scope["method"] != "POST":
+                raise method_not_allowed(scope["method"], scope["path"])
+            await self._handle(scope, receive, send, exchange, request_id_header)
+        except ClientGone:
+            exchange.disconnected()
+        except RelayError as error:
+            exchange.fail(error)
+            if not exchange.response_started:
+                await self._send_error(send, error, request_id_header)
+        except Exception:
+            log.exception("request %s failed", exchange.request_id)
+            error = internal_error()
+            exchange.fail(error)
+            if not exchange.response_started:
+                await self._send_error(send, error, request_id_header)
+        finally:
+            self.relay.ledger.record(exchange.record())
+
+    async def _send_error(self, send: Any, error: RelayError, request_id: tuple) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": error.status,
+                "headers": [*error.headers(), request_id],
+            }
+        )
+        await send({"type": "http.response.body", "body": error.json()})
+
+    async def _handle(
+        self, scope: dict[str, Any], receive: Any, send: Any, exchange: Exchange, rid: tuple
+    ) -> None:
+        relay = self.relay
+        key = await relay.keys.authenticate(bearer_token(_authorization(scope)))
+        exchange.key = key
+        body = await read_body(scope, receive, relay.settings.server.max_body_bytes)
+        request = parse_chat_request(body)
+        exchange.model = request.model
+        exchange.stream = request.stream
+        entry = relay.catalog.resolve(request.model, key)
+        deployment = entry.deployment
+        exchange.provider = deployment.provider.name
+        exchange.upstream_model = deployment.upstream_model
+        call = UpstreamCall(request, deployment.upstream_model, exchange.request_id)
+        async with _cancel_on_disconnect(receive, exchange):
+            if request.stream:
+                await self._stream(deployment.provider, call, send, exchange, rid)
+            else:
+                await self._complete(deployment.provider, call, send, exchange, rid)
+
+    async def _complete(
+        self, provider: Provider, call: UpstreamCall, send: Any, exchange: Exchange, rid: tuple
+    ) -> None:
+        body = await provider.complete(call)
+        body["model"] = call.request.model
+        body["object"] = "chat.completion"
+        exchange.usage = Usage.from_openai(body.get("usage"))
+        exchange.mark_first_token()
+        exchange.response_started = exchange.finished = True
+        await send({"type": "http.response.start", "status": 200, "headers": [*JSON_HEADERS, rid]})
+        await send({"type": "http.response.body", "body": orjson.dumps(body)})
+
+    async def _stream(
+        self, provider: Provider, call: UpstreamCall, send: Any, exchange: Exchange, rid: tuple
+    ) -> None:
+        request: ChatRequest = call.request
+        stream = await provider.open_stream(call)
+        exchange.response_started = True
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [*STREAM_HEADERS, rid]}
+        )
+        shaper = ChunkShaper(request.model, request.include_usage)
+        await relay_stream(
+            stream, send, exchange, shaper, self.relay.settings.server.keepalive_ping_seconds
+        )
+
+
+@contextlib.asynccontextmanager
+async def _cancel_on_disconnect(receive: Any, exchange: Exchange):
+    """Cancel the work (and so the upstream call) the moment the client goes away."""
+    task = asyncio.current_task()
+    assert task is not None
+
+    async def watch() -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                if not exchange.finished:
+                    exchange.disconnected()
+                    task.cancel()
+                return
+
+    watcher = asyncio.create_task(watch())
+    try:
+        yield
+    except asyncio.CancelledError:
+        if not exchange.client_disconnected:
+            raise
+        task.uncancel()
+    finally:
+        watcher.cancel()

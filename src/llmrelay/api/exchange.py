@@ -1,0 +1,77 @@
+"""One request's passage through the relay: what the ledger records about it."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from llmrelay.metering.ledger import UsageRecord
+from llmrelay.protocol.errors import RelayError
+from llmrelay.protocol.usage import Usage
+from llmrelay.store.keys import ApiKey
+
+CLIENT_CLOSED_REQUEST = 499
+
+
+@dataclass(slots=True)
+class Exchange:
+    request_id: str
+    started: float
+    created_at: float
+    key: ApiKey | None = None
+    model: str | None = None
+    provider: str | None = None
+    upstream_model: str | None = None
+    stream: bool = False
+    status: int = 200
+    error_code: str | None = None
+    usage: Usage | None = None
+    first_token_at: float | None = None
+    response_started: bool = False
+    finished: bool = False
+    client_disconnected: bool = False
+
+    @classmethod
+    def begin(cls, request_id: str) -> Exchange:
+        return cls(request_id=request_id, started=time.perf_counter(), created_at=time.time())
+
+    def fail(self, error: RelayError) -> None:
+        if not self.response_started:
+            self.status = error.status
+        self.error_code = error.code or error.type
+
+    def disconnected(self) -> None:
+        self.client_disconnected = True
+        if not self.response_started:
+            self.status = CLIENT_CLOSED_REQUEST
+        self.error_code = self.error_code or "client_disconnected"
+
+    def mark_first_token(self) -> None:
+        if self.first_token_at is None:
+            self.first_token_at = time.perf_counter()
+
+    def record(self) -> UsageRecord:
+        usage = self.usage or Usage()
+        ttft = None
+        if self.first_token_at is not None:
+            ttft = round((self.first_token_at - self.started) * 1000, 3)
+        return UsageRecord(
+            request_id=self.request_id,
+            created_at=self.created_at,
+            key_id=self.key.id if self.key else None,
+            key_name=self.key.name if self.key else None,
+            model=self.model,
+            provider=self.provider,
+            upstream_model=self.upstream_model,
+            stream=self.stream,
+            status=self.status,
+            error_code=self.error_code,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            total_tokens=usage.total_tokens,
+            cached_tokens=usage.cached_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+            latency_ms=round((time.perf_counter() - self.started) * 1000, 3),
+            ttft_ms=ttft,
+            client_disconnected=self.client_disconnected,
+        )

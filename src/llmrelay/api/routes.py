@@ -1,0 +1,92 @@
+"""The routes besides chat: models, health. Errors everywhere take OpenAI's shape."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from llmrelay.gate.auth import bearer_token
+from llmrelay.protocol.errors import RelayError, method_not_allowed, model_not_found, not_found
+from llmrelay.store.database import ping
+
+if TYPE_CHECKING:
+    from llmrelay.app import Relay
+
+
+class JSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def error_response(error: RelayError) -> Response:
+    headers = {k.decode(): v.decode() for k, v in error.headers() if k != b"content-type"}
+    return JSONResponse(error.body(), status_code=error.status, headers=headers)
+
+
+async def _relay_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RelayError)
+    return error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return error_response(not_found(request.url.path))
+    if exc.status_code == 405:
+        return error_response(method_not_allowed(request.method, request.url.path))
+    return error_response(RelayError(exc.status_code, str(exc.detail)))
+
+
+def exception_handlers() -> dict[Any, Any]:
+    return {RelayError: _relay_error, HTTPException: _http_error}
+
+
+def build_routes(relay: Relay) -> list[Route]:
+    async def list_models(request: Request) -> Response:
+        key = await relay.keys.authenticate(bearer_token(_auth(request)))
+        cards = [entry.card() for entry in relay.catalog.visible_to(key)]
+        return JSONResponse({"object": "list", "data": cards})
+
+    async def get_model(request: Request) -> Response:
+        key = await relay.keys.authenticate(bearer_token(_auth(request)))
+        model_id = request.path_params["model_id"]
+        entry = relay.catalog.entries.get(model_id)
+        if entry is None or not key.may_use(model_id):
+            raise model_not_found(model_id)
+        return JSONResponse(entry.card())
+
+    async def healthz(_request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_request: Request) -> Response:
+        problems = []
+        try:
+            await asyncio.wait_for(asyncio.to_thread(ping, relay.engine), timeout=5)
+        except Exception as exc:
+            problems.append(f"store unreachable: {type(exc).__name__}")
+        for name, provider in relay.providers.items():
+            if not provider.ready:
+                problems.append(f"provider {name} not ready")
+        if problems:
+            return JSONResponse({"status": "unavailable", "problems": problems}, status_code=503)
+        return JSONResponse({"status": "ready", "models": len(relay.catalog.entries)})
+
+    return [
+        Route("/v1/models", list_models, methods=["GET"]),
+        Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+    ]
+
+
+def _auth(request: Request) -> bytes | None:
+    value = request.headers.get("authorization")
+    return value.encode("latin-1") if value is not None else None

@@ -1,0 +1,136 @@
+"""Relaying a chunk stream to the client as OpenAI's SSE, to the letter (protocols.md §1.5).
+
+Whatever the upstream does, the client sees: the same `id` and `created` in every chunk, the
+public model name, `delta.role` only in the first chunk, `usage` only in one final chunk with
+`choices: []` when it asked for `include_usage`, `: ping` comments while nothing arrives, and
+`data: [DONE]`. An error after the first byte becomes a `data: {"error": ...}` frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import time
+from typing import Any
+
+from llmrelay.api.exchange import Exchange
+from llmrelay.api.sse import DONE, PING, data_frame
+from llmrelay.protocol.errors import RelayError
+from llmrelay.protocol.usage import Usage
+from llmrelay.providers.base import ChunkStream
+
+
+class ChunkShaper:
+    """Rewrites upstream chunks into the client's stream; remembers usage as it passes."""
+
+    def __init__(self, public_model: str, include_usage: bool) -> None:
+        self.model = public_model
+        self.include_usage = include_usage
+        self.id: str | None = None
+        self.created: int | None = None
+        self.role_sent = False
+        self.usage: dict[str, Any] | None = None
+
+    def shape(self, chunk: dict[str, Any]) -> dict[str, Any] | None:
+        """The chunk to send, or None when it only carried usage."""
+        if self.id is None:
+            self.id = str(chunk.get("id") or "chatcmpl-" + secrets.token_hex(12))
+            created = chunk.get("created")
+            self.created = created if isinstance(created, int) else int(time.time())
+        usage = chunk.pop("usage", None)
+        if isinstance(usage, dict):
+            self.usage = usage
+        choices = chunk.get("choices")
+        if not choices:
+            return None
+        for choice in choices:
+            delta = choice.get("delta")
+            if not isinstance(delta, dict):
+                choice["delta"] = delta = {}
+            if self.role_sent:
+                delta.pop("role", None)
+            choice.setdefault("finish_reason", None)
+        if not self.role_sent:
+            choices[0]["delta"].setdefault("role", "assistant")
+            self.role_sent = True
+        chunk["id"] = self.id
+        chunk["object"] = "chat.completion.chunk"
+        chunk["created"] = self.created
+        chunk["model"] = self.model
+        if self.include_usage:
+            chunk["usage"] = None
+        return chunk
+
+    def usage_chunk(self) -> dict[str, Any] | None:
+        if not self.include_usage or self.usage is None:
+            return None
+        return {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [],
+            "usage": self.usage,
+        }
+
+
+class _KeepAlive:
+    """Sends `: ping` whenever the stream has been silent for `interval` seconds."""
+
+    def __init__(self, send: Any, interval: float) -> None:
+        self.send = send
+        self.interval = interval
+        self.last_sent = time.monotonic()
+        self.task: asyncio.Task[None] | None = None
+        if interval > 0:
+            self.task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval - (time.monotonic() - self.last_sent))
+            if time.monotonic() - self.last_sent >= self.interval:
+                await self.send({"type": "http.response.body", "body": PING, "more_body": True})
+                self.last_sent = time.monotonic()
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+
+
+async def relay_stream(
+    stream: ChunkStream,
+    send: Any,
+    exchange: Exchange,
+    shaper: ChunkShaper,
+    keepalive_seconds: float,
+) -> None:
+    """Pump `stream` to the client; the response has been started (status 200) already."""
+    keepalive = _KeepAlive(send, keepalive_seconds)
+    error: RelayError | None = None
+    try:
+        async for chunk in stream:
+            shaped = shaper.shape(chunk)
+            if shaped is None:
+                continue
+            exchange.mark_first_token()
+            await send(
+                {"type": "http.response.body", "body": data_frame(shaped), "more_body": True}
+            )
+            keepalive.last_sent = time.monotonic()
+    except RelayError as exc:
+        error = exc
+    finally:
+        await keepalive.stop()
+        await stream.aclose()
+        exchange.usage = Usage.from_openai(shaper.usage)
+    exchange.finished = True
+    if error is not None:
+        exchange.fail(error)
+        tail = data_frame(error.body())
+    else:
+        usage_chunk = shaper.usage_chunk()
+        tail = (data_frame(usage_chunk) if usage_chunk else b"") + DONE
+    await send({"type": "http.response.body", "body": tail, "more_body": False})

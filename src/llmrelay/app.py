@@ -1,0 +1,122 @@
+"""Builds the ASGI app. The lifespan wires the store, key registry, ledger and providers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from starlette.applications import Starlette
+
+from llmrelay.api.chat import ChatCompletionsEndpoint
+from llmrelay.api.routes import build_routes, exception_handlers
+from llmrelay.config import Settings
+from llmrelay.gate.auth import KeyRegistry, ensure_admin_key
+from llmrelay.metering.ledger import Ledger
+from llmrelay.providers import Provider, build_providers
+from llmrelay.routing.catalog import ModelCatalog
+from llmrelay.store.database import migrate, open_engine
+from llmrelay.store.generation import GenerationCounter
+from llmrelay.store.keys import KeyStore
+from llmrelay.store.usage import UsageStore
+
+log = logging.getLogger("llmrelay")
+
+CHAT_PATH = "/v1/chat/completions"
+
+
+@dataclass
+class Relay:
+    """Everything a request may need, built once per process."""
+
+    settings: Settings
+    engine: sa.Engine
+    key_store: KeyStore
+    keys: KeyRegistry
+    usage: UsageStore
+    ledger: Ledger
+    providers: dict[str, Provider]
+    catalog: ModelCatalog
+    generation: GenerationCounter
+    new_admin_key: str | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def open_relay_state(settings: Settings, admin_key: str | None) -> Relay:
+    """Blocking set-up: database, migrations, admin key; providers are built, not started."""
+    engine = open_engine(settings.database_url)
+    migrate(engine)
+    key_store = KeyStore(engine)
+    generation = GenerationCounter(settings.data_path / "keys.generation")
+    new_admin_key = ensure_admin_key(key_store, generation, admin_key)
+    usage = UsageStore(engine)
+    providers = build_providers(settings)
+    return Relay(
+        settings=settings,
+        engine=engine,
+        key_store=key_store,
+        keys=KeyRegistry(key_store, generation),
+        usage=usage,
+        ledger=Ledger(usage, settings.data_path / "outbox"),
+        providers=providers,
+        catalog=ModelCatalog.from_settings(settings, providers),
+        generation=generation,
+        new_admin_key=new_admin_key,
+    )
+
+
+class RelayApp:
+    """Pure ASGI front: the chat endpoint directly, everything else through Starlette."""
+
+    def __init__(self, relay: Relay) -> None:
+        self.relay = relay
+        self.on_ready: Callable[[], None] | None = None
+        self.chat = ChatCompletionsEndpoint(relay)
+        self.routes = Starlette(
+            routes=build_routes(relay),
+            exception_handlers=exception_handlers(),
+            lifespan=self._lifespan,
+        )
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.routes(scope, receive, send)
+            return
+        request_id = "req_" + secrets.token_hex(12)
+        scope["llmrelay.request_id"] = request_id
+        if scope["path"] == CHAT_PATH:
+            await self.chat(scope, receive, send)
+            return
+        header = (b"x-request-id", request_id.encode())
+
+        async def send_with_request_id(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        await self.routes(scope, receive, send_with_request_id)
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        relay = self.relay
+        await relay.keys.load()
+        await relay.ledger.start()
+        await asyncio.gather(*(provider.start() for provider in relay.providers.values()))
+        if self.on_ready is not None:
+            self.on_ready()
+        try:
+            yield
+        finally:
+            for provider in relay.providers.values():
+                await provider.close()
+            await relay.ledger.close()
+            await asyncio.to_thread(relay.engine.dispose)
+
+
+def create_app(settings: Settings, admin_key: str | None = None) -> RelayApp:
+    return RelayApp(open_relay_state(settings, admin_key))

@@ -1,0 +1,190 @@
+"""Settings: a YAML file plus environment, validated once at start.
+
+With no file the embedded default serves the packaged local model, so `llmrelay serve`
+works with zero configuration. A bad file refuses to start with a message naming the field.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+import yaml
+
+DEFAULT_LOCAL_MODEL = "smollm2-135m-instruct"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the bad field."""
+
+
+class Timeouts(msgspec.Struct, forbid_unknown_fields=True):
+    """Seconds. `first_token` bounds the wait for response headers and the first byte."""
+
+    connect: float = 10.0
+    first_token: float = 120.0
+    idle: float = 120.0
+    total: float = 600.0
+
+
+class OpenAIProvider(msgspec.Struct, tag="openai", tag_field="type", forbid_unknown_fields=True):
+    """Any server that speaks OpenAI's Chat Completions API."""
+
+    base_url: str
+    api_key: str | None = None
+    headers: dict[str, str] = {}
+    timeouts: Timeouts = msgspec.field(default_factory=Timeouts)
+    max_connections: int = 1000
+
+
+class LocalProvider(msgspec.Struct, tag="local", tag_field="type", forbid_unknown_fields=True):
+    """The embedded llama.cpp engine; with no `model_path`, the packaged SmolLM2 GGUF."""
+
+    model_path: str | None = None
+    context_size: int = 2048
+    threads: int | None = None
+    queue_size: int = 16
+    max_tokens_default: int = 256
+    timeouts: Timeouts = msgspec.field(default_factory=Timeouts)
+
+
+ProviderConfig = OpenAIProvider | LocalProvider
+
+
+class ModelConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """A public model name and where it is served."""
+
+    provider: str
+    upstream_model: str | None = None
+    owned_by: str | None = None
+    description: str | None = None
+
+
+class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: str = "./data"
+    database_url: str | None = None
+    max_body_bytes: int = 20 * 1024 * 1024
+    keepalive_ping_seconds: float = 10.0
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class Settings(msgspec.Struct, forbid_unknown_fields=True):
+    server: ServerConfig = msgspec.field(default_factory=ServerConfig)
+    providers: dict[str, ProviderConfig] = {}
+    models: dict[str, ModelConfig] = {}
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.server.data_dir)
+
+    @property
+    def database_url(self) -> str:
+        if self.server.database_url:
+            return self.server.database_url
+        return f"sqlite:///{(self.data_path / 'llmrelay.db').resolve()}"
+
+
+DEFAULT_CONFIG: dict[str, Any] = {
+    "providers": {"local": {"type": "local"}},
+    "models": {
+        DEFAULT_LOCAL_MODEL: {
+            "provider": "local",
+            "owned_by": "llmrelay",
+            "description": "SmolLM2-135M-Instruct, embedded llama.cpp engine",
+        }
+    },
+}
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _interpolate(value: Any, where: str) -> Any:
+    """Replace `${VAR}` and `${VAR:-default}` in every string of the document."""
+    if isinstance(value, dict):
+        return {k: _interpolate(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        found = os.environ.get(name)
+        if found is not None:
+            return found
+        if default is not None:
+            return default
+        raise ConfigError(f"{where}: environment variable {name} is not set")
+
+    return _ENV_REF.sub(substitute, value)
+
+
+def _check_references(settings: Settings) -> None:
+    for name, model in settings.models.items():
+        if model.provider not in settings.providers:
+            known = ", ".join(sorted(settings.providers)) or "none"
+            raise ConfigError(
+                f"$.models.{name}.provider: unknown provider {model.provider!r} (known: {known})"
+            )
+    for name, provider in settings.providers.items():
+        if isinstance(provider, OpenAIProvider) and not provider.base_url.startswith(
+            ("http://", "https://")
+        ):
+            raise ConfigError(f"$.providers.{name}.base_url: must start with http:// or https://")
+        if isinstance(provider, LocalProvider) and provider.queue_size < 1:
+            raise ConfigError(f"$.providers.{name}.queue_size: must be at least 1")
+
+
+def parse_settings(document: dict[str, Any] | None) -> Settings:
+    """Validate a parsed YAML document (None means the embedded default)."""
+    raw = DEFAULT_CONFIG if document is None else document
+    if not isinstance(raw, dict):
+        raise ConfigError("$: the configuration must be a mapping")
+    if document is not None and "models" not in raw and "providers" not in raw:
+        raw = {**DEFAULT_CONFIG, **raw}
+    raw = _interpolate(raw, "$")
+    try:
+        settings = msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(str(exc)) from None
+    _check_references(settings)
+    return settings
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    data_dir: str | None = None,
+) -> Settings:
+    """Read the file (or the default), then apply environment and explicit overrides."""
+    path = path or os.environ.get("LLMRELAY_CONFIG")
+    document = None
+    if path:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        try:
+            document = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    settings = parse_settings(document)
+    server = settings.server
+    host = host or os.environ.get("LLMRELAY_HOST") or server.host
+    port_text = port or os.environ.get("LLMRELAY_PORT") or server.port
+    try:
+        port_number = int(port_text)
+    except ValueError:
+        raise ConfigError(f"LLMRELAY_PORT: not a port number: {port_text!r}") from None
+    data_dir = data_dir or os.environ.get("LLMRELAY_DATA_DIR") or server.data_dir
+    settings.server = msgspec.structs.replace(
+        server, host=host, port=port_number, data_dir=data_dir
+    )
+    return settings

@@ -1,0 +1,114 @@
+"""Who is calling: API keys from an in-memory table that follows every change at once.
+
+The table is reloaded whenever the shared generation counter moves (any process that
+creates or revokes a key bumps it), so a key revoked from the CLI is refused on the very
+next request without a database query per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+
+from llmrelay.protocol.errors import RelayError, invalid_api_key
+from llmrelay.store.generation import GenerationCounter
+from llmrelay.store.keys import ApiKey, KeyStore, hash_key, new_secret_key
+
+ADMIN_KEY_ID = "admin"
+
+
+def bearer_token(authorization: bytes | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, else None."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.decode("latin-1").strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    token = token.strip()
+    return token or None
+
+
+def _mask(token: str) -> str:
+    return token[:3] + "***" + token[-4:] if len(token) > 12 else "***"
+
+
+class KeyRegistry:
+    def __init__(self, keys: KeyStore, generation: GenerationCounter) -> None:
+        self.keys = keys
+        self.generation = generation
+        self._by_hash: dict[str, ApiKey] = {}
+        self._loaded = -1
+        self._admin_hash: str | None = None
+        self._reload_lock = asyncio.Lock()
+
+    async def load(self) -> None:
+        async with self._reload_lock:
+            seen = self.generation.read()
+            active, admin = await asyncio.to_thread(
+                lambda: (self.keys.active(), self.keys.admin_hash())
+            )
+            self._by_hash = {key.key_hash: key for key in active}
+            self._admin_hash = admin
+            self._loaded = seen
+
+    async def _fresh(self) -> None:
+        if self.generation.read() != self._loaded:
+            await self.load()
+
+    async def authenticate(self, token: str | None) -> ApiKey:
+        """The active key for this token, or 401 `invalid_api_key`."""
+        if token is None:
+            raise invalid_api_key(
+                "You didn't provide an API key. Send it as 'Authorization: Bearer YOUR_API_KEY'."
+            )
+        await self._fresh()
+        digest = hash_key(token)
+        key = self._by_hash.get(digest)
+        if key is not None and hmac.compare_digest(key.key_hash, digest):
+            return key
+        if self._admin_hash is not None and hmac.compare_digest(self._admin_hash, digest):
+            return ApiKey(ADMIN_KEY_ID, "admin", digest, token[:8])
+        raise invalid_api_key(f"Incorrect API key provided: {_mask(token)}.")
+
+    async def is_admin(self, token: str | None) -> bool:
+        if token is None:
+            return False
+        await self._fresh()
+        if self._admin_hash is None:
+            return False
+        return hmac.compare_digest(self._admin_hash, hash_key(token))
+
+    async def require_admin(self, token: str | None) -> None:
+        if token is None:
+            raise invalid_api_key("This route needs the admin key as 'Authorization: Bearer'.")
+        if not await self.is_admin(token):
+            await self._fresh()
+            if hash_key(token) in self._by_hash:
+                raise RelayError(
+                    403,
+                    "This route needs the admin key; an API key cannot use it.",
+                    type="permission_error",
+                    code="admin_required",
+                )
+            raise invalid_api_key(f"Incorrect admin key provided: {_mask(token)}.")
+
+
+def ensure_admin_key(
+    keys: KeyStore, generation: GenerationCounter, configured: str | None
+) -> str | None:
+    """Make the stored admin hash match `configured`, or create a key when there is none.
+
+    Returns the secret only when it was generated here: the caller prints it once.
+    """
+    if configured:
+        digest = hash_key(configured)
+        if keys.admin_hash() != digest:
+            keys.set_admin_hash(digest)
+            generation.bump()
+        return None
+    if keys.admin_hash() is not None:
+        return None
+    secret = new_secret_key()
+    keys.set_admin_hash(hash_key(secret))
+    generation.bump()
+    return secret

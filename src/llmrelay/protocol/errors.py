@@ -1,0 +1,87 @@
+"""One OpenAI-shaped error type, and how it becomes an HTTP response or an SSE event."""
+
+from __future__ import annotations
+
+import orjson
+
+
+class RelayError(Exception):
+    """An error a client sees as `{"error": {"message", "type", "param", "code"}}`."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type
+        self.param = param
+        self.code = code
+        self.retry_after = retry_after
+
+    def body(self) -> dict[str, dict[str, str | None]]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+    def json(self) -> bytes:
+        return orjson.dumps(self.body())
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        headers = [(b"content-type", b"application/json")]
+        if self.retry_after is not None:
+            seconds = max(1, round(self.retry_after))
+            headers.append((b"retry-after", str(seconds).encode()))
+        if self.status == 429 and self.code == "insufficient_quota":
+            headers.append((b"x-should-retry", b"false"))
+        return headers
+
+    def __repr__(self) -> str:
+        return f"RelayError({self.status}, {self.message!r}, code={self.code!r})"
+
+
+def invalid_request(message: str, param: str | None = None, code: str | None = None) -> RelayError:
+    return RelayError(400, message, param=param, code=code)
+
+
+def invalid_api_key(message: str = "Incorrect API key provided.") -> RelayError:
+    return RelayError(401, message, code="invalid_api_key")
+
+
+def model_not_found(model: str) -> RelayError:
+    return RelayError(
+        404,
+        f"The model `{model}` does not exist or you do not have access to it. "
+        "List the models your key may use with GET /v1/models.",
+        param="model",
+        code="model_not_found",
+    )
+
+
+def not_found(path: str) -> RelayError:
+    return RelayError(404, f"Unknown request URL: {path}.", code="unknown_url")
+
+
+def method_not_allowed(method: str, path: str) -> RelayError:
+    return RelayError(405, f"Method {method} is not allowed on {path}.", code="method_not_allowed")
+
+
+def internal_error() -> RelayError:
+    return RelayError(
+        500,
+        "The relay had an error while processing your request.",
+        type="server_error",
+        code="internal_error",
+    )

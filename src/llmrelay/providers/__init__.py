@@ -1,0 +1,21 @@
+"""Upstream adapters, one module per wire format; each registers itself by `kind`."""
+
+from __future__ import annotations
+
+from llmrelay.config import Settings
+from llmrelay.providers import local, openai  # noqa: F401  (each module registers its kind)
+from llmrelay.providers.base import Provider
+
+__all__ = ["Provider", "build_providers"]
+
+
+def build_providers(settings: Settings, only_used: bool = True) -> dict[str, Provider]:
+    """One Provider per configured provider (only those some model uses, by default)."""
+    used = {model.provider for model in settings.models.values()}
+    built: dict[str, Provider] = {}
+    for name, config in settings.providers.items():
+        if only_used and name not in used:
+            continue
+        kind = type(config).__struct_config__.tag
+        built[name] = Provider.registry[kind](name, config)  # type: ignore[call-arg]
+    return built

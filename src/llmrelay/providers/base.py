@@ -1,0 +1,108 @@
+"""The Provider interface: translate the OpenAI shape to one upstream and back.
+
+A provider never sees keys, budgets or the client's socket. It gets an `UpstreamCall` and
+returns either a whole `chat.completion` object or an opened stream of
+`chat.completion.chunk` objects. Failures are `UpstreamError`s that already carry the
+status and OpenAI-shaped message the client should see.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from llmrelay.protocol.errors import RelayError
+from llmrelay.protocol.request import ChatRequest
+
+
+@dataclass(slots=True)
+class UpstreamCall:
+    request: ChatRequest
+    upstream_model: str
+    request_id: str
+
+
+class UpstreamError(RelayError):
+    """An upstream failed; `status` is what the relay answers, `upstream_status` what it got."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "upstream_error",
+        code: str | None = "upstream_error",
+        param: str | None = None,
+        retry_after: float | None = None,
+        upstream_status: int | None = None,
+    ) -> None:
+        super().__init__(
+            status, message, type=type, param=param, code=code, retry_after=retry_after
+        )
+        self.upstream_status = upstream_status
+
+
+def upstream_timeout(provider: str, what: str) -> UpstreamError:
+    return UpstreamError(
+        504,
+        f"The upstream provider '{provider}' timed out ({what}).",
+        type="timeout_error",
+        code="upstream_timeout",
+    )
+
+
+def upstream_unreachable(provider: str, reason: str) -> UpstreamError:
+    return UpstreamError(
+        502,
+        f"The upstream provider '{provider}' could not be reached: {reason}.",
+        code="upstream_unreachable",
+    )
+
+
+class ChunkStream(abc.ABC):
+    """An opened upstream stream: the upstream has accepted the request.
+
+    Iterating yields OpenAI `chat.completion.chunk` dicts as they arrive; `aclose` releases the
+    upstream connection at once (a client that went away must not keep an upstream busy).
+    """
+
+    @abc.abstractmethod
+    def __aiter__(self) -> AsyncIterator[dict[str, Any]]: ...
+
+    @abc.abstractmethod
+    async def aclose(self) -> None: ...
+
+
+class Provider(abc.ABC):
+    """One configured upstream. Subclasses register themselves by `kind`."""
+
+    kind: ClassVar[str]
+    registry: ClassVar[dict[str, type[Provider]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if getattr(cls, "kind", None):
+            Provider.registry[cls.kind] = cls
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    async def start(self) -> None:
+        """Open pools or load weights; called once in the app's lifespan."""
+
+    async def close(self) -> None:
+        """Release everything `start` opened."""
+
+    @property
+    def ready(self) -> bool:
+        return True
+
+    @abc.abstractmethod
+    async def complete(self, call: UpstreamCall) -> dict[str, Any]:
+        """A whole `chat.completion` object, `usage` included when the upstream reported it."""
+
+    @abc.abstractmethod
+    async def open_stream(self, call: UpstreamCall) -> ChunkStream:
+        """Connect and return once the upstream accepted the request (so errors are statuses)."""

@@ -1,0 +1,136 @@
+"""Turning an upstream's failure into the status and message the relay's client sees.
+
+- 429 stays 429 and keeps `Retry-After`.
+- A request the upstream found invalid (400, 404, 409, 413, 422) keeps its status and message.
+- The upstream refusing the relay's own credentials (401, 403) is the operator's problem, not
+  the client's: 502, and the upstream's text (which may echo part of a key) is not repeated.
+- 503 and 529 (overloaded) become 503; 408 and 504 become 504; any other 5xx becomes 502.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import orjson
+
+from llmrelay.providers.base import UpstreamError
+
+PASS_THROUGH_STATUSES = frozenset({400, 404, 409, 413, 415, 422})
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """Remove every configured credential (and its long prefixes) from text shown to anyone."""
+    for secret in secrets:
+        if secret and len(secret) >= 8:
+            text = text.replace(secret, "***")
+            text = text.replace(secret[: len(secret) // 2], "***")
+    return text
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """`retry-after-ms`, `retry-after` in seconds, or `retry-after` as an HTTP date."""
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _error_fields(raw: bytes) -> dict[str, Any]:
+    try:
+        body = orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        return {}
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        return body["error"]
+    if isinstance(body, dict) and isinstance(body.get("error"), str):
+        return {"message": body["error"]}
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return body
+    return {}
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def map_openai_error(
+    provider: str,
+    status: int,
+    raw: bytes,
+    headers: Mapping[str, str],
+    secrets: Iterable[str],
+) -> UpstreamError:
+    """Map an OpenAI-style error response from `provider` to what the client receives."""
+    fields = _error_fields(raw)
+    message = scrub(_text(fields.get("message")) or "", secrets)
+    code = fields.get("code")
+    code = str(code) if isinstance(code, str | int) and code != "" else None
+    kind = _text(fields.get("type"))
+    param = _text(fields.get("param"))
+    if status == 429:
+        return UpstreamError(
+            429,
+            message or f"The upstream provider '{provider}' is rate limiting requests.",
+            type=kind or "rate_limit_error",
+            code=code or "rate_limit_exceeded",
+            retry_after=retry_after_seconds(headers) or 1.0,
+            upstream_status=status,
+        )
+    if status in PASS_THROUGH_STATUSES:
+        return UpstreamError(
+            status,
+            message or f"The upstream provider '{provider}' rejected the request.",
+            type=kind or "invalid_request_error",
+            code=code,
+            param=param,
+            upstream_status=status,
+        )
+    if status in (401, 403):
+        return UpstreamError(
+            502,
+            f"The upstream provider '{provider}' refused the relay's credentials "
+            f"(status {status}). The relay's operator must fix its configuration.",
+            code="upstream_auth_error",
+            upstream_status=status,
+        )
+    if status in (408, 504):
+        return UpstreamError(
+            504,
+            message or f"The upstream provider '{provider}' timed out.",
+            type="timeout_error",
+            code="upstream_timeout",
+            upstream_status=status,
+        )
+    if status in (503, 529):
+        return UpstreamError(
+            503,
+            message or f"The upstream provider '{provider}' is overloaded. Try again later.",
+            type=kind or "server_error",
+            code=code or "upstream_overloaded",
+            retry_after=retry_after_seconds(headers),
+            upstream_status=status,
+        )
+    return UpstreamError(
+        502,
+        message or f"The upstream provider '{provider}' failed (status {status}).",
+        type="upstream_error",
+        code=code or "upstream_error",
+        upstream_status=status,
+    )

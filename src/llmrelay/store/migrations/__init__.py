@@ -1,0 +1,1 @@
+"""Alembic migrations; `llmrelay.store.database.migrate` runs them at start."""

@@ -1,0 +1,63 @@
+"""The usage ledger's table: batched idempotent inserts and summaries (blocking calls)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from llmrelay.store.schema import usage_records
+
+COLUMNS = tuple(c.name for c in usage_records.columns if c.name != "id")
+
+
+class UsageStore:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    def _insert_ignoring_duplicates(self) -> Any:
+        if self.engine.dialect.name == "postgresql":
+            return postgresql.insert(usage_records).on_conflict_do_nothing(
+                index_elements=["request_id"]
+            )
+        return sqlite.insert(usage_records).on_conflict_do_nothing(index_elements=["request_id"])
+
+    def insert_many(self, records: list[dict[str, Any]]) -> None:
+        rows = [{name: record.get(name) for name in COLUMNS} for record in records]
+        with self.engine.begin() as connection:
+            connection.execute(self._insert_ignoring_duplicates(), rows)
+
+    def recent(self, limit: int = 50, key_id: str | None = None) -> list[dict[str, Any]]:
+        query = sa.select(usage_records).order_by(usage_records.c.id.desc()).limit(limit)
+        if key_id is not None:
+            query = query.where(usage_records.c.key_id == key_id)
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+    def by_request_id(self, request_id: str) -> dict[str, Any] | None:
+        query = sa.select(usage_records).where(usage_records.c.request_id == request_id)
+        with self.engine.connect() as connection:
+            row = connection.execute(query).first()
+            return dict(row._mapping) if row else None
+
+    def summary(self, since: float | None = None) -> list[dict[str, Any]]:
+        """Per key and model: requests, errors and tokens."""
+        u = usage_records.c
+        query = (
+            sa.select(
+                u.key_name,
+                u.model,
+                sa.func.count().label("requests"),
+                sa.func.sum(sa.case((u.status >= 400, 1), else_=0)).label("errors"),
+                sa.func.sum(u.prompt_tokens).label("prompt_tokens"),
+                sa.func.sum(u.completion_tokens).label("completion_tokens"),
+                sa.func.sum(u.total_tokens).label("total_tokens"),
+            )
+            .group_by(u.key_name, u.model)
+            .order_by(u.key_name, u.model)
+        )
+        if since is not None:
+            query = query.where(u.created_at >= since)
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
