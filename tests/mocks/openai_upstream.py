@@ -1,0 +1,294 @@
+"""A mock OpenAI-compatible upstream that speaks OpenAI's exact wire format.
+
+Its behaviour is chosen by the upstream model name the relay sends, so one server can play
+every scenario: normal answers (whole and streamed, with OpenAI's `usage: null` on chunks and
+the final `choices: []` usage chunk), tool calls, rate limits with `Retry-After`, 5xx,
+refused credentials, hangs, and errors in the middle of a stream. Every request it receives
+is kept (headers and body) so tests can assert what the relay actually forwarded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+UPSTREAM_KEY = "sk-upstream-secret-0123456789abcdefghijklmnop"
+
+
+@dataclass
+class ReceivedRequest:
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+@dataclass
+class MockOpenAI:
+    host: str = "127.0.0.1"
+    port: int = 0
+    received: list[ReceivedRequest] = field(default_factory=list)
+    open_streams: int = 0
+    _loop: asyncio.AbstractEventLoop | None = None
+    _thread: threading.Thread | None = None
+    _runner: web.AppRunner | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    def start(self) -> None:
+        sock = socket.socket()
+        sock.bind((self.host, 0))
+        self.port = sock.getsockname()[1]
+        sock.close()
+        ready = threading.Event()
+        self._loop = asyncio.new_event_loop()
+
+        def run() -> None:
+            asyncio.set_event_loop(self._loop)
+            app = web.Application()
+            app.router.add_post("/v1/chat/completions", self._chat)
+            self._runner = web.AppRunner(app, access_log=None)
+            self._loop.run_until_complete(self._runner.setup())
+            site = web.TCPSite(self._runner, self.host, self.port)
+            self._loop.run_until_complete(site.start())
+            ready.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=run, daemon=True, name="mock-openai")
+        self._thread.start()
+        ready.wait(10)
+
+    def stop(self) -> None:
+        if self._loop is None:
+            return
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def last(self) -> ReceivedRequest:
+        return self.received[-1]
+
+    # ---- the wire format -------------------------------------------------------------
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        self.received.append(ReceivedRequest(request.path, headers, body))
+        if request.headers.get("authorization") != f"Bearer {UPSTREAM_KEY}":
+            return _error(401, f"Incorrect API key provided: {request.headers.get('authorization')}",
+                          "invalid_request_error", "invalid_api_key")
+        scenario = body["model"]
+        handler = SCENARIOS.get(scenario.split(":")[0], _answer)
+        return await handler(self, request, body)
+
+
+def _error(status: int, message: str, kind: str, code: str | None, headers=None) -> web.Response:
+    payload = {"error": {"message": message, "type": kind, "param": None, "code": code}}
+    return web.Response(status=status, body=orjson.dumps(payload), headers=headers,
+                        content_type="application/json")
+
+
+def _last_user_text(body: dict[str, Any]) -> str:
+    for message in reversed(body["messages"]):
+        if message["role"] == "user":
+            content = message["content"]
+            if isinstance(content, str):
+                return content
+            return " ".join(p.get("text", "") for p in content if p.get("type") == "text")
+    return ""
+
+
+def answer_words(body: dict[str, Any]) -> list[str]:
+    """The reply the mock gives: 'echo:' and the user's words, cut at max_tokens words."""
+    words = ["echo:", *_last_user_text(body).split()]
+    limit = body.get("max_completion_tokens") or body.get("max_tokens")
+    return words[:limit] if limit else words
+
+
+def usage_for(body: dict[str, Any], words: list[str]) -> dict[str, Any]:
+    prompt = sum(len(str(m.get("content", "")).split()) + 3 for m in body["messages"])
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": len(words),
+        "total_tokens": prompt + len(words),
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
+    }
+
+
+def _finish_reason(body: dict[str, Any], words: list[str]) -> str:
+    limit = body.get("max_completion_tokens") or body.get("max_tokens")
+    return "length" if limit and len(words) >= limit else "stop"
+
+
+async def _answer(mock: MockOpenAI, request: web.Request, body: dict[str, Any]):
+    words = answer_words(body)
+    if body.get("stream"):
+        return await _stream_words(mock, request, body, words)
+    return web.json_response(
+        {
+            "id": "chatcmpl-mock123",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body["model"] + "-2026-01-01",
+            "system_fingerprint": "fp_mock",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": " ".join(words), "refusal": None,
+                                "annotations": []},
+                    "logprobs": None,
+                    "finish_reason": _finish_reason(body, words),
+                }
+            ],
+            "usage": usage_for(body, words),
+            "service_tier": "default",
+        },
+        dumps=lambda o: orjson.dumps(o).decode(),
+    )
+
+
+async def _stream_words(mock: MockOpenAI, request: web.Request, body: dict[str, Any],
+                        words: list[str], *, fail_after: int | None = None,
+                        first_delay: float = 0.0) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+    await response.prepare(request)
+    mock.open_streams += 1
+    try:
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        base = {"id": "chatcmpl-mockstream", "object": "chat.completion.chunk",
+                "created": int(time.time()), "model": body["model"] + "-2026-01-01",
+                "system_fingerprint": "fp_mock"}
+
+        async def frame(choices: list[dict[str, Any]], **extra: Any) -> None:
+            chunk = {**base, "choices": choices, **extra}
+            if include_usage and "usage" not in extra:
+                chunk["usage"] = None
+            await response.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
+
+        if first_delay:
+            await asyncio.sleep(first_delay)
+        await frame([{"index": 0, "delta": {"role": "assistant", "content": "", "refusal": None},
+                      "logprobs": None, "finish_reason": None}])
+        for i, word in enumerate(words):
+            if fail_after is not None and i == fail_after:
+                error = {"error": {"message": "The server had an error while processing",
+                                   "type": "server_error", "param": None, "code": None}}
+                await response.write(b"data: " + orjson.dumps(error) + b"\n\n")
+                return response
+            text = word if i == 0 else " " + word
+            await frame([{"index": 0, "delta": {"content": text}, "logprobs": None,
+                          "finish_reason": None}])
+        await frame([{"index": 0, "delta": {}, "logprobs": None,
+                      "finish_reason": _finish_reason(body, words)}])
+        if include_usage:
+            await frame([], usage=usage_for(body, words))
+        await response.write(b"data: [DONE]\n\n")
+        return response
+    finally:
+        mock.open_streams -= 1
+
+
+async def _tools(mock: MockOpenAI, request: web.Request, body: dict[str, Any]):
+    call = {"id": "call_abc", "type": "function",
+            "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
+    if not body.get("stream"):
+        return web.json_response({
+            "id": "chatcmpl-tools", "object": "chat.completion", "created": int(time.time()),
+            "model": body["model"],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": None,
+                                                 "tool_calls": [call], "refusal": None},
+                         "logprobs": None, "finish_reason": "tool_calls"}],
+            "usage": {"prompt_tokens": 20, "completion_tokens": 9, "total_tokens": 29},
+        })
+    response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+    await response.prepare(request)
+    base = {"id": "chatcmpl-tools", "object": "chat.completion.chunk",
+            "created": int(time.time()), "model": body["model"]}
+    deltas = [
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"index": 0, "id": "call_abc", "type": "function",
+             "function": {"name": "get_weather", "arguments": ""}}]},
+        {"tool_calls": [{"index": 0, "function": {"arguments": '{"city": '}}]},
+        {"tool_calls": [{"index": 0, "function": {"arguments": '"Paris"}'}}]},
+    ]
+    for delta in deltas:
+        chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+        await response.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
+    chunk = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}
+    await response.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
+    usage = {**base, "choices": [],
+             "usage": {"prompt_tokens": 20, "completion_tokens": 9, "total_tokens": 29}}
+    await response.write(b"data: " + orjson.dumps(usage) + b"\n\n")
+    await response.write(b"data: [DONE]\n\n")
+    return response
+
+
+async def _rate_limited(mock, request, body):
+    return _error(429, "Rate limit reached for requests", "requests", "rate_limit_exceeded",
+                  headers={"retry-after": "7"})
+
+
+async def _server_error(mock, request, body):
+    return _error(500, "The server had an error while processing your request.",
+                  "server_error", None)
+
+
+async def _overloaded(mock, request, body):
+    return _error(503, "The engine is currently overloaded, please try again later",
+                  "server_error", None)
+
+
+async def _bad_request(mock, request, body):
+    return _error(400, "Invalid value for 'logit_bias'.", "invalid_request_error",
+                  "invalid_value")
+
+
+async def _hang(mock, request, body):
+    await asyncio.sleep(3600)
+
+
+async def _midstream_error(mock, request, body):
+    return await _stream_words(mock, request, body, answer_words(body), fail_after=2)
+
+
+async def _slow_first_token(mock, request, body):
+    return await _stream_words(mock, request, body, answer_words(body), first_delay=1.2)
+
+
+async def _slow_stream(mock, request, body):
+    response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+    await response.prepare(request)
+    mock.open_streams += 1
+    try:
+        base = {"id": "chatcmpl-slow", "object": "chat.completion.chunk",
+                "created": int(time.time()), "model": body["model"]}
+        for i in range(600):
+            delta = {"role": "assistant", "content": "tick"} if i == 0 else {"content": " tick"}
+            chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+            await response.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
+            await asyncio.sleep(0.05)
+        return response
+    finally:
+        mock.open_streams -= 1
+
+
+SCENARIOS = {
+    "mock-tools": _tools,
+    "mock-429": _rate_limited,
+    "mock-500": _server_error,
+    "mock-503": _overloaded,
+    "mock-400": _bad_request,
+    "mock-hang": _hang,
+    "mock-midstream-error": _midstream_error,
+    "mock-slow-first-token": _slow_first_token,
+    "mock-slow-stream": _slow_stream,
+}
