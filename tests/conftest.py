@@ -56,9 +56,20 @@ class RunningRelay:
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "-m", "llmrelay", *args, "--config", str(self.config_path),
-             "--data-dir", str(self.data_dir)],
-            capture_output=True, text=True, check=check, env=relay_env(),
+            [
+                sys.executable,
+                "-m",
+                "llmrelay",
+                *args,
+                "--config",
+                str(self.config_path),
+                "--data-dir",
+                str(self.data_dir),
+            ],
+            capture_output=True,
+            text=True,
+            check=check,
+            env=relay_env(),
         )
 
     def create_key(self, name: str, models: str | None = None) -> str:
@@ -70,6 +81,7 @@ class RunningRelay:
     def ledger_row(self, request_id: str, timeout: float = 15.0) -> dict[str, Any]:
         engine = sa.create_engine(f"sqlite:///{self.data_dir / 'llmrelay.db'}")
         try:
+
             def fetch() -> dict[str, Any] | None:
                 with engine.connect() as connection:
                     row = connection.execute(
@@ -77,6 +89,7 @@ class RunningRelay:
                         {"r": request_id},
                     ).first()
                     return dict(row._mapping) if row else None
+
             return wait_until(fetch, timeout)
         finally:
             engine.dispose()
@@ -99,12 +112,25 @@ def start_relay(config: dict[str, Any], directory: Path, **env: str) -> RunningR
     port = free_port()
     log_path = directory / "relay.log"
     process = subprocess.Popen(
-        [sys.executable, "-m", "llmrelay", "serve", "--config", str(config_path),
-         "--data-dir", str(directory / "data"), "--port", str(port)],
-        stdout=log_path.open("w"), stderr=subprocess.STDOUT, env=relay_env(**env),
+        [
+            sys.executable,
+            "-m",
+            "llmrelay",
+            "serve",
+            "--config",
+            str(config_path),
+            "--data-dir",
+            str(directory / "data"),
+            "--port",
+            str(port),
+        ],
+        stdout=log_path.open("w"),
+        stderr=subprocess.STDOUT,
+        env=relay_env(**env),
     )
-    relay = RunningRelay(f"http://127.0.0.1:{port}", directory / "data", config_path,
-                         process, log_path)
+    relay = RunningRelay(
+        f"http://127.0.0.1:{port}", directory / "data", config_path, process, log_path
+    )
 
     def ready() -> bool:
         if process.poll() is not None:
@@ -151,12 +177,19 @@ def relay_config(mock: MockOpenAI) -> dict[str, Any]:
     return {
         "server": {"keepalive_ping_seconds": 0.3, "max_body_bytes": 200_000},
         "providers": {
-            "mock": {"type": "openai", "base_url": mock.base_url,
-                     "api_key": "${MOCK_UPSTREAM_KEY}", "headers": {"x-relay-test": "yes"},
-                     "timeouts": fast},
-            "mock-bad-creds": {"type": "openai", "base_url": mock.base_url,
-                               "api_key": "sk-wrong-upstream-key-9876543210-zyxwvutsrq",
-                               "timeouts": fast},
+            "mock": {
+                "type": "openai",
+                "base_url": mock.base_url,
+                "api_key": "${MOCK_UPSTREAM_KEY}",
+                "headers": {"x-relay-test": "yes"},
+                "timeouts": fast,
+            },
+            "mock-bad-creds": {
+                "type": "openai",
+                "base_url": mock.base_url,
+                "api_key": "sk-wrong-upstream-key-9876543210-zyxwvutsrq",
+                "timeouts": fast,
+            },
             "local": {"type": "local", "queue_size": 4},
         },
         "models": models,
@@ -172,7 +205,9 @@ def mock_openai() -> Iterator[MockOpenAI]:
 
 
 @pytest.fixture(scope="session")
-def relay(mock_openai: MockOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRelay]:
+def relay(
+    mock_openai: MockOpenAI, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningRelay]:
     running = start_relay(
         relay_config(mock_openai), tmp_path_factory.mktemp("relay"), LLMRELAY_ADMIN_KEY=ADMIN_KEY
     )

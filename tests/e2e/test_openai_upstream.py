@@ -67,10 +67,16 @@ def test_sync_completion_forwards_body_untouched(
     sent = mock_openai.last()
     assert sent.body["model"] == "mock-echo"
     for field, value in {
-        "temperature": 0.2, "top_p": 0.9, "stop": ["\n\n", "END"], "seed": 7,
-        "presence_penalty": 0.5, "response_format": {"type": "json_object"},
-        "metadata": {"team": "search"}, "user": "user-42",
-        "vendor_extension": {"deep": [1, 2.5, None]}, "top_k": 5,
+        "temperature": 0.2,
+        "top_p": 0.9,
+        "stop": ["\n\n", "END"],
+        "seed": 7,
+        "presence_penalty": 0.5,
+        "response_format": {"type": "json_object"},
+        "metadata": {"team": "search"},
+        "user": "user-42",
+        "vendor_extension": {"deep": [1, 2.5, None]},
+        "top_k": 5,
     }.items():
         assert sent.body[field] == value, field
     assert sent.body["messages"][3]["content"] == [{"type": "text", "text": "second question"}]
@@ -81,10 +87,15 @@ def test_sync_completion_forwards_body_untouched(
 def test_streaming_follows_openai_wire_rules(relay: RunningRelay, api_key: str) -> None:
     frames = []
     with httpx.stream(
-        "POST", relay.url + "/v1/chat/completions",
+        "POST",
+        relay.url + "/v1/chat/completions",
         headers={"Authorization": f"Bearer {api_key}"},
-        json={"model": "gpt-5", "stream": True, "stream_options": {"include_usage": True},
-              "messages": [{"role": "user", "content": "one two three"}]},
+        json={
+            "model": "gpt-5",
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "messages": [{"role": "user", "content": "one two three"}],
+        },
     ) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
@@ -106,10 +117,12 @@ def test_streaming_follows_openai_wire_rules(relay: RunningRelay, api_key: str) 
     assert content_frames[-1]["choices"][0]["finish_reason"] == "stop"
 
 
-def test_stream_without_include_usage_has_no_usage(relay: RunningRelay, api_key: str,
-                                                   mock_openai: MockOpenAI) -> None:
+def test_stream_without_include_usage_has_no_usage(
+    relay: RunningRelay, api_key: str, mock_openai: MockOpenAI
+) -> None:
     with httpx.stream(
-        "POST", relay.url + "/v1/chat/completions",
+        "POST",
+        relay.url + "/v1/chat/completions",
         headers={"Authorization": f"Bearer {api_key}"},
         json={"model": "gpt-5", "stream": True, "messages": [{"role": "user", "content": "hi"}]},
     ) as response:
@@ -134,10 +147,18 @@ def test_sdk_stream_accumulates(client: openai.OpenAI) -> None:
 
 
 def test_sdk_stream_tool_calls_accumulate(client: openai.OpenAI) -> None:
-    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {
-        "type": "object", "properties": {"city": {"type": "string"}}}}}]
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+            },
+        }
+    ]
     with client.chat.completions.stream(
-        model="tools-model", tools=tools,
+        model="tools-model",
+        tools=tools,
         messages=[{"role": "user", "content": "weather in Paris?"}],
     ) as stream:
         final = stream.get_final_completion()
@@ -153,9 +174,17 @@ def test_tool_calls_non_streaming(client: openai.OpenAI) -> None:
         model="tools-model",
         messages=[
             {"role": "user", "content": "weather?"},
-            {"role": "assistant", "content": None, "tool_calls": [
-                {"id": "call_1", "type": "function",
-                 "function": {"name": "get_weather", "arguments": "{}"}}]},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": "{}"},
+                    }
+                ],
+            },
             {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
         ],
     )
@@ -169,7 +198,9 @@ async def test_async_client_whole_and_streamed(async_client: openai.AsyncOpenAI)
     )
     assert completion.choices[0].message.content == "echo: async hello"
     stream = await async_client.chat.completions.create(
-        model="gpt-5", stream=True, stream_options={"include_usage": True},
+        model="gpt-5",
+        stream=True,
+        stream_options={"include_usage": True},
         messages=[{"role": "user", "content": "async stream"}],
     )
     pieces, usage = [], None
@@ -183,36 +214,44 @@ async def test_async_client_whole_and_streamed(async_client: openai.AsyncOpenAI)
     await async_client.close()
 
 
-def test_keepalive_pings_while_waiting_for_first_token(relay: RunningRelay, api_key: str,
-                                                       client: openai.OpenAI) -> None:
+def test_keepalive_pings_while_waiting_for_first_token(
+    relay: RunningRelay, api_key: str, client: openai.OpenAI
+) -> None:
     with httpx.stream(
-        "POST", relay.url + "/v1/chat/completions",
+        "POST",
+        relay.url + "/v1/chat/completions",
         headers={"Authorization": f"Bearer {api_key}"},
-        json={"model": "slow-start", "stream": True,
-              "messages": [{"role": "user", "content": "take your time"}]},
+        json={
+            "model": "slow-start",
+            "stream": True,
+            "messages": [{"role": "user", "content": "take your time"}],
+        },
     ) as response:
         lines = [line for line in response.iter_lines() if line]
     first_data = next(i for i, line in enumerate(lines) if line.startswith("data:"))
     assert ": ping" in lines[:first_data]
     # and the SDK ignores them
-    chunks = list(client.chat.completions.create(
-        model="slow-start", stream=True, messages=[{"role": "user", "content": "still fine"}]))
+    chunks = list(
+        client.chat.completions.create(
+            model="slow-start", stream=True, messages=[{"role": "user", "content": "still fine"}]
+        )
+    )
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == "echo: still fine"
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_ledger_matches_what_the_client_saw(relay: RunningRelay, client: openai.OpenAI,
-                                            stream: bool) -> None:
+def test_ledger_matches_what_the_client_saw(
+    relay: RunningRelay, client: openai.OpenAI, stream: bool
+) -> None:
     raw = client.chat.completions.with_raw_response.create(
-        model="gpt-5", stream=stream, messages=[{"role": "user", "content": "count these words"}],
+        model="gpt-5",
+        stream=stream,
+        messages=[{"role": "user", "content": "count these words"}],
         **({"stream_options": {"include_usage": True}} if stream else {}),
     )
     request_id = raw.headers["x-request-id"]
     parsed = raw.parse()
-    if stream:
-        usage = [c.usage for c in parsed if c.usage][-1]
-    else:
-        usage = parsed.usage
+    usage = [c.usage for c in parsed if c.usage][-1] if stream else parsed.usage
     row = relay.ledger_row(request_id)
     assert row["status"] == 200
     assert row["model"] == "gpt-5"

@@ -55,7 +55,9 @@ class MockOpenAI:
             asyncio.set_event_loop(self._loop)
             app = web.Application()
             app.router.add_post("/v1/chat/completions", self._chat)
-            self._runner = web.AppRunner(app, access_log=None)
+            self._runner = web.AppRunner(
+                app, access_log=None, handler_cancellation=True, shutdown_timeout=1
+            )
             self._loop.run_until_complete(self._runner.setup())
             site = web.TCPSite(self._runner, self.host, self.port)
             self._loop.run_until_complete(site.start())
@@ -83,8 +85,12 @@ class MockOpenAI:
         headers = {k.lower(): v for k, v in request.headers.items()}
         self.received.append(ReceivedRequest(request.path, headers, body))
         if request.headers.get("authorization") != f"Bearer {UPSTREAM_KEY}":
-            return _error(401, f"Incorrect API key provided: {request.headers.get('authorization')}",
-                          "invalid_request_error", "invalid_api_key")
+            return _error(
+                401,
+                f"Incorrect API key provided: {request.headers.get('authorization')}",
+                "invalid_request_error",
+                "invalid_api_key",
+            )
         scenario = body["model"]
         handler = SCENARIOS.get(scenario.split(":")[0], _answer)
         return await handler(self, request, body)
@@ -92,8 +98,9 @@ class MockOpenAI:
 
 def _error(status: int, message: str, kind: str, code: str | None, headers=None) -> web.Response:
     payload = {"error": {"message": message, "type": kind, "param": None, "code": code}}
-    return web.Response(status=status, body=orjson.dumps(payload), headers=headers,
-                        content_type="application/json")
+    return web.Response(
+        status=status, body=orjson.dumps(payload), headers=headers, content_type="application/json"
+    )
 
 
 def _last_user_text(body: dict[str, Any]) -> str:
@@ -143,8 +150,12 @@ async def _answer(mock: MockOpenAI, request: web.Request, body: dict[str, Any]):
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": " ".join(words), "refusal": None,
-                                "annotations": []},
+                    "message": {
+                        "role": "assistant",
+                        "content": " ".join(words),
+                        "refusal": None,
+                        "annotations": [],
+                    },
                     "logprobs": None,
                     "finish_reason": _finish_reason(body, words),
                 }
@@ -156,17 +167,27 @@ async def _answer(mock: MockOpenAI, request: web.Request, body: dict[str, Any]):
     )
 
 
-async def _stream_words(mock: MockOpenAI, request: web.Request, body: dict[str, Any],
-                        words: list[str], *, fail_after: int | None = None,
-                        first_delay: float = 0.0) -> web.StreamResponse:
+async def _stream_words(
+    mock: MockOpenAI,
+    request: web.Request,
+    body: dict[str, Any],
+    words: list[str],
+    *,
+    fail_after: int | None = None,
+    first_delay: float = 0.0,
+) -> web.StreamResponse:
     response = web.StreamResponse(headers={"content-type": "text/event-stream"})
     await response.prepare(request)
     mock.open_streams += 1
     try:
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        base = {"id": "chatcmpl-mockstream", "object": "chat.completion.chunk",
-                "created": int(time.time()), "model": body["model"] + "-2026-01-01",
-                "system_fingerprint": "fp_mock"}
+        base = {
+            "id": "chatcmpl-mockstream",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": body["model"] + "-2026-01-01",
+            "system_fingerprint": "fp_mock",
+        }
 
         async def frame(choices: list[dict[str, Any]], **extra: Any) -> None:
             chunk = {**base, "choices": choices, **extra}
@@ -176,19 +197,42 @@ async def _stream_words(mock: MockOpenAI, request: web.Request, body: dict[str, 
 
         if first_delay:
             await asyncio.sleep(first_delay)
-        await frame([{"index": 0, "delta": {"role": "assistant", "content": "", "refusal": None},
-                      "logprobs": None, "finish_reason": None}])
+        await frame(
+            [
+                {
+                    "index": 0,
+                    "delta": {"role": "assistant", "content": "", "refusal": None},
+                    "logprobs": None,
+                    "finish_reason": None,
+                }
+            ]
+        )
         for i, word in enumerate(words):
             if fail_after is not None and i == fail_after:
-                error = {"error": {"message": "The server had an error while processing",
-                                   "type": "server_error", "param": None, "code": None}}
+                error = {
+                    "error": {
+                        "message": "The server had an error while processing",
+                        "type": "server_error",
+                        "param": None,
+                        "code": None,
+                    }
+                }
                 await response.write(b"data: " + orjson.dumps(error) + b"\n\n")
                 return response
             text = word if i == 0 else " " + word
-            await frame([{"index": 0, "delta": {"content": text}, "logprobs": None,
-                          "finish_reason": None}])
-        await frame([{"index": 0, "delta": {}, "logprobs": None,
-                      "finish_reason": _finish_reason(body, words)}])
+            await frame(
+                [{"index": 0, "delta": {"content": text}, "logprobs": None, "finish_reason": None}]
+            )
+        await frame(
+            [
+                {
+                    "index": 0,
+                    "delta": {},
+                    "logprobs": None,
+                    "finish_reason": _finish_reason(body, words),
+                }
+            ]
+        )
         if include_usage:
             await frame([], usage=usage_for(body, words))
         await response.write(b"data: [DONE]\n\n")
@@ -198,25 +242,55 @@ async def _stream_words(mock: MockOpenAI, request: web.Request, body: dict[str, 
 
 
 async def _tools(mock: MockOpenAI, request: web.Request, body: dict[str, Any]):
-    call = {"id": "call_abc", "type": "function",
-            "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
+    call = {
+        "id": "call_abc",
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+    }
     if not body.get("stream"):
-        return web.json_response({
-            "id": "chatcmpl-tools", "object": "chat.completion", "created": int(time.time()),
-            "model": body["model"],
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": None,
-                                                 "tool_calls": [call], "refusal": None},
-                         "logprobs": None, "finish_reason": "tool_calls"}],
-            "usage": {"prompt_tokens": 20, "completion_tokens": 9, "total_tokens": 29},
-        })
+        return web.json_response(
+            {
+                "id": "chatcmpl-tools",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body["model"],
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {
+                            "role": "assistant",
+                            "content": None,
+                            "tool_calls": [call],
+                            "refusal": None,
+                        },
+                        "logprobs": None,
+                        "finish_reason": "tool_calls",
+                    }
+                ],
+                "usage": {"prompt_tokens": 20, "completion_tokens": 9, "total_tokens": 29},
+            }
+        )
     response = web.StreamResponse(headers={"content-type": "text/event-stream"})
     await response.prepare(request)
-    base = {"id": "chatcmpl-tools", "object": "chat.completion.chunk",
-            "created": int(time.time()), "model": body["model"]}
+    base = {
+        "id": "chatcmpl-tools",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": body["model"],
+    }
     deltas = [
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"index": 0, "id": "call_abc", "type": "function",
-             "function": {"name": "get_weather", "arguments": ""}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "index": 0,
+                    "id": "call_abc",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": ""},
+                }
+            ],
+        },
         {"tool_calls": [{"index": 0, "function": {"arguments": '{"city": '}}]},
         {"tool_calls": [{"index": 0, "function": {"arguments": '"Paris"}'}}]},
     ]
@@ -225,31 +299,40 @@ async def _tools(mock: MockOpenAI, request: web.Request, body: dict[str, Any]):
         await response.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
     chunk = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}
     await response.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
-    usage = {**base, "choices": [],
-             "usage": {"prompt_tokens": 20, "completion_tokens": 9, "total_tokens": 29}}
+    usage = {
+        **base,
+        "choices": [],
+        "usage": {"prompt_tokens": 20, "completion_tokens": 9, "total_tokens": 29},
+    }
     await response.write(b"data: " + orjson.dumps(usage) + b"\n\n")
     await response.write(b"data: [DONE]\n\n")
     return response
 
 
 async def _rate_limited(mock, request, body):
-    return _error(429, "Rate limit reached for requests", "requests", "rate_limit_exceeded",
-                  headers={"retry-after": "7"})
+    return _error(
+        429,
+        "Rate limit reached for requests",
+        "requests",
+        "rate_limit_exceeded",
+        headers={"retry-after": "7"},
+    )
 
 
 async def _server_error(mock, request, body):
-    return _error(500, "The server had an error while processing your request.",
-                  "server_error", None)
+    return _error(
+        500, "The server had an error while processing your request.", "server_error", None
+    )
 
 
 async def _overloaded(mock, request, body):
-    return _error(503, "The engine is currently overloaded, please try again later",
-                  "server_error", None)
+    return _error(
+        503, "The engine is currently overloaded, please try again later", "server_error", None
+    )
 
 
 async def _bad_request(mock, request, body):
-    return _error(400, "Invalid value for 'logit_bias'.", "invalid_request_error",
-                  "invalid_value")
+    return _error(400, "Invalid value for 'logit_bias'.", "invalid_request_error", "invalid_value")
 
 
 async def _hang(mock, request, body):
@@ -269,8 +352,12 @@ async def _slow_stream(mock, request, body):
     await response.prepare(request)
     mock.open_streams += 1
     try:
-        base = {"id": "chatcmpl-slow", "object": "chat.completion.chunk",
-                "created": int(time.time()), "model": body["model"]}
+        base = {
+            "id": "chatcmpl-slow",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": body["model"],
+        }
         for i in range(600):
             delta = {"role": "assistant", "content": "tick"} if i == 0 else {"content": " tick"}
             chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
