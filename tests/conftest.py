@@ -42,6 +42,16 @@ def wait_until(predicate, timeout: float = 15.0, interval: float = 0.05) -> Any:
         time.sleep(interval)
 
 
+def wait_for_text(read, needle: str, timeout: float = 60.0) -> str:
+    """Poll `read()` until its text contains `needle`; returns that text."""
+
+    def found() -> str | None:
+        text = read()
+        return text if needle in text else None
+
+    return wait_until(found, timeout)
+
+
 @dataclass
 class RunningRelay:
     url: str
