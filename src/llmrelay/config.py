@@ -184,7 +184,8 @@ def load_settings(
     except ValueError:
         raise ConfigError(f"LLMRELAY_PORT: not a port number: {port_text!r}") from None
     data_dir = data_dir or os.environ.get("LLMRELAY_DATA_DIR") or server.data_dir
+    database_url = os.environ.get("LLMRELAY_DATABASE_URL") or server.database_url
     settings.server = msgspec.structs.replace(
-        server, host=host, port=port_number, data_dir=data_dir
+        server, host=host, port=port_number, data_dir=data_dir, database_url=database_url
     )
     return settings

@@ -1,0 +1,194 @@
+"""The processes under test: the mock upstream and llmrelay, each started pinned to its core.
+
+The relay gets core 0 to itself; the mock, the load generator and this orchestrator share
+core 1. On a one-core machine nothing is pinned (and the numbers say less).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+RELAY_MODEL = "bench-model"
+LOCAL_MODEL = "smollm2-135m-instruct"
+
+
+class StartError(RuntimeError):
+    """A process under test did not start; the message carries its log's tail."""
+
+
+@dataclass(frozen=True, slots=True)
+class Cores:
+    relay: int | None
+    harness: int | None
+
+    @classmethod
+    def detect(cls) -> Cores:
+        available = sorted(os.sched_getaffinity(0))
+        if len(available) < 2:
+            return cls(None, None)
+        return cls(available[0], available[1])
+
+
+def pinned(cpu: int | None, command: list[str]) -> list[str]:
+    return ["taskset", "-c", str(cpu), *command] if cpu is not None else command
+
+
+def pin_self(cpu: int | None) -> None:
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Service:
+    name: str
+    process: subprocess.Popen[bytes]
+    base_url: str
+    log_path: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log_tail(self, size: int = 3000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-size:]
+        except OSError:
+            return ""
+
+    def check_alive(self) -> None:
+        if self.process.poll() is not None:
+            raise StartError(
+                f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}"
+            )
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+
+def _spawn(
+    name: str, command: list[str], log_path: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    log = log_path.open("wb")
+    try:
+        return subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+        )
+    finally:
+        log.close()
+
+
+def _wait_http(service: Service, path: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    url = service.base_url.removesuffix("/v1") + path
+    while time.monotonic() < deadline:
+        service.check_alive()
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.1)
+    service.stop()
+    raise StartError(f"{service.name} not ready after {timeout:.0f} s:\n{service.log_tail()}")
+
+
+def _wait_port(service: Service, port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        service.check_alive()
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return
+        time.sleep(0.05)
+    service.stop()
+    raise StartError(f"{service.name} did not listen on {port}:\n{service.log_tail()}")
+
+
+def start_mock(
+    workdir: Path, port: int, cpu: int | None, *, chunks: int, gap_ms: float, delay_ms: float
+) -> Service:
+    command = pinned(cpu, [
+        sys.executable, "-m", "bench.mock_upstream", "--port", str(port),
+        "--chunks", str(chunks), "--gap-ms", str(gap_ms), "--delay-ms", str(delay_ms),
+    ])
+    log_path = workdir / "mock.log"
+    process = _spawn("mock", command, log_path)
+    service = Service("mock upstream", process, f"http://127.0.0.1:{port}/v1", log_path)
+    _wait_port(service, port, 15)
+    return service
+
+
+def _relay_env(admin_key: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMRELAY_")}
+    env["LLMRELAY_ADMIN_KEY"] = admin_key
+    return env
+
+
+def write_relay_config(path: Path, mock_url: str) -> None:
+    config = {
+        "providers": {
+            "mock": {"type": "openai", "base_url": mock_url, "api_key": "sk-bench"},
+            "local": {"type": "local"},
+        },
+        "models": {
+            RELAY_MODEL: {"provider": "mock", "upstream_model": "mock"},
+            LOCAL_MODEL: {"provider": "local"},
+        },
+    }
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+@dataclass
+class RelayService(Service):
+    api_key: str = ""
+
+
+def start_relay(workdir: Path, mock_url: str, port: int, cpu: int | None) -> RelayService:
+    """`llmrelay serve` with every existing feature on: key auth and the usage ledger."""
+    config = workdir / "relay.yaml"
+    data_dir = workdir / "relay-data"
+    write_relay_config(config, mock_url)
+    env = _relay_env("sk-bench-admin-" + secrets.token_hex(16))
+    common = ["--config", str(config), "--data-dir", str(data_dir)]
+    created = subprocess.run(
+        [sys.executable, "-m", "llmrelay", "keys", "create", "--name", "bench", *common],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )
+    lines = created.stdout.strip().splitlines()
+    if created.returncode != 0 or not lines:
+        raise StartError(f"llmrelay keys create failed:\n{created.stdout}\n{created.stderr}")
+    command = pinned(cpu, [
+        sys.executable, "-m", "llmrelay", "serve", *common, "--port", str(port),
+    ])
+    log_path = workdir / "relay.log"
+    process = _spawn("llmrelay", command, log_path, env)
+    relay = RelayService(
+        "llmrelay", process, f"http://127.0.0.1:{port}/v1", log_path, api_key=lines[-1].strip()
+    )
+    _wait_http(relay, "/readyz", 180)
+    return relay

@@ -1,0 +1,76 @@
+"""A client that goes away: the upstream work stops at once and the ledger says so."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.conftest import RunningRelay, wait_until
+from tests.mocks.openai_upstream import MockOpenAI
+
+
+def read_some_then_leave(relay: RunningRelay, api_key: str, body: dict, frames: int) -> str:
+    with httpx.stream(
+        "POST",
+        relay.url + "/v1/chat/completions",
+        json=body,
+        timeout=30,
+        headers={"Authorization": f"Bearer {api_key}"},
+    ) as response:
+        assert response.status_code == 200
+        request_id = response.headers["x-request-id"]
+        seen = 0
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                seen += 1
+                if seen >= frames:
+                    break
+    return request_id
+
+
+def test_disconnect_cancels_the_upstream_stream(
+    relay: RunningRelay, api_key: str, mock_openai: MockOpenAI
+) -> None:
+    request_id = read_some_then_leave(
+        relay,
+        api_key,
+        {
+            "model": "slow-stream",
+            "stream": True,
+            "messages": [{"role": "user", "content": "go on forever"}],
+        },
+        frames=3,
+    )
+    wait_until(lambda: mock_openai.open_streams == 0, timeout=5)
+    row = relay.ledger_row(request_id)
+    assert row["client_disconnected"]
+    assert row["status"] == 200
+    assert row["error_code"] == "client_disconnected"
+
+
+def test_disconnect_stops_the_local_model(relay: RunningRelay, api_key: str) -> None:
+    request_id = read_some_then_leave(
+        relay,
+        api_key,
+        {
+            "model": "smollm2-135m-instruct",
+            "stream": True,
+            "max_tokens": 1500,
+            "messages": [{"role": "user", "content": "Write a very long essay about the sea."}],
+        },
+        frames=4,
+    )
+    row = relay.ledger_row(request_id)
+    assert row["client_disconnected"]
+    # The engine was told to stop: the model is free again for the next request at once.
+    follow_up = httpx.post(
+        relay.url + "/v1/chat/completions",
+        timeout=60,
+        headers={"Authorization": f"Bearer {api_key}"},
+        json={
+            "model": "smollm2-135m-instruct",
+            "max_tokens": 2,
+            "messages": [{"role": "user", "content": "hi"}],
+        },
+    )
+    assert follow_up.status_code == 200
+    assert follow_up.json()["usage"]["completion_tokens"] <= 2

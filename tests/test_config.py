@@ -1,0 +1,114 @@
+"""Configuration: the embedded default, `${ENV}` interpolation, and errors that name the field."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from llmrelay.config import (
+    DEFAULT_LOCAL_MODEL,
+    ConfigError,
+    LocalProvider,
+    OpenAIProvider,
+    load_settings,
+    parse_settings,
+)
+
+
+def test_no_file_means_the_embedded_local_model() -> None:
+    settings = parse_settings(None)
+    assert list(settings.models) == [DEFAULT_LOCAL_MODEL]
+    assert isinstance(settings.providers["local"], LocalProvider)
+    assert settings.server.port == 8080 and settings.server.host == "127.0.0.1"
+
+
+def test_env_interpolation_with_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("UPSTREAM_KEY", "sk-from-env")
+    settings = parse_settings(
+        {
+            "providers": {
+                "up": {
+                    "type": "openai",
+                    "base_url": "${BASE:-http://127.0.0.1:9/v1}",
+                    "api_key": "${UPSTREAM_KEY}",
+                }
+            },
+            "models": {"gpt-5": {"provider": "up"}},
+        }
+    )
+    provider = settings.providers["up"]
+    assert isinstance(provider, OpenAIProvider)
+    assert provider.api_key == "sk-from-env"
+    assert provider.base_url == "http://127.0.0.1:9/v1"
+
+
+@pytest.mark.parametrize(
+    ("document", "names"),
+    [
+        (
+            {
+                "providers": {"up": {"type": "openai", "base_url": "${NOT_SET_ANYWHERE}"}},
+                "models": {},
+            },
+            "NOT_SET_ANYWHERE",
+        ),
+        ({"providers": {"up": {"type": "openai"}}, "models": {}}, "base_url"),
+        (
+            {"providers": {"up": {"type": "openai", "base_url": "ftp://x"}}, "models": {}},
+            "base_url",
+        ),
+        ({"providers": {"up": {"type": "carrier-pigeon"}}, "models": {}}, "carrier-pigeon"),
+        ({"providers": {}, "models": {"gpt-5": {"provider": "nowhere"}}}, "models.gpt-5.provider"),
+        ({"providers": {"l": {"type": "local", "queue_size": 0}}, "models": {}}, "queue_size"),
+        ({"providers": {"l": {"type": "local", "colour": "red"}}, "models": {}}, "colour"),
+        ({"server": {"port": "eighty"}}, "port"),
+        (["not", "a", "mapping"], "mapping"),
+    ],
+)
+def test_bad_config_names_the_field(document, names: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(document)
+    assert names in str(caught.value)
+
+
+def test_environment_overrides(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLMRELAY_PORT", "9191")
+    monkeypatch.setenv("LLMRELAY_HOST", "0.0.0.0")
+    monkeypatch.setenv("LLMRELAY_DATA_DIR", str(tmp_path))
+    settings = load_settings(None)
+    assert (settings.server.port, settings.server.host) == (9191, "0.0.0.0")
+    assert settings.database_url.endswith(f"{tmp_path}/llmrelay.db")
+    assert load_settings(None, port=7000).server.port == 7000
+
+
+def test_serve_refuses_a_bad_config_with_the_field_named(tmp_path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("providers:\n  up:\n    type: openai\n    base_url: 42\nmodels: {}\n")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "llmrelay",
+            "serve",
+            "--config",
+            str(bad),
+            "--data-dir",
+            str(tmp_path / "d"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "configuration error" in result.stderr and "base_url" in result.stderr
+
+
+def test_unreadable_and_invalid_yaml(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_settings(tmp_path / "missing.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("providers: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_settings(broken)
