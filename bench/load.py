@@ -44,8 +44,11 @@ class WrkResult:
     @property
     def errors(self) -> int:
         return (
-            self.errors_connect + self.errors_read + self.errors_write
-            + self.errors_status + self.errors_timeout
+            self.errors_connect
+            + self.errors_read
+            + self.errors_write
+            + self.errors_status
+            + self.errors_timeout
         )
 
     def problem(self) -> str | None:
@@ -87,8 +90,16 @@ def wrk_command(
 ) -> list[str]:
     pin = ["taskset", "-c", str(cpu)] if cpu is not None else []
     return [
-        *pin, wrk, "-t1", f"-c{connections}", f"-d{max(1, round(duration_s))}s",
-        "--timeout", "5s", "-s", str(LUA_SCRIPT), url,
+        *pin,
+        wrk,
+        "-t1",
+        f"-c{connections}",
+        f"-d{max(1, round(duration_s))}s",
+        "--timeout",
+        "5s",
+        "-s",
+        str(LUA_SCRIPT),
+        url,
     ]
 
 
@@ -99,7 +110,7 @@ def wrk_env(body: bytes, key: str | None) -> dict[str, str]:
 def parse_wrk(stdout: str) -> WrkResult:
     for line in stdout.splitlines():
         if line.startswith(RESULT_PREFIX):
-            raw = orjson.loads(line[len(RESULT_PREFIX):])
+            raw = orjson.loads(line[len(RESULT_PREFIX) :])
             return WrkResult(
                 requests=int(raw["requests"]),
                 duration_s=raw["duration_us"] / 1e6,
@@ -129,8 +140,12 @@ def run_wrk(
     """One closed-loop run: `connections` keep-alive connections for `duration_s`."""
     command = wrk_command(wrk, url, connections, duration_s, cpu)
     done = subprocess.run(
-        command, env=wrk_env(body, key), capture_output=True, text=True,
-        timeout=duration_s + 30, check=False,
+        command,
+        env=wrk_env(body, key),
+        capture_output=True,
+        text=True,
+        timeout=duration_s + 30,
+        check=False,
     )
     if done.returncode != 0:
         raise LoadError(f"wrk exited {done.returncode}: {done.stderr.strip()[-2000:]}")

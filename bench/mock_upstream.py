@@ -75,8 +75,15 @@ def _usage(completion: int) -> dict[str, Any]:
 def _response_head(status: bytes, content_type: bytes, extra: bytes, close: bool) -> bytes:
     connection = b"close" if close else b"keep-alive"
     return (
-        b"HTTP/1.1 " + status + b"\r\ncontent-type: " + content_type + b"\r\n" + extra
-        + b"connection: " + connection + b"\r\n\r\n"
+        b"HTTP/1.1 "
+        + status
+        + b"\r\ncontent-type: "
+        + content_type
+        + b"\r\n"
+        + extra
+        + b"connection: "
+        + connection
+        + b"\r\n\r\n"
     )
 
 

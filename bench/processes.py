@@ -132,10 +132,22 @@ def _wait_port(service: Service, port: int, timeout: float) -> None:
 def start_mock(
     workdir: Path, port: int, cpu: int | None, *, chunks: int, gap_ms: float, delay_ms: float
 ) -> Service:
-    command = pinned(cpu, [
-        sys.executable, "-m", "bench.mock_upstream", "--port", str(port),
-        "--chunks", str(chunks), "--gap-ms", str(gap_ms), "--delay-ms", str(delay_ms),
-    ])
+    command = pinned(
+        cpu,
+        [
+            sys.executable,
+            "-m",
+            "bench.mock_upstream",
+            "--port",
+            str(port),
+            "--chunks",
+            str(chunks),
+            "--gap-ms",
+            str(gap_ms),
+            "--delay-ms",
+            str(delay_ms),
+        ],
+    )
     log_path = workdir / "mock.log"
     process = _spawn("mock", command, log_path)
     service = Service("mock upstream", process, f"http://127.0.0.1:{port}/v1", log_path)
@@ -177,14 +189,27 @@ def start_relay(workdir: Path, mock_url: str, port: int, cpu: int | None) -> Rel
     common = ["--config", str(config), "--data-dir", str(data_dir)]
     created = subprocess.run(
         [sys.executable, "-m", "llmrelay", "keys", "create", "--name", "bench", *common],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     lines = created.stdout.strip().splitlines()
     if created.returncode != 0 or not lines:
         raise StartError(f"llmrelay keys create failed:\n{created.stdout}\n{created.stderr}")
-    command = pinned(cpu, [
-        sys.executable, "-m", "llmrelay", "serve", *common, "--port", str(port),
-    ])
+    command = pinned(
+        cpu,
+        [
+            sys.executable,
+            "-m",
+            "llmrelay",
+            "serve",
+            *common,
+            "--port",
+            str(port),
+        ],
+    )
     log_path = workdir / "relay.log"
     process = _spawn("llmrelay", command, log_path, env)
     relay = RelayService(

@@ -75,9 +75,12 @@ def build_routes(relay: Relay) -> list[Route]:
         for name, provider in relay.providers.items():
             if not provider.ready:
                 problems.append(f"provider {name} not ready")
+        providers = {name: p.status() for name, p in relay.providers.items()}
+        body = {"models": len(relay.catalog.entries), "providers": providers}
         if problems:
-            return JSONResponse({"status": "unavailable", "problems": problems}, status_code=503)
-        return JSONResponse({"status": "ready", "models": len(relay.catalog.entries)})
+            body.update(status="unavailable", problems=problems)
+            return JSONResponse(body, status_code=503)
+        return JSONResponse({"status": "ready", **body})
 
     return [
         Route("/v1/models", list_models, methods=["GET"]),

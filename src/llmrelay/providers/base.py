@@ -99,6 +99,10 @@ class Provider(abc.ABC):
     def ready(self) -> bool:
         return True
 
+    def status(self) -> dict[str, Any]:
+        """What `/readyz` shows about this provider."""
+        return {"kind": self.kind, "ready": self.ready}
+
     @abc.abstractmethod
     async def complete(self, call: UpstreamCall) -> dict[str, Any]:
         """A whole `chat.completion` object, `usage` included when the upstream reported it."""

@@ -116,6 +116,13 @@ class LocalModelProvider(Provider):
     def ready(self) -> bool:
         return self.engine.loaded
 
+    def status(self) -> dict[str, Any]:
+        return {
+            **super().status(),
+            "in_flight": self._in_flight,
+            "queue_size": self.config.queue_size,
+        }
+
     def _admit(self) -> None:
         if self._in_flight > self.config.queue_size:
             raise UpstreamError(

@@ -1,0 +1,330 @@
+"""`python -m bench.run`: llmrelay's benchmark, in interleaved rounds, printed as one table.
+
+    .venv/bin/python -m bench.run                 # the full run (a few minutes)
+    .venv/bin/python -m bench.run --quick         # smoke mode: every arm end to end, < 60 s
+    .venv/bin/python -m bench.run --peer http://127.0.0.1:4000/v1 --peer-key sk-... \\
+        --peer-model mock --mock-port 18001       # and another gateway, measured the same way
+
+Exits 1 when an arm could not be measured; a missed target is a result, not a failure.
+See bench/README.md for the method.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import resource
+import shlex
+import sys
+import tempfile
+import traceback
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from bench import report
+from bench.arms import Arm, ArmFailure, Level, Plan, capacity, held_number, measure_round, warm_up
+from bench.load import LoadError, ensure_wrk
+from bench.local_model import LocalArm, measure_local
+from bench.proc_stats import PeakMemory, memory
+from bench.processes import (
+    LOCAL_MODEL,
+    RELAY_MODEL,
+    Cores,
+    RelayService,
+    Service,
+    StartError,
+    free_port,
+    pin_self,
+    start_mock,
+    start_relay,
+)
+from bench.stats import median
+from bench.streams import STALL_MS
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+GAP_MS = 20.0
+CHUNKS = 64
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smoke mode: tiny and fast")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 3; quick 1)")
+    parser.add_argument("--duration", type=float, help="seconds per arm per measure (5; 1)")
+    parser.add_argument(
+        "--levels", help="concurrent paced streams to step through (100,250,500,750,1000)"
+    )
+    parser.add_argument("--paced-streams", type=int, help="streams for the gap p99 (50; 10)")
+    parser.add_argument("--local-tokens", type=int, help="max_tokens for the local model (128)")
+    parser.add_argument("--skip-local", action="store_true", help="skip the local model arm")
+    parser.add_argument("--mock-port", type=int, help="the mock's port (default: a free one)")
+    parser.add_argument("--peer", help="base URL of another OpenAI-compatible gateway (…/v1)")
+    parser.add_argument("--peer-key", help="API key for --peer")
+    parser.add_argument("--peer-model", default="mock", help="model name at --peer (mock)")
+    parser.add_argument("--peer-pid", type=int, help="the peer's pid, for its CPU and RSS")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
+    return parser.parse_args(argv)
+
+
+def make_plan(args: argparse.Namespace, cores: Cores) -> Plan:
+    quick = args.quick
+    levels = args.levels or ("25,50" if quick else "100,250,500,750,1000")
+    return Plan(
+        duration_s=args.duration or (1.0 if quick else 5.0),
+        rounds=args.rounds or (1 if quick else 3),
+        gap_s=GAP_MS / 1000,
+        chunks=CHUNKS,
+        paced_streams=args.paced_streams or (10 if quick else 50),
+        levels=tuple(sorted(int(n) for n in levels.split(","))),
+        hold_s=1.5 if quick else 3.0,
+        harness_cpu=cores.harness,
+    )
+
+
+def raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+class Benchmark:
+    """One run: the arms, their rounds, the capacity steps and the local model."""
+
+    def __init__(self, args: argparse.Namespace, plan: Plan, cores: Cores, wrk: str) -> None:
+        self.args, self.plan, self.cores, self.wrk = args, plan, cores, wrk
+        self.failures: list[str] = []
+        self.rounds: dict[str, list[dict[str, float]]] = {}
+        self.levels: dict[str, list[Level]] = {}
+        self.held: dict[str, str] = {}
+        self.local: dict[str, list[float]] = {}
+
+    def fail(self, message: str) -> None:
+        self.failures.append(message)
+        print(f"  FAILED: {message}", file=sys.stderr, flush=True)
+
+    def arms(self, mock: Service, relay: RelayService) -> list[Arm]:
+        arms = [
+            Arm("direct", mock.base_url, None, "mock", label="client -> mock"),
+            Arm(
+                "relay",
+                relay.base_url,
+                relay.api_key,
+                RELAY_MODEL,
+                relay.pid,
+                "client -> llmrelay (core 0, key auth + ledger on) -> mock",
+            ),
+        ]
+        if self.args.peer:
+            arms.append(
+                Arm(
+                    "peer",
+                    self.args.peer,
+                    self.args.peer_key,
+                    self.args.peer_model,
+                    self.args.peer_pid,
+                    f"client -> {self.args.peer} -> mock",
+                )
+            )
+        return arms
+
+    def run(self, mock: Service, relay: RelayService) -> dict[str, Any]:
+        arms = self.arms(mock, relay)
+        idle = memory(relay.pid)
+        with contextlib.ExitStack() as stack:
+            watched = {"relay": stack.enter_context(PeakMemory(relay.pid))}
+            if self.args.peer_pid:
+                watched["peer"] = stack.enter_context(PeakMemory(self.args.peer_pid))
+            live = self._warm_up(arms)
+            self._rounds(live)
+            self._capacity(live)
+            if not self.args.skip_local:
+                self._local(mock, relay)
+        return self._summary(arms, watched, idle)
+
+    def _warm_up(self, arms: list[Arm]) -> list[Arm]:
+        live = []
+        for arm in arms:
+            print(f"warm-up: {arm.name}", flush=True)
+            try:
+                warm_up(arm, self.wrk, self.plan)
+                live.append(arm)
+            except ArmFailure as exc:
+                self.fail(str(exc))
+        return live
+
+    def _rounds(self, arms: list[Arm]) -> None:
+        for number in range(self.plan.rounds):
+            shift = number % max(1, len(arms))
+            for arm in arms[shift:] + arms[:shift]:
+                print(f"round {number + 1}/{self.plan.rounds}: {arm.name}", flush=True)
+                try:
+                    measured = measure_round(arm, self.wrk, self.plan)
+                except ArmFailure as exc:
+                    self.fail(str(exc))
+                    continue
+                self.rounds.setdefault(arm.name, []).append(measured)
+
+    def _capacity(self, arms: list[Arm]) -> None:
+        levels = ", ".join(map(str, self.plan.levels))
+        print(f"concurrent paced streams: stepping {levels}", flush=True)
+        self.levels, self.held = capacity(arms, self.plan)
+        for name, found in self.levels.items():
+            if not found:
+                self.fail(f"{name}: no paced-stream level ran")
+
+    def _local(self, mock: Service, relay: RelayService) -> None:
+        print("local model: engine alone vs through the relay", flush=True)
+        mock_arm = Arm("relay", relay.base_url, relay.api_key, RELAY_MODEL)
+        arm = LocalArm(
+            Arm("relay", relay.base_url, relay.api_key, LOCAL_MODEL).url,
+            relay.api_key,
+            LOCAL_MODEL,
+            mock_arm.url,
+            mock_arm.body,
+        )
+        tokens = self.args.local_tokens or (16 if self.args.quick else 128)
+        try:
+            self.local = measure_local(
+                arm,
+                self.wrk,
+                self.plan.rounds,
+                self.plan.duration_s,
+                tokens,
+                self.cores.relay,
+                self.cores.harness,
+            )
+        except Exception as exc:  # any failure here is "the arm did not run"
+            traceback.print_exc()
+            self.fail(f"local model: {exc}")
+
+    def _summary(
+        self, arms: list[Arm], watched: dict[str, PeakMemory], idle: Any
+    ) -> dict[str, Any]:
+        metrics: dict[str, dict[str, float]] = {}
+        for arm in arms:
+            rounds = self.rounds.get(arm.name, [])
+            keys = {key for measured in rounds for key in measured}
+            metrics[arm.name] = {k: median([r.get(k, float("nan")) for r in rounds]) for k in keys}
+            metrics[arm.name]["streams_no_stall"] = held_number(self.levels.get(arm.name, []))
+        for name, peak in watched.items():
+            metrics[name]["rss_peak_mb"] = peak.peak_rss_mb
+            metrics[name]["anon_peak_mb"] = peak.peak_anon_mb
+        if self.local:
+            metrics["direct"]["local_tps"] = median(self.local["direct_tps"])
+            metrics["relay"]["local_tps"] = median(self.local["relay_tps"])
+            metrics["relay"]["lat1_gen_p99_ms"] = median(self.local["lat1_gen_p99_ms"])
+            metrics["direct"]["lat1_gen_p99_ms"] = metrics["direct"].get("lat1_p99_ms", 0.0)
+        return {
+            "metrics": metrics,
+            "labels": {arm.name: arm.label for arm in arms},
+            "rounds": self.rounds,
+            "capacity": {k: [asdict(level) for level in v] for k, v in self.levels.items()},
+            "capacity_cells": self.held,
+            "local": self.local,
+            "relay_memory_at_start": asdict(idle),
+            "failures": self.failures,
+        }
+
+
+def describe_level(level: Level) -> str:
+    error = f"; {level.errors[0]}" if level.errors else ""
+    return (
+        f"{level.concurrency} {'STALL' if level.stalled else 'ok'} "
+        f"({level.stalls} stalled of {level.streams}; gap p99 {level.gap_p99_ms:.1f}, "
+        f"max {level.gap_max_ms:.1f} ms; ttft p99 {level.ttft_p99_ms:.1f} ms{error})"
+    )
+
+
+def notes(bench: Benchmark, data: dict[str, Any]) -> list[str]:
+    plan, cores = bench.plan, bench.cores
+    pinning = (
+        f"relay pinned to core {cores.relay}; mock, wrk, stream client and orchestrator on "
+        f"core {cores.harness}"
+        if cores.relay is not None
+        else "not pinned (one core)"
+    )
+    start = data["relay_memory_at_start"]
+    lines = [
+        f"median of {plan.rounds} interleaved round(s); added = relay − direct; {pinning}",
+        f"stall = a stream that fails, waits > {STALL_MS:g} ms for its first token, or has a "
+        f"gap > {GAP_MS:g} + {STALL_MS:g} ms between chunks ({plan.chunks} chunks every "
+        f"{GAP_MS:g} ms, each connection streaming back to back for {plan.hold_s:g} s)",
+        f"relay RSS at start {start['rss_mb']:.0f} MB (anonymous {start['anon_mb']:.0f} MB); "
+        "RSS counts the local model's mapped weights, anonymous memory does not",
+    ]
+    for name, levels in bench.levels.items():
+        lines.append(f"paced streams, {name}: " + ", ".join(map(describe_level, levels)))
+    if bench.local:
+        tokens = ", ".join(f"{t:.0f}" for t in bench.local["tokens_during_wrk"])
+        lines.append(
+            "local model: direct = llmrelay's LocalEngine alone in a process on the relay's "
+            f"core (same threads, sampling, model); tokens generated during the latency "
+            f"run(s): {tokens}"
+        )
+    lines += [f"FAILED: {failure}" for failure in bench.failures]
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    cores = Cores.detect()
+    pin_self(cores.harness)
+    raise_fd_limit()
+    try:
+        wrk = ensure_wrk()
+    except LoadError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    plan = make_plan(args, cores)
+    bench = Benchmark(args, plan, cores, wrk)
+    with tempfile.TemporaryDirectory(prefix="llmrelay-bench-") as tmp:
+        workdir = Path(tmp)
+        services: list[Service] = []
+        try:
+            mock = start_mock(
+                workdir,
+                args.mock_port or free_port(),
+                cores.harness,
+                chunks=CHUNKS,
+                gap_ms=GAP_MS,
+                delay_ms=0,
+            )
+            services.append(mock)
+            print(f"mock upstream on {mock.base_url}", flush=True)
+            relay = start_relay(workdir, mock.base_url, free_port(), cores.relay)
+            services.append(relay)
+            print(f"llmrelay on {relay.base_url} (pid {relay.pid})", flush=True)
+            data = bench.run(mock, relay)
+        except StartError as exc:
+            print(f"bench: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            for service in reversed(services):
+                service.stop()
+    header = {
+        "machine": report.machine(),
+        "command": shlex.join([".venv/bin/python", "-m", "bench.run", *sys.argv[1:]]),
+        "date": report.now_utc(),
+        "revision": report.git_revision(REPO),
+        "rounds": plan.rounds,
+        "duration_s": plan.duration_s,
+        "plan": asdict(plan),
+    }
+    formats = {
+        "paced": plan.paced_streams,
+        "tokens": args.local_tokens or (16 if args.quick else 128),
+    }
+    overrides = {name: {"streams_no_stall": cell} for name, cell in data["capacity_cells"].items()}
+    markdown = report.render(
+        data["metrics"], data["labels"], header, notes(bench, data), formats, overrides
+    )
+    md_path, json_path = report.write(args.results_dir, markdown, {"header": header, **data})
+    print("\n" + markdown)
+    print(f"written: {md_path} and {json_path}")
+    return 1 if bench.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
