@@ -207,7 +207,8 @@ class Benchmark:
             rounds = self.rounds.get(arm.name, [])
             keys = {key for measured in rounds for key in measured}
             metrics[arm.name] = {k: median([r.get(k, float("nan")) for r in rounds]) for k in keys}
-            metrics[arm.name]["streams_no_stall"] = held_number(self.levels.get(arm.name, []))
+            if self.levels.get(arm.name):
+                metrics[arm.name]["streams_no_stall"] = held_number(self.levels[arm.name])
         for name, peak in watched.items():
             metrics[name]["rss_peak_mb"] = peak.peak_rss_mb
             metrics[name]["anon_peak_mb"] = peak.peak_anon_mb
