@@ -148,12 +148,35 @@ def parse_settings(document: dict[str, Any] | None) -> Settings:
     if document is not None and "models" not in raw and "providers" not in raw:
         raw = {**DEFAULT_CONFIG, **raw}
     raw = _interpolate(raw, "$")
-    try:
-        settings = msgspec.convert(raw, Settings, strict=False)
-    except msgspec.ValidationError as exc:
-        raise ConfigError(str(exc)) from None
+    unknown = set(raw) - {"server", "providers", "models"}
+    if unknown:
+        raise ConfigError(f"$: unknown section(s): {', '.join(sorted(unknown))}")
+    settings = Settings(
+        server=_convert(raw.get("server") or {}, ServerConfig, "$.server"),
+        providers=_convert_each(raw.get("providers"), ProviderConfig, "$.providers"),
+        models=_convert_each(raw.get("models"), ModelConfig, "$.models"),
+    )
     _check_references(settings)
     return settings
+
+
+def _convert(value: Any, kind: Any, where: str) -> Any:
+    """msgspec validation, with the error's `$` replaced by where the value sits in the file."""
+    try:
+        return msgspec.convert(value, kind, strict=False)
+    except msgspec.ValidationError as exc:
+        message = str(exc).replace("`$", f"`{where}")
+        if "`" + where not in message:
+            message = f"{message} - at `{where}`"
+        raise ConfigError(message) from None
+
+
+def _convert_each(section: Any, kind: Any, where: str) -> dict[str, Any]:
+    if section is None:
+        return {}
+    if not isinstance(section, dict):
+        raise ConfigError(f"{where}: must be a mapping of names to settings")
+    return {str(name): _convert(value, kind, f"{where}.{name}") for name, value in section.items()}
 
 
 def load_settings(
