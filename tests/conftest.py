@@ -115,35 +115,36 @@ def relay_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def start_relay(config: dict[str, Any], directory: Path, **env: str) -> RunningRelay:
+def launch_relay(
+    directory: Path,
+    config: dict[str, Any] | None = None,
+    port: int | None = None,
+    log_name: str = "relay.log",
+    **env: str,
+) -> RunningRelay:
+    """Start `llmrelay serve` (with no config file when `config` is None); do not wait."""
     directory.mkdir(parents=True, exist_ok=True)
     config_path = directory / "config.yaml"
-    config_path.write_text(yaml.safe_dump(config))
-    port = free_port()
-    log_path = directory / "relay.log"
+    args = [sys.executable, "-m", "llmrelay", "serve", "--data-dir", str(directory / "data")]
+    if config is not None:
+        config_path.write_text(yaml.safe_dump(config))
+        args += ["--config", str(config_path)]
+    port = port or free_port()
+    log_path = directory / log_name
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llmrelay",
-            "serve",
-            "--config",
-            str(config_path),
-            "--data-dir",
-            str(directory / "data"),
-            "--port",
-            str(port),
-        ],
+        [*args, "--port", str(port)],
         stdout=log_path.open("w"),
         stderr=subprocess.STDOUT,
         env=relay_env(**env),
     )
-    relay = RunningRelay(
+    return RunningRelay(
         f"http://127.0.0.1:{port}", directory / "data", config_path, process, log_path
     )
 
+
+def wait_ready(relay: RunningRelay) -> RunningRelay:
     def ready() -> bool:
-        if process.poll() is not None:
+        if relay.process.poll() is not None:
             raise AssertionError(f"relay exited early:\n{relay.log()}")
         try:
             return httpx.get(relay.url + "/readyz", timeout=1).status_code == 200
@@ -152,6 +153,10 @@ def start_relay(config: dict[str, Any], directory: Path, **env: str) -> RunningR
 
     wait_until(ready, timeout=60, interval=0.1)
     return relay
+
+
+def start_relay(config: dict[str, Any], directory: Path, **env: str) -> RunningRelay:
+    return wait_ready(launch_relay(directory, config, **env))
 
 
 def stop_relay(relay: RunningRelay) -> None:

@@ -5,13 +5,18 @@ from __future__ import annotations
 import asyncio
 import re
 import subprocess
-import sys
 
 import httpx
 import openai
 import pytest
 
-from tests.conftest import RunningRelay, free_port, relay_env, stop_relay, wait_for_text, wait_until
+from tests.conftest import (
+    RunningRelay,
+    launch_relay,
+    stop_relay,
+    wait_for_text,
+    wait_ready,
+)
 
 MODEL = "smollm2-135m-instruct"
 SEED_MESSAGE = "你好,请介绍一下你自己"
@@ -114,23 +119,32 @@ async def test_relay_keeps_serving_while_the_model_generates(
     relay: RunningRelay, api_key: str
 ) -> None:
     client = openai.AsyncOpenAI(base_url=relay.base_url, api_key=api_key, max_retries=0)
-    generation = asyncio.create_task(
-        client.chat.completions.create(
-            model=MODEL,
-            max_tokens=200,
-            temperature=0.8,
-            messages=[{"role": "user", "content": "Tell me a long story."}],
-        )
+    http = httpx.AsyncClient(base_url=relay.url)
+    stream = await client.chat.completions.create(
+        model=MODEL,
+        max_tokens=300,
+        temperature=0,
+        stream=True,
+        messages=[{"role": "user", "content": "Write a very long essay about the sea."}],
     )
-    quick = []
-    while not generation.done() and len(quick) < 20:
-        answer = await client.chat.completions.create(
-            model="gpt-5", messages=[{"role": "user", "content": "quick"}]
+    first = await anext(aiter(stream))
+    assert first.choices[0].delta.role == "assistant"
+    answers = [
+        (
+            await client.chat.completions.create(
+                model="gpt-5", messages=[{"role": "user", "content": f"quick {i}"}]
+            )
         )
-        quick.append(answer.choices[0].message.content)
-    assert quick and all(q == "echo: quick" for q in quick)
-    assert not generation.done() or len(quick) >= 1
-    await generation
+        .choices[0]
+        .message.content
+        for i in range(5)
+    ]
+    assert answers == [f"echo: quick {i}" for i in range(5)]
+    local = (await http.get("/readyz")).json()["providers"]["local"]
+    assert local["in_flight"] == 1, "the quick answers came while the model was generating"
+    rest = [chunk async for chunk in stream]
+    assert rest[-1].choices[0].finish_reason == "length"
+    await http.aclose()
     await client.close()
 
 
@@ -156,61 +170,25 @@ async def test_full_queue_answers_429_with_retry_after(relay: RunningRelay, api_
 
 def test_zero_config_start_prints_a_curl_that_works(tmp_path) -> None:
     """`llmrelay serve` with no config: the banner's admin key and curl answer at once."""
-    port = free_port()
-    log = tmp_path / "serve.log"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llmrelay",
-            "serve",
-            "--data-dir",
-            str(tmp_path / "data"),
-            "--port",
-            str(port),
-        ],
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        env=relay_env(),
-    )
-    relay = RunningRelay(
-        f"http://127.0.0.1:{port}", tmp_path / "data", tmp_path / "none", process, log
-    )
+    relay = launch_relay(tmp_path)
     try:
-        banner = wait_for_text(log.read_text, "curl ")
+        banner = wait_for_text(relay.log, "curl ")
         command = banner[banner.index("curl ") :].split("\n\n")[0]
         assert SEED_MESSAGE in command and MODEL in command
-        wait_until(lambda: httpx.get(relay.url + "/readyz").status_code == 200, 30)
+        wait_ready(relay)
         result = subprocess.run(
             ["bash", "-c", command], capture_output=True, text=True, timeout=120
         )
         assert '"object":"chat.completion"' in result.stdout, result.stdout + result.stderr
         assert '"finish_reason"' in result.stdout
         admin_key = re.search(r"sk-[A-Za-z0-9_-]{40,}", banner).group(0)
-        assert admin_key.encode() not in (tmp_path / "data" / "llmrelay.db").read_bytes()
+        assert admin_key.encode() not in (relay.data_dir / "llmrelay.db").read_bytes()
     finally:
         stop_relay(relay)
-    second = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llmrelay",
-            "serve",
-            "--data-dir",
-            str(tmp_path / "data"),
-            "--port",
-            str(port),
-        ],
-        stdout=(tmp_path / "second.log").open("w"),
-        stderr=subprocess.STDOUT,
-        env=relay_env(),
-    )
-    relay2 = RunningRelay(
-        relay.url, relay.data_dir, relay.config_path, second, tmp_path / "second.log"
-    )
+    again = launch_relay(tmp_path, port=int(relay.url.rsplit(":", 1)[1]), log_name="again.log")
     try:
-        text = wait_for_text(relay2.log, "curl ")
+        text = wait_for_text(again.log, "curl ")
         assert admin_key not in text, "the admin key is shown only once"
         assert "keys create" in text
     finally:
-        stop_relay(relay2)
+        stop_relay(again)
