@@ -8,7 +8,6 @@ counts (the relay drops that usage chunk again if the client did not ask for it)
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -28,17 +27,6 @@ from llmrelay.providers.sse_reader import read_sse
 from llmrelay.providers.upstream_errors import map_openai_error
 
 
-class _NoDelayConnector(aiohttp.TCPConnector):
-    """Keep-alive pool whose sockets have Nagle's algorithm off (small frames go at once)."""
-
-    async def _wrap_create_connection(self, *args: Any, **kwargs: Any) -> Any:
-        transport, protocol = await super()._wrap_create_connection(*args, **kwargs)
-        sock = transport.get_extra_info("socket")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return transport, protocol
-
-
 class OpenAICompatibleProvider(Provider):
     kind = "openai"
 
@@ -55,7 +43,8 @@ class OpenAICompatibleProvider(Provider):
 
     async def start(self) -> None:
         timeouts = self.config.timeouts
-        connector = _NoDelayConnector(
+        # aiohttp sets TCP_NODELAY on every connection it opens (BaseProtocol.connection_made).
+        connector = aiohttp.TCPConnector(
             limit=self.config.max_connections, keepalive_timeout=60, ttl_dns_cache=300
         )
         self._session = aiohttp.ClientSession(
