@@ -101,13 +101,25 @@ def request_body(model: str, max_tokens: int) -> dict[str, object]:
     }
 
 
+class ChunkCounter:
+    """Counts streamed chunks as they arrive; `started` is set at the first one."""
+
+    def __init__(self) -> None:
+        self.chunks = 0
+        self.started = asyncio.Event()
+
+    def seen(self) -> None:
+        self.chunks += 1
+        self.started.set()
+
+
 async def relay_generation(
     session: aiohttp.ClientSession,
     url: str,
     key: str,
     model: str,
     max_tokens: int,
-    first_token: asyncio.Event | None = None,
+    progress: ChunkCounter | None = None,
 ) -> Generation:
     """One streamed completion through the relay; tokens are the usage chunk's count."""
     headers = {"authorization": f"Bearer {key}"}
@@ -124,8 +136,8 @@ async def relay_generation(
                 raise RuntimeError(f"local model via relay: {chunk['error']}")
             if chunk.get("usage"):
                 tokens = int(chunk["usage"]["completion_tokens"])
-            if first_token is not None:
-                first_token.set()
+            if progress is not None and chunk.get("choices"):
+                progress.seen()
     return Generation(tokens, time.perf_counter() - started)
 
 
@@ -139,22 +151,19 @@ async def latency_while_generating(
     max_tokens: int,
     duration_s: float,
     cpu: int | None,
-) -> tuple[WrkResult, int]:
+) -> tuple[WrkResult, float]:
     """wrk at one connection to the mock model while the local model generates back to back.
 
-    Returns the wrk result and how many local tokens were generated meanwhile."""
-    generated = 0
-    under_way = asyncio.Event()
+    Returns the wrk result and the local model's streamed chunks per second meanwhile."""
+    progress = ChunkCounter()
 
     async def generate_forever(session: aiohttp.ClientSession) -> None:
-        nonlocal generated
         while True:
-            done = await relay_generation(session, stream_url, key, model, max_tokens, under_way)
-            generated += done.completion_tokens
+            await relay_generation(session, stream_url, key, model, max_tokens, progress)
 
     async with aiohttp.ClientSession() as session:
         background = asyncio.create_task(generate_forever(session))
-        waiting = asyncio.create_task(under_way.wait())
+        waiting = asyncio.create_task(progress.started.wait())
         await asyncio.wait([background, waiting], return_when=asyncio.FIRST_COMPLETED)
         if background.done():
             background.result()  # raises what stopped the generation
@@ -164,13 +173,16 @@ async def latency_while_generating(
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
+        before = progress.chunks
         stdout, stderr = await process.communicate()
+        chunks = progress.chunks - before
         background.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await background
     if process.returncode != 0:
         raise RuntimeError(f"wrk exited {process.returncode}: {stderr.decode()[-2000:]}")
-    return parse_wrk(stdout.decode()), generated
+    result = parse_wrk(stdout.decode())
+    return result, chunks / result.duration_s if result.duration_s else 0.0
 
 
 async def _one_relay_generation(url: str, key: str, model: str, max_tokens: int) -> Generation:
@@ -204,7 +216,7 @@ def measure_local(
         "direct_tps": [],
         "relay_tps": [],
         "lat1_gen_p99_ms": [],
-        "tokens_during_wrk": [],
+        "local_tps_during_wrk": [],
     }
 
     def through_relay() -> Generation:
@@ -217,7 +229,7 @@ def measure_local(
             pair = [("direct_tps", engine.generate), ("relay_tps", through_relay)]
             for name, generate in pair if round_number % 2 == 0 else reversed(pair):
                 samples[name].append(generate().tokens_per_s)
-            wrk_result, tokens = run_fast(
+            wrk_result, tokens_per_s = run_fast(
                 latency_while_generating(
                     wrk,
                     arm.mock_url,
@@ -234,7 +246,7 @@ def measure_local(
             if problem:
                 raise RuntimeError(f"wrk while the local model generates: {problem}")
             samples["lat1_gen_p99_ms"].append(wrk_result.p99_ms)
-            samples["tokens_during_wrk"].append(float(tokens))
+            samples["local_tps_during_wrk"].append(tokens_per_s)
     finally:
         engine.close()
     return samples

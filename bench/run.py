@@ -258,11 +258,11 @@ def notes(bench: Benchmark, data: dict[str, Any]) -> list[str]:
     for name, levels in bench.levels.items():
         lines.append(f"paced streams, {name}: " + ", ".join(map(describe_level, levels)))
     if bench.local:
-        tokens = ", ".join(f"{t:.0f}" for t in bench.local["tokens_during_wrk"])
+        during = median(bench.local["local_tps_during_wrk"])
         lines.append(
             "local model: direct = llmrelay's LocalEngine alone in a process on the relay's "
-            f"core (same threads, sampling, model); tokens generated during the latency "
-            f"run(s): {tokens}"
+            "core (same threads, sampling, model); while wrk ran at 1 in flight through the "
+            f"relay, the local model streamed {during:.1f} tokens/s"
         )
     lines += [f"FAILED: {failure}" for failure in bench.failures]
     return lines

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,6 +19,7 @@ from llmrelay.config import Settings
 from llmrelay.gate.auth import KeyRegistry, ensure_admin_key
 from llmrelay.metering.ledger import Ledger
 from llmrelay.providers import Provider, build_providers
+from llmrelay.providers.images import ImageFetcher
 from llmrelay.routing.catalog import ModelCatalog
 from llmrelay.store.database import migrate, open_engine
 from llmrelay.store.generation import GenerationCounter
@@ -43,8 +44,8 @@ class Relay:
     providers: dict[str, Provider]
     catalog: ModelCatalog
     generation: GenerationCounter
+    images: ImageFetcher
     new_admin_key: str | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 def open_relay_state(settings: Settings, admin_key: str | None) -> Relay:
@@ -55,7 +56,8 @@ def open_relay_state(settings: Settings, admin_key: str | None) -> Relay:
     generation = GenerationCounter(settings.data_path / "keys.generation")
     new_admin_key = ensure_admin_key(key_store, generation, admin_key)
     usage = UsageStore(engine)
-    providers = build_providers(settings)
+    images = ImageFetcher(settings.images)
+    providers = build_providers(settings, images)
     return Relay(
         settings=settings,
         engine=engine,
@@ -66,6 +68,7 @@ def open_relay_state(settings: Settings, admin_key: str | None) -> Relay:
         providers=providers,
         catalog=ModelCatalog.from_settings(settings, providers),
         generation=generation,
+        images=images,
         new_admin_key=new_admin_key,
     )
 
@@ -114,6 +117,7 @@ class RelayApp:
         finally:
             for provider in relay.providers.values():
                 await provider.close()
+            await relay.images.close()
             await relay.ledger.close()
             await asyncio.to_thread(relay.engine.dispose)
 

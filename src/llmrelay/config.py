@@ -38,6 +38,8 @@ class OpenAIProvider(msgspec.Struct, tag="openai", tag_field="type", forbid_unkn
     headers: dict[str, str] = {}
     timeouts: Timeouts = msgspec.field(default_factory=Timeouts)
     max_connections: int = 1000
+    reasoning_style: Literal["openai", "deepseek", "qwen", "vllm"] = "openai"
+    """How a reasoning model-name suffix is spelt for this server (see README)."""
 
 
 class LocalProvider(msgspec.Struct, tag="local", tag_field="type", forbid_unknown_fields=True):
@@ -51,16 +53,67 @@ class LocalProvider(msgspec.Struct, tag="local", tag_field="type", forbid_unknow
     timeouts: Timeouts = msgspec.field(default_factory=Timeouts)
 
 
-ProviderConfig = OpenAIProvider | LocalProvider
+class AnthropicProvider(
+    msgspec.Struct, tag="anthropic", tag_field="type", forbid_unknown_fields=True
+):
+    """Anthropic's Messages API (`POST {base_url}/v1/messages`)."""
+
+    api_key: str | None = None
+    base_url: str = "https://api.anthropic.com"
+    anthropic_version: str = "2023-06-01"
+    headers: dict[str, str] = {}
+    timeouts: Timeouts = msgspec.field(default_factory=Timeouts)
+    max_connections: int = 1000
+
+
+class GeminiProvider(msgspec.Struct, tag="gemini", tag_field="type", forbid_unknown_fields=True):
+    """Google's Gemini API (`{base_url}/models/{model}:generateContent`)."""
+
+    api_key: str | None = None
+    base_url: str = "https://generativelanguage.googleapis.com/v1beta"
+    headers: dict[str, str] = {}
+    timeouts: Timeouts = msgspec.field(default_factory=Timeouts)
+    max_connections: int = 1000
+
+
+ProviderConfig = OpenAIProvider | LocalProvider | AnthropicProvider | GeminiProvider
+
+REMOTE_PROVIDERS = (OpenAIProvider, AnthropicProvider, GeminiProvider)
+
+
+class ReasoningBudgets(msgspec.Struct, forbid_unknown_fields=True):
+    """Thinking-token budgets for each `reasoning_effort` (and the model-name suffixes)."""
+
+    minimal: int = 1024
+    low: int = 1024
+    medium: int = 2048
+    high: int = 4096
+
+    def for_effort(self, effort: str) -> int | None:
+        return getattr(self, effort, None) if effort in self.__struct_fields__ else None
 
 
 class ModelConfig(msgspec.Struct, forbid_unknown_fields=True):
-    """A public model name and where it is served."""
+    """A public model name, where it is served, and what it can do."""
 
     provider: str
     upstream_model: str | None = None
     owned_by: str | None = None
     description: str | None = None
+    reasoning: bool = False
+    vision: bool = False
+    max_tokens_default: int | None = None
+    reasoning_budgets: ReasoningBudgets = msgspec.field(default_factory=ReasoningBudgets)
+    think_tags: bool = False
+    drop_unsupported_params: bool = False
+
+
+class ImagesConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """How the relay fetches image URLs for vendors that need images inline."""
+
+    allow_private_networks: bool = False
+    max_bytes: int = 20 * 1024 * 1024
+    timeout_seconds: float = 10.0
 
 
 class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -75,6 +128,7 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
 
 class Settings(msgspec.Struct, forbid_unknown_fields=True):
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
+    images: ImagesConfig = msgspec.field(default_factory=ImagesConfig)
     providers: dict[str, ProviderConfig] = {}
     models: dict[str, ModelConfig] = {}
 
@@ -132,7 +186,7 @@ def _check_references(settings: Settings) -> None:
                 f"$.models.{name}.provider: unknown provider {model.provider!r} (known: {known})"
             )
     for name, provider in settings.providers.items():
-        if isinstance(provider, OpenAIProvider) and not provider.base_url.startswith(
+        if isinstance(provider, REMOTE_PROVIDERS) and not provider.base_url.startswith(
             ("http://", "https://")
         ):
             raise ConfigError(f"$.providers.{name}.base_url: must start with http:// or https://")
@@ -148,11 +202,12 @@ def parse_settings(document: dict[str, Any] | None) -> Settings:
     if document is not None and "models" not in raw and "providers" not in raw:
         raw = {**DEFAULT_CONFIG, **raw}
     raw = _interpolate(raw, "$")
-    unknown = set(raw) - {"server", "providers", "models"}
+    unknown = set(raw) - {"server", "images", "providers", "models"}
     if unknown:
         raise ConfigError(f"$: unknown section(s): {', '.join(sorted(unknown))}")
     settings = Settings(
         server=_convert(raw.get("server") or {}, ServerConfig, "$.server"),
+        images=_convert(raw.get("images") or {}, ImagesConfig, "$.images"),
         providers=_convert_each(raw.get("providers"), ProviderConfig, "$.providers"),
         models=_convert_each(raw.get("models"), ModelConfig, "$.models"),
     )

@@ -17,6 +17,7 @@ import orjson
 from llmrelay.api.exchange import Exchange
 from llmrelay.api.sse import STREAM_HEADERS
 from llmrelay.api.stream_relay import ChunkShaper, relay_stream
+from llmrelay.api.think_tags import fold_message
 from llmrelay.gate.auth import bearer_token
 from llmrelay.protocol.errors import RelayError, internal_error, method_not_allowed
 from llmrelay.protocol.request import ChatRequest, parse_chat_request
@@ -115,11 +116,18 @@ class ChatCompletionsEndpoint:
         request = parse_chat_request(body)
         exchange.model = request.model
         exchange.stream = request.stream
-        entry = relay.catalog.resolve(request.model, key)
-        deployment = entry.deployment
+        resolved = relay.catalog.resolve(request.model, key)
+        deployment = resolved.entry.deployment
         exchange.provider = deployment.provider.name
         exchange.upstream_model = deployment.upstream_model
-        call = UpstreamCall(request, deployment.upstream_model, exchange.request_id)
+        call = UpstreamCall(
+            request,
+            deployment.upstream_model,
+            exchange.request_id,
+            model=resolved.entry.config,
+            reasoning=resolved.reasoning or request.reasoning,
+            reasoning_from_name=resolved.reasoning is not None,
+        )
         async with _cancel_on_disconnect(receive, exchange):
             if request.stream:
                 await self._stream(deployment.provider, call, send, exchange, rid)
@@ -132,6 +140,9 @@ class ChatCompletionsEndpoint:
         body = await provider.complete(call)
         body["model"] = call.request.model
         body["object"] = "chat.completion"
+        if call.model.think_tags:
+            for choice in body.get("choices") or ():
+                fold_message(choice.get("message") or {})
         exchange.usage = Usage.from_openai(body.get("usage"))
         exchange.mark_first_token()
         exchange.response_started = exchange.finished = True
@@ -147,7 +158,7 @@ class ChatCompletionsEndpoint:
         await send(
             {"type": "http.response.start", "status": 200, "headers": [*STREAM_HEADERS, rid]}
         )
-        shaper = ChunkShaper(request.model, request.include_usage)
+        shaper = ChunkShaper(request.model, request.include_usage, call.model.think_tags)
         await relay_stream(
             stream, send, exchange, shaper, self.relay.settings.server.keepalive_ping_seconds
         )

@@ -16,6 +16,7 @@ from typing import Any
 
 from llmrelay.api.exchange import Exchange
 from llmrelay.api.sse import DONE, PING, data_frame
+from llmrelay.api.think_tags import ThinkTagFolder
 from llmrelay.protocol.errors import RelayError
 from llmrelay.protocol.usage import Usage
 from llmrelay.providers.base import ChunkStream
@@ -24,9 +25,10 @@ from llmrelay.providers.base import ChunkStream
 class ChunkShaper:
     """Rewrites upstream chunks into the client's stream; remembers usage as it passes."""
 
-    def __init__(self, public_model: str, include_usage: bool) -> None:
+    def __init__(self, public_model: str, include_usage: bool, think_tags: bool = False) -> None:
         self.model = public_model
         self.include_usage = include_usage
+        self.folder = ThinkTagFolder() if think_tags else None
         self.id: str | None = None
         self.created: int | None = None
         self.role_sent = False
@@ -51,6 +53,8 @@ class ChunkShaper:
             if self.role_sent:
                 delta.pop("role", None)
             choice.setdefault("finish_reason", None)
+            if self.folder is not None:
+                self.folder.fold(choice)
         if not self.role_sent:
             choices[0]["delta"].setdefault("role", "assistant")
             self.role_sent = True

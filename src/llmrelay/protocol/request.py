@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from llmrelay.protocol.errors import RelayError, invalid_request
+from llmrelay.protocol.reasoning import ReasoningIntent, intent_from_body
 
 MESSAGE_ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 TEXT_ONLY_ROLES = ("system", "developer")
@@ -33,6 +34,7 @@ class ChatRequest:
     temperature: float | None
     top_p: float | None
     stop: list[str]
+    reasoning: ReasoningIntent | None = None
 
     @property
     def n(self) -> int:
@@ -296,4 +298,5 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
         temperature=_number(body, "temperature", 0.0, 2.0),
         top_p=_number(body, "top_p", 0.0, 1.0),
         stop=_stop(body),
+        reasoning=intent_from_body(body),
     )

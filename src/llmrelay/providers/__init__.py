@@ -5,17 +5,27 @@ from __future__ import annotations
 from llmrelay.config import Settings
 from llmrelay.providers import local, openai  # noqa: F401  (each module registers its kind)
 from llmrelay.providers.base import Provider
+from llmrelay.providers.images import ImageFetcher
 
 __all__ = ["Provider", "build_providers"]
 
 
-def build_providers(settings: Settings, only_used: bool = True) -> dict[str, Provider]:
-    """One Provider per configured provider (only those some model uses, by default)."""
+def build_providers(
+    settings: Settings, images: ImageFetcher | None = None, only_used: bool = True
+) -> dict[str, Provider]:
+    """One Provider per configured provider (only those some model uses, by default).
+
+    Providers whose vendor needs images inline get the shared, SSRF-guarded `images` fetcher.
+    """
     used = {model.provider for model in settings.models.values()}
     built: dict[str, Provider] = {}
     for name, config in settings.providers.items():
         if only_used and name not in used:
             continue
         kind = type(config).__struct_config__.tag
-        built[name] = Provider.registry[kind](name, config)  # type: ignore[call-arg]
+        cls = Provider.registry[kind]
+        if cls.uses_image_fetcher:
+            built[name] = cls(name, config, images=images)  # type: ignore[call-arg]
+        else:
+            built[name] = cls(name, config)  # type: ignore[call-arg]
     return built

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import abc
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from llmrelay.config import ModelConfig
 from llmrelay.protocol.errors import RelayError
+from llmrelay.protocol.reasoning import ReasoningIntent
 from llmrelay.protocol.request import ChatRequest
 
 
@@ -22,6 +24,10 @@ class UpstreamCall:
     request: ChatRequest
     upstream_model: str
     request_id: str
+    model: ModelConfig = field(default_factory=lambda: ModelConfig(provider=""))
+    reasoning: ReasoningIntent | None = None
+    """The effective reasoning intent: from the model-name suffix, else the body's fields."""
+    reasoning_from_name: bool = False
 
 
 class UpstreamError(RelayError):
@@ -79,6 +85,7 @@ class Provider(abc.ABC):
     """One configured upstream. Subclasses register themselves by `kind`."""
 
     kind: ClassVar[str]
+    uses_image_fetcher: ClassVar[bool] = False
     registry: ClassVar[dict[str, type[Provider]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

@@ -23,6 +23,7 @@ from llmrelay.providers.base import (
     upstream_timeout,
     upstream_unreachable,
 )
+from llmrelay.providers.openai_reasoning import apply_reasoning, normalise_reasoning
 from llmrelay.providers.sse_reader import read_sse
 from llmrelay.providers.upstream_errors import map_openai_error
 
@@ -65,6 +66,8 @@ class OpenAICompatibleProvider(Provider):
     def _payload(self, call: UpstreamCall, stream: bool) -> bytes:
         body = dict(call.request.body)
         body["model"] = call.upstream_model
+        if call.reasoning_from_name and call.reasoning is not None:
+            apply_reasoning(body, call.reasoning, self.config.reasoning_style)
         if stream:
             options = dict(body.get("stream_options") or {})
             options["include_usage"] = True
@@ -116,6 +119,9 @@ class OpenAICompatibleProvider(Provider):
             raise UpstreamError(
                 502, f"The upstream provider '{self.name}' returned an unexpected response."
             )
+        for choice in body["choices"]:
+            if isinstance(choice, dict) and isinstance(choice.get("message"), dict):
+                normalise_reasoning(choice["message"])
         return body
 
     async def open_stream(self, call: UpstreamCall) -> ChunkStream:
@@ -139,8 +145,12 @@ class _OpenAIChunkStream(ChunkStream):
                 if event.data.startswith("[DONE]"):
                     return
                 chunk = self._decode(event.data)
-                if any(c.get("finish_reason") for c in chunk.get("choices") or ()):
-                    finished = True
+                for choice in chunk.get("choices") or ():
+                    if choice.get("finish_reason"):
+                        finished = True
+                    delta = choice.get("delta")
+                    if delta and "reasoning" in delta:
+                        normalise_reasoning(delta)
                 yield chunk
         except TimeoutError:
             raise upstream_timeout(self.provider, "no data between chunks in time") from None

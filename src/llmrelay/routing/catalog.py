@@ -6,8 +6,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from llmrelay.config import Settings
+from llmrelay.config import ModelConfig, Settings
 from llmrelay.protocol.errors import model_not_found
+from llmrelay.protocol.reasoning import ReasoningIntent, split_model_suffix
 from llmrelay.providers.base import Provider
 from llmrelay.store.keys import ApiKey
 
@@ -24,6 +25,7 @@ class Deployment:
 class ModelEntry:
     name: str
     deployment: Deployment
+    config: ModelConfig
     owned_by: str
     created: int
 
@@ -35,6 +37,13 @@ class ModelEntry:
             "created": self.created,
             "owned_by": self.owned_by,
         }
+
+
+@dataclass(slots=True, frozen=True)
+class ResolvedModel:
+    entry: ModelEntry
+    reasoning: ReasoningIntent | None
+    """What the model name's suffix asked for, if it had one."""
 
 
 class ModelCatalog:
@@ -50,17 +59,30 @@ class ModelCatalog:
             entries[name] = ModelEntry(
                 name=name,
                 deployment=deployment,
+                config=model,
                 owned_by=model.owned_by or model.provider,
                 created=created,
             )
         return cls(entries)
 
-    def resolve(self, model: str, key: ApiKey) -> ModelEntry:
-        """The entry for `model` if this key may use it, else 404 `model_not_found`."""
+    def resolve(self, model: str, key: ApiKey) -> ResolvedModel:
+        """The entry for `model` if this key may use it, else 404 `model_not_found`.
+
+        A reasoning suffix (`-thinking`, `-high`...) on a model configured with
+        `reasoning: true` selects that model with the suffix's reasoning intent.
+        """
         entry = self.entries.get(model)
-        if entry is None or not key.may_use(model):
-            raise model_not_found(model)
-        return entry
+        if entry is not None:
+            if not key.may_use(model):
+                raise model_not_found(model)
+            return ResolvedModel(entry, None)
+        split = split_model_suffix(model)
+        if split is not None:
+            base, intent = split
+            entry = self.entries.get(base)
+            if entry is not None and entry.config.reasoning and key.may_use(base):
+                return ResolvedModel(entry, intent)
+        raise model_not_found(model)
 
     def visible_to(self, key: ApiKey) -> list[ModelEntry]:
         return [entry for name, entry in self.entries.items() if key.may_use(name)]
