@@ -1,0 +1,184 @@
+"""What every vendor over HTTP shares: one pooled session per provider, a POST bounded by the
+configured timeouts, non-200 answers mapped to the client's error, and SSE streams read
+event by event and translated into OpenAI chunks as they arrive."""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import aiohttp
+import orjson
+
+from llmrelay.config import Timeouts
+from llmrelay.providers.base import (
+    ChunkStream,
+    Provider,
+    UpstreamError,
+    upstream_timeout,
+    upstream_unreachable,
+)
+from llmrelay.providers.sse_reader import SSEEvent, read_sse
+
+
+class HttpProvider(Provider):
+    """A provider that talks to its upstream over HTTP with aiohttp."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        headers: Mapping[str, str],
+        timeouts: Timeouts,
+        max_connections: int,
+        secrets: list[str],
+    ) -> None:
+        super().__init__(name)
+        self.timeouts = timeouts
+        self.max_connections = max_connections
+        self.secrets = secrets
+        self._headers = {"content-type": "application/json", **headers}
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        # aiohttp sets TCP_NODELAY on every connection it opens (BaseProtocol.connection_made).
+        connector = aiohttp.TCPConnector(
+            limit=self.max_connections, keepalive_timeout=60, ttl_dns_cache=300
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            headers=self._headers,
+            timeout=aiohttp.ClientTimeout(
+                total=self.timeouts.total,
+                sock_connect=self.timeouts.connect,
+                sock_read=self.timeouts.idle,
+            ),
+            skip_auto_headers=("User-Agent",),
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @abc.abstractmethod
+    def error_for(self, status: int, raw: bytes, headers: Mapping[str, str]) -> UpstreamError:
+        """The client's error for a non-200 answer of this vendor."""
+
+    def malformed(self, what: str) -> UpstreamError:
+        return UpstreamError(
+            502,
+            f"The upstream provider '{self.name}' sent {what}.",
+            code="upstream_malformed",
+        )
+
+    async def post(
+        self, url: str, payload: bytes, headers: Mapping[str, str] | None = None
+    ) -> aiohttp.ClientResponse:
+        """POST and wait for the status line and headers; non-200 raises the mapped error."""
+        if self._session is None:
+            raise RuntimeError(f"provider {self.name} used before start()")
+        try:
+            async with asyncio.timeout(self.timeouts.first_token):
+                response = await self._session.post(url, data=payload, headers=headers)
+        except TimeoutError:
+            raise upstream_timeout(self.name, "no response headers in time") from None
+        except aiohttp.ClientConnectorError as exc:
+            raise upstream_unreachable(self.name, exc.strerror or "connection failed") from None
+        except aiohttp.ClientError as exc:
+            raise upstream_unreachable(self.name, type(exc).__name__) from None
+        if response.status != 200:
+            try:
+                raw = await response.read()
+            except (aiohttp.ClientError, TimeoutError):
+                raw = b""
+            finally:
+                response.release()
+            raise self.error_for(response.status, raw, response.headers)
+        return response
+
+    async def read_json(self, response: aiohttp.ClientResponse) -> Any:
+        """The whole body of a 200 answer, parsed."""
+        try:
+            async with asyncio.timeout(self.timeouts.total):
+                raw = await response.read()
+        except TimeoutError:
+            raise upstream_timeout(self.name, "the response did not finish in time") from None
+        except aiohttp.ClientError as exc:
+            raise upstream_unreachable(self.name, f"response cut ({type(exc).__name__})") from None
+        finally:
+            response.release()
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise self.malformed("a body that is not JSON") from None
+
+
+class EventTranslator(abc.ABC):
+    """Turns one vendor's SSE events into OpenAI `chat.completion.chunk` dicts."""
+
+    done: bool = False
+    """Set when the vendor's end-of-stream event arrived; reading stops there."""
+
+    @abc.abstractmethod
+    def translate(self, event: SSEEvent) -> list[dict[str, Any]]:
+        """Chunks for this event (often one, sometimes none); raises on error events."""
+
+    def finish(self) -> list[dict[str, Any]]:
+        """Chunks owed at the end of the stream; raises when it ended too early."""
+        return []
+
+
+class SSEChunkStream(ChunkStream):
+    """An upstream SSE response, translated on the fly, never buffered whole."""
+
+    def __init__(
+        self, provider: HttpProvider, response: aiohttp.ClientResponse, translator: EventTranslator
+    ) -> None:
+        self.provider = provider
+        self.response = response
+        self.translator = translator
+
+    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        return self._chunks()
+
+    async def _chunks(self) -> AsyncIterator[dict[str, Any]]:
+        translator = self.translator
+        name = self.provider.name
+        try:
+            async for event in read_sse(self.response.content):
+                for chunk in translator.translate(event):
+                    yield chunk
+                if translator.done:
+                    break
+        except TimeoutError:
+            raise upstream_timeout(name, "no data between chunks in time") from None
+        except aiohttp.ClientError as exc:
+            raise upstream_unreachable(name, f"stream cut ({type(exc).__name__})") from None
+        finally:
+            self.response.release()
+        for chunk in translator.finish():
+            yield chunk
+
+    async def aclose(self) -> None:
+        self.response.close()
+
+
+def stream_cut(provider: str) -> UpstreamError:
+    return UpstreamError(
+        502,
+        f"The upstream provider '{provider}' closed the stream before it finished.",
+        code="upstream_stream_cut",
+    )
+
+
+def decode_json_event(provider: HttpProvider, data: str) -> dict[str, Any]:
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise provider.malformed("a malformed stream event") from None
+    if not isinstance(value, dict):
+        raise provider.malformed("a malformed stream event")
+    return value
