@@ -1,0 +1,59 @@
+"""Anthropic's Messages API (`POST {base_url}/v1/messages`), whole and streamed.
+
+Requests are translated in anthropic_request, whole answers and errors in
+anthropic_response, streamed events in anthropic_stream. Image URLs go to Anthropic as URL
+sources (it fetches them itself), so this provider never needs the relay's image fetcher.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from llmrelay.config import AnthropicProvider as AnthropicProviderConfig
+from llmrelay.providers.anthropic_request import build_request
+from llmrelay.providers.anthropic_response import completion_from_message, map_anthropic_error
+from llmrelay.providers.anthropic_stream import AnthropicEvents
+from llmrelay.providers.base import ChunkStream, UpstreamCall, UpstreamError
+from llmrelay.providers.http_upstream import HttpProvider, SSEChunkStream
+
+
+class AnthropicProvider(HttpProvider):
+    kind = "anthropic"
+
+    def __init__(self, name: str, config: AnthropicProviderConfig) -> None:
+        headers = {"anthropic-version": config.anthropic_version, **config.headers}
+        if config.api_key:
+            headers["x-api-key"] = config.api_key
+        super().__init__(
+            name,
+            headers=headers,
+            timeouts=config.timeouts,
+            max_connections=config.max_connections,
+            secrets=[config.api_key] if config.api_key else [],
+        )
+        self.config = config
+        base = config.base_url.rstrip("/")
+        self.url = base.removesuffix("/v1") + "/v1/messages"
+
+    def error_for(self, status: int, raw: bytes, headers: Mapping[str, str]) -> UpstreamError:
+        return map_anthropic_error(self.name, status, raw, headers, self.secrets)
+
+    async def complete(self, call: UpstreamCall) -> dict[str, Any]:
+        translated = build_request(call, stream=False)
+        response = await self.post(
+            self.url, orjson.dumps(translated.body), {"x-request-id": call.request_id}
+        )
+        answer = await self.read_json(response)
+        if not isinstance(answer, dict) or not isinstance(answer.get("content"), list):
+            raise self.malformed("an unexpected response")
+        return completion_from_message(answer, translated.json_mode)
+
+    async def open_stream(self, call: UpstreamCall) -> ChunkStream:
+        translated = build_request(call, stream=True)
+        response = await self.post(
+            self.url, orjson.dumps(translated.body), {"x-request-id": call.request_id}
+        )
+        return SSEChunkStream(self, response, AnthropicEvents(self, translated.json_mode))
