@@ -1,0 +1,77 @@
+"""Google's Gemini API: `generateContent` and `streamGenerateContent?alt=sse`.
+
+The request is translated by `gemini_request` (image URLs fetched and inlined through the
+relay's SSRF-guarded ImageFetcher), whole answers by `gemini_response`, streams by
+`gemini_stream`. The key goes in `x-goog-api-key`, never in the URL, so it cannot leak into
+logs of URLs; error texts are scrubbed of it all the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+
+from llmrelay.config import GeminiProvider as GeminiProviderConfig
+from llmrelay.config import ImagesConfig
+from llmrelay.providers.base import ChunkStream, UpstreamCall, UpstreamError
+from llmrelay.providers.gemini_request import build_body
+from llmrelay.providers.gemini_response import completion_from, map_gemini_error
+from llmrelay.providers.gemini_stream import GeminiEvents
+from llmrelay.providers.http_upstream import HttpProvider, SSEChunkStream
+from llmrelay.providers.images import ImageFetcher
+
+
+class GeminiProvider(HttpProvider):
+    kind = "gemini"
+    uses_image_fetcher = True
+
+    def __init__(
+        self, name: str, config: GeminiProviderConfig, images: ImageFetcher | None = None
+    ) -> None:
+        headers = dict(config.headers)
+        if config.api_key:
+            headers["x-goog-api-key"] = config.api_key
+        super().__init__(
+            name,
+            headers=headers,
+            timeouts=config.timeouts,
+            max_connections=config.max_connections,
+            secrets=[config.api_key] if config.api_key else [],
+        )
+        self.config = config
+        self.base_url = config.base_url.rstrip("/")
+        self._owns_images = images is None
+        self.images = images if images is not None else ImageFetcher(ImagesConfig())
+
+    async def close(self) -> None:
+        await super().close()
+        if self._owns_images:
+            await self.images.close()
+
+    def url(self, model: str, stream: bool) -> str:
+        name = quote(model.removeprefix("models/"), safe="/")
+        if stream:
+            return f"{self.base_url}/models/{name}:streamGenerateContent?alt=sse"
+        return f"{self.base_url}/models/{name}:generateContent"
+
+    def error_for(self, status: int, raw: bytes, headers: Mapping[str, str]) -> UpstreamError:
+        return map_gemini_error(self.name, status, raw, headers, self.secrets)
+
+    async def _payload(self, call: UpstreamCall) -> bytes:
+        return orjson.dumps(await build_body(call, self.images))
+
+    async def complete(self, call: UpstreamCall) -> dict[str, Any]:
+        payload = await self._payload(call)
+        response = await self.post(self.url(call.upstream_model, False), payload)
+        body = await self.read_json(response)
+        if not isinstance(body, dict):
+            raise self.malformed("an unexpected response")
+        return completion_from(body, call.upstream_model)
+
+    async def open_stream(self, call: UpstreamCall) -> ChunkStream:
+        payload = await self._payload(call)
+        response = await self.post(self.url(call.upstream_model, True), payload)
+        return SSEChunkStream(self, response, GeminiEvents(self, call.upstream_model))
