@@ -15,6 +15,8 @@ from typing import Any
 from llmrelay.protocol.errors import invalid_request
 
 EFFORTS = ("minimal", "low", "medium", "high")
+EFFORT_ALIASES = {"xhigh": "high", "max": "high"}
+"""Newer effort names the budgets table has no row for."""
 _SUFFIX = re.compile(
     r"^(?P<base>.+?)-(?P<suffix>nothinking|thinking(?:-(?P<budget>\d+))?|"
     r"minimal|low|medium|high)$"
@@ -31,7 +33,8 @@ class ReasoningIntent:
         """The token budget: explicit, else the configured one for the effort."""
         if self.budget is not None:
             return self.budget
-        return budgets.for_effort(self.effort or fallback_effort) or budgets.medium
+        effort = EFFORT_ALIASES.get(self.effort or "", self.effort) or fallback_effort
+        return budgets.for_effort(effort) or budgets.medium
 
 
 OFF = ReasoningIntent(enabled=False)

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from llmrelay.config import Settings
-from llmrelay.providers import anthropic, gemini, local, openai  # noqa: F401  (each module registers its kind)
+
+# Importing each adapter module registers its `kind`.
+from llmrelay.providers import (  # noqa: F401
+    anthropic,
+    gemini,
+    local,
+    openai,
+)
 from llmrelay.providers.base import Provider
 from llmrelay.providers.images import ImageFetcher
 

@@ -2,8 +2,9 @@
 
 - 429 stays 429 and keeps `Retry-After`.
 - A request the upstream found invalid (400, 404, 409, 413, 422) keeps its status and message.
-- The upstream refusing the relay's own credentials (401, 403) is the operator's problem, not
-  the client's: 502, and the upstream's text (which may echo part of a key) is not repeated.
+- The upstream refusing the relay's own credentials or account (401, 402, 403) is the
+  operator's problem, not the client's: 502, and the upstream's text (which may echo part
+  of a key) is not repeated.
 - 503 and 529 (overloaded) become 503; 408 and 504 become 504; any other 5xx becomes 502.
 """
 
@@ -102,7 +103,7 @@ def map_openai_error(
             param=param,
             upstream_status=status,
         )
-    if status in (401, 403):
+    if status in (401, 402, 403):
         return UpstreamError(
             502,
             f"The upstream provider '{provider}' refused the relay's credentials "
