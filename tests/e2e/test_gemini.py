@@ -238,13 +238,7 @@ def test_stream_follows_openai_wire_rules(relay, mock: MockGemini) -> None:
         ("gemini-2.5-pro", {"reasoning_effort": "high"}),
         ("mock-tools", {"tools": WEATHER_TOOLS}),
         ("mock-json", {"response_format": {"type": "json_object"}}),
-        pytest.param(
-            "gemini-2.5-pro",
-            {"n": 2},
-            marks=pytest.mark.xfail(
-                strict=True, reason="ChunkShaper sends delta.role for choice 0 only (shared file)"
-            ),
-        ),
+        ("gemini-2.5-pro", {"n": 2}),
         ("gemini-2.5-pro", {"logprobs": True, "top_logprobs": 2}),
         ("mock-finish-SAFETY", {}),
         ("mock-blocked", {}),

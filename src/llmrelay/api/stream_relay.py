@@ -1,9 +1,9 @@
 """Relaying a chunk stream to the client as OpenAI's SSE, to the letter (protocols.md §1.5).
 
 Whatever the upstream does, the client sees: the same `id` and `created` in every chunk, the
-public model name, `delta.role` only in the first chunk, `usage` only in one final chunk with
-`choices: []` when it asked for `include_usage`, `: ping` comments while nothing arrives, and
-`data: [DONE]`. An error after the first byte becomes a `data: {"error": ...}` frame.
+public model name, `delta.role` only in each choice's first chunk, `usage` only in one final
+chunk with `choices: []` when it asked for `include_usage`, `: ping` comments while nothing
+arrives, and `data: [DONE]`. An error after the first byte becomes a `data: {"error": ...}` frame.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class ChunkShaper:
         self.folder = ThinkTagFolder() if think_tags else None
         self.id: str | None = None
         self.created: int | None = None
-        self.role_sent = False
+        self.roles_sent: set[int] = set()
         self.usage: dict[str, Any] | None = None
 
     def shape(self, chunk: dict[str, Any]) -> dict[str, Any] | None:
@@ -50,14 +50,15 @@ class ChunkShaper:
             delta = choice.get("delta")
             if not isinstance(delta, dict):
                 choice["delta"] = delta = {}
-            if self.role_sent:
+            index = choice.get("index", 0)
+            if index in self.roles_sent:
                 delta.pop("role", None)
+            else:
+                delta.setdefault("role", "assistant")
+                self.roles_sent.add(index)
             choice.setdefault("finish_reason", None)
             if self.folder is not None:
                 self.folder.fold(choice)
-        if not self.role_sent:
-            choices[0]["delta"].setdefault("role", "assistant")
-            self.role_sent = True
         chunk["id"] = self.id
         chunk["object"] = "chat.completion.chunk"
         chunk["created"] = self.created
