@@ -15,6 +15,7 @@ from llmrelay.providers import images as images_module
 from llmrelay.providers.images import (
     ImageFetcher,
     ImageRefused,
+    _check_literal_host,
     _GuardedResolver,
     address_allowed,
     parse_data_uri,
@@ -210,3 +211,17 @@ async def test_redirects_into_the_network_are_refused(
     message = await refused(guarded_fetcher, f"{server.url}/redirect?to={target}")
     assert "private" in message or "localhost" in message
     assert len(server.hits) == hits + 1 and server.hits[-1].startswith("/redirect?to=")
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["64:ff9b::7f00:1", "2002:7f00:1::", "::127.0.0.1", "2001:0:4136:e378:8000:63bf:f5ff:fffe"],
+)
+def test_ipv6_wrapping_a_private_ipv4_is_refused(address: str) -> None:
+    assert not address_allowed(address)
+
+
+@pytest.mark.parametrize("host", ["2130706433", "127.1", "0x7f.1", "0177.0.0.1"])
+def test_legacy_numeric_hosts_are_read_as_the_address_they_mean(host: str) -> None:
+    with pytest.raises(ImageRefused):
+        _check_literal_host(f"http://{host}/cat.png", allow_private=False)

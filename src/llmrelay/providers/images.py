@@ -57,11 +57,39 @@ def parse_data_uri(url: str, param: str) -> InlineImage:
     return InlineImage(media_type, data)
 
 
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """IPv4 addresses an IPv6 address carries (mapped, 6to4, Teredo, NAT64, compatible)."""
+    found = [ip.ipv4_mapped, ip.sixtofour, *(ip.teredo or ())]
+    if ip in _NAT64 or (ip in _IPV4_COMPATIBLE and int(ip) > 1):
+        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return [address for address in found if address is not None]
+
+
 def address_allowed(address: str) -> bool:
+    """Only globally routable unicast addresses, including any IPv4 an IPv6 one wraps."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(ip)
+        if embedded:
+            return all(address_allowed(str(inner)) for inner in embedded)
     return ip.is_global and not ip.is_multicast
+
+
+def _literal_ip(host: str) -> str | None:
+    """The address a host that is an IP literal denotes, legacy numeric forms included
+    (`2130706433`, `127.1`, `0x7f.1`, `0177.0.0.1` all mean 127.0.0.1)."""
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    try:
+        return socket.inet_ntoa(socket.inet_aton(host))
+    except OSError:
+        return None
 
 
 class _GuardedResolver(AbstractResolver):
@@ -93,13 +121,14 @@ def _check_literal_host(url: str, allow_private: bool) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ImageRefused("only http and https URLs can be fetched")
-    try:
-        ipaddress.ip_address(parts.hostname)
-    except ValueError:
-        if parts.hostname.lower() in ("localhost",) and not allow_private:
-            raise ImageRefused("localhost is not reachable from the relay") from None
+    if allow_private:
         return
-    if not allow_private and not address_allowed(parts.hostname):
+    literal = _literal_ip(parts.hostname)
+    if literal is None:
+        if parts.hostname.lower().rstrip(".") == "localhost":
+            raise ImageRefused("localhost is not reachable from the relay")
+        return
+    if not address_allowed(literal):
         raise ImageRefused("the address is private, loopback or reserved")
 
 
