@@ -33,6 +33,13 @@ run: $(VENV)/.installed-run
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/pytest
+	$(BIN)/python -m bench.run --quick
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+bench-smoke: $(VENV)/.installed-dev
+	$(BIN)/python -m bench.run --quick
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench
