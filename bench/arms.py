@@ -125,6 +125,7 @@ def measure_round(arm: Arm, wrk: str, plan: Plan) -> dict[str, float]:
         "lat1_p50_ms": one.p50_ms,
         "lat1_p99_ms": one.p99_ms,
         "rps64": many.rps,
+        "lat64_p50_ms": many.p50_ms,
         "lat64_p99_ms": many.p99_ms,
     }
     if arm.pid and before is not None:

@@ -64,6 +64,13 @@ class WrkResult:
         return None
 
 
+def _quietly(command: list[str]) -> int:
+    done = subprocess.run(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False
+    )
+    return done.returncode
+
+
 def ensure_wrk() -> str:
     """The path of `wrk`, installing Debian's package when running as root."""
     found = shutil.which("wrk")
@@ -72,10 +79,9 @@ def ensure_wrk() -> str:
     if os.geteuid() == 0 and shutil.which("apt-get"):
         print("wrk not found: installing Debian's package (apt-get install -y wrk)", flush=True)
         install = ["apt-get", "install", "-y", "-q", "wrk"]
-        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-        if subprocess.run(install, check=False, **quiet).returncode != 0:
-            subprocess.run(["apt-get", "update", "-q"], check=False, **quiet)
-            subprocess.run(install, check=False, **quiet)
+        if _quietly(install) != 0:
+            _quietly(["apt-get", "update", "-q"])
+            _quietly(install)
         found = shutil.which("wrk")
         if found:
             return found

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import resource
 import shlex
 import sys
@@ -279,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
     plan = make_plan(args, cores)
+    load_before = os.getloadavg()[0]
     bench = Benchmark(args, plan, cores, wrk)
     with tempfile.TemporaryDirectory(prefix="llmrelay-bench-") as tmp:
         workdir = Path(tmp)
@@ -312,14 +314,19 @@ def main(argv: list[str] | None = None) -> int:
         "rounds": plan.rounds,
         "duration_s": plan.duration_s,
         "plan": asdict(plan),
+        "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }
     formats = {
         "paced": plan.paced_streams,
         "tokens": args.local_tokens or (16 if args.quick else 128),
     }
     overrides = {name: {"streams_no_stall": cell} for name, cell in data["capacity_cells"].items()}
+    extra = [
+        f"1-minute load average {load_before:.2f} before the run (the harness alone adds ~2 "
+        "while it runs): above ~0.3 before, something else was busy and the numbers suffer"
+    ]
     markdown = report.render(
-        data["metrics"], data["labels"], header, notes(bench, data), formats, overrides
+        data["metrics"], data["labels"], header, notes(bench, data) + extra, formats, overrides
     )
     md_path, json_path = report.write(args.results_dir, markdown, {"header": header, **data})
     print("\n" + markdown)
