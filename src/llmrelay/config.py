@@ -47,7 +47,11 @@ class LocalProvider(msgspec.Struct, tag="local", tag_field="type", forbid_unknow
 
     model_path: str | None = None
     context_size: int = 2048
+    batch_size: int = 128
     threads: int | None = None
+    nice: int = 5
+    """CPU priority of the engine thread, relative to the relay: requests to other models
+    stay fast while the model generates."""
     queue_size: int = 16
     max_tokens_default: int = 256
     timeouts: Timeouts = msgspec.field(default_factory=Timeouts)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -164,11 +165,21 @@ class ChatCompletionsEndpoint:
         )
 
 
+WATCH_AFTER_SECONDS = 0.02
+"""Requests that finish sooner never pay for a watcher task (most relayed calls do)."""
+
+
 @contextlib.asynccontextmanager
-async def _cancel_on_disconnect(receive: Any, exchange: Exchange):
-    """Cancel the work (and so the upstream call) the moment the client goes away."""
+async def _cancel_on_disconnect(receive: Any, exchange: Exchange) -> AsyncIterator[None]:
+    """Cancel the work (and so the upstream call) the moment the client goes away.
+
+    The watcher starts only once the request has run for `WATCH_AFTER_SECONDS`; a client that
+    left before then is noticed at that moment, since `receive()` then answers at once.
+    """
     task = asyncio.current_task()
     assert task is not None
+    loop = asyncio.get_running_loop()
+    watcher: asyncio.Task[None] | None = None
 
     async def watch() -> None:
         while True:
@@ -179,7 +190,11 @@ async def _cancel_on_disconnect(receive: Any, exchange: Exchange):
                     task.cancel()
                 return
 
-    watcher = asyncio.create_task(watch())
+    def start_watching() -> None:
+        nonlocal watcher
+        watcher = loop.create_task(watch())
+
+    timer = loop.call_later(WATCH_AFTER_SECONDS, start_watching)
     try:
         yield
     except asyncio.CancelledError:
@@ -187,4 +202,6 @@ async def _cancel_on_disconnect(receive: Any, exchange: Exchange):
             raise
         task.uncancel()
     finally:
-        watcher.cancel()
+        timer.cancel()
+        if watcher is not None:
+            watcher.cancel()

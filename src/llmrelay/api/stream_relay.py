@@ -116,14 +116,13 @@ async def relay_stream(
     keepalive = _KeepAlive(send, keepalive_seconds)
     error: RelayError | None = None
     try:
-        async for chunk in stream:
-            shaped = shaper.shape(chunk)
-            if shaped is None:
+        async for batch in stream.batches():
+            frames = [data_frame(shaped) for chunk in batch if (shaped := shaper.shape(chunk))]
+            if not frames:
                 continue
             exchange.mark_first_token()
-            await send(
-                {"type": "http.response.body", "body": data_frame(shaped), "more_body": True}
-            )
+            body = frames[0] if len(frames) == 1 else b"".join(frames)
+            await send({"type": "http.response.body", "body": body, "more_body": True})
             keepalive.last_sent = time.monotonic()
     except RelayError as exc:
         error = exc

@@ -1,27 +1,27 @@
 """The usage ledger: one record per request, durable the moment the response ends.
 
-A record is first appended to an outbox file with one `write(2)`: from then on it survives
-the process being killed. A background task moves outbox records into the database in
-batches (one transaction per batch, off the event loop) and deletes each outbox segment once
-its rows are committed. On start, segments left by a dead process are replayed; the ledger's
-unique `request_id` makes a replay after a crash between commit and delete harmless.
+`record` appends the record to this process's outbox segment with a single `write(2)`: from
+then on it survives the process being killed. Twice a second the segment is rotated, and the
+ledger writer process (`llmrelay.metering.writer`) moves rotated segments into the database,
+so no database work ever runs in the relay's process. On start the writer also drains
+segments left behind by a process that died.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import logging
 import os
 import secrets
-from dataclasses import asdict, dataclass
+import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import orjson
 
-from llmrelay.store.usage import UsageStore
+from llmrelay.metering.outbox import Segment
+from llmrelay.metering.writer import DATABASE_URL_ENV
 
 log = logging.getLogger("llmrelay.ledger")
 
@@ -48,108 +48,71 @@ class UsageRecord:
     client_disconnected: bool = False
 
 
-class _Segment:
-    """One outbox file, held under an exclusive lock while this process writes it."""
-
-    def __init__(self, directory: Path, instance: str, number: int) -> None:
-        self.path = directory / f"outbox-{instance}-{number:08d}.jsonl"
-        self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        self.records: list[dict[str, Any]] = []
-
-    def append(self, record: dict[str, Any]) -> None:
-        os.write(self.fd, orjson.dumps(record) + b"\n")
-        self.records.append(record)
-
-    def close(self) -> None:
-        os.close(self.fd)
-
-
-def _read_segment(path: Path) -> list[dict[str, Any]]:
-    records = []
-    for line in path.read_bytes().splitlines():
-        try:
-            records.append(orjson.loads(line))
-        except orjson.JSONDecodeError:
-            log.warning("skipping a torn line in %s", path.name)
-    return records
-
-
 class Ledger:
-    def __init__(self, store: UsageStore, outbox_dir: Path, flush_seconds: float = 0.5) -> None:
-        self.store = store
+    def __init__(self, outbox_dir: Path, database_url: str, rotate_seconds: float = 0.5) -> None:
         self.outbox_dir = outbox_dir
-        self.flush_seconds = flush_seconds
+        self.database_url = database_url
+        self.rotate_seconds = rotate_seconds
         self._instance = secrets.token_hex(6)
         self._number = 0
-        self._segment: _Segment | None = None
-        self._unsaved: list[_Segment] = []
-        self._task: asyncio.Task[None] | None = None
-        self._flush_lock = asyncio.Lock()
+        self._segment: Segment | None = None
+        self._rotator: asyncio.Task[None] | None = None
+        self._writer: asyncio.subprocess.Process | None = None
 
-    def _next_segment(self) -> _Segment:
+    def _next_segment(self) -> Segment:
         self._number += 1
-        return _Segment(self.outbox_dir, self._instance, self._number)
+        return Segment(self.outbox_dir, self._instance, self._number)
 
     async def start(self) -> None:
         self.outbox_dir.mkdir(parents=True, exist_ok=True)
-        await asyncio.to_thread(self._replay_orphans)
         self._segment = self._next_segment()
-        self._task = asyncio.create_task(self._flush_forever(), name="ledger-flush")
+        await self._start_writer()
+        self._rotator = asyncio.create_task(self._rotate_forever(), name="ledger-rotate")
 
     def record(self, record: UsageRecord) -> None:
-        """Durably append one record (a single write; safe to call on the event loop)."""
+        """Durably append one record (a single write; fine on the event loop)."""
         assert self._segment is not None, "Ledger.record before start()"
-        self._segment.append(asdict(record))
+        self._segment.append(orjson.dumps(record) + b"\n")
 
-    async def flush(self) -> None:
-        """Move everything recorded so far into the database."""
-        async with self._flush_lock:
-            segment = self._segment
-            if segment is not None and segment.records:
-                self._unsaved.append(segment)
-                self._segment = self._next_segment()
-            while self._unsaved:
-                await asyncio.to_thread(self._commit_segment, self._unsaved[0])
-                self._unsaved.pop(0)
+    def rotate(self) -> None:
+        """Hand the current segment to the writer (if it holds anything)."""
+        segment = self._segment
+        if segment is not None and segment.count:
+            self._segment = self._next_segment()
+            segment.close()
 
-    def _commit_segment(self, segment: _Segment) -> None:
-        self.store.insert_many(segment.records)
-        segment.close()
-        segment.path.unlink(missing_ok=True)
+    async def _start_writer(self) -> None:
+        env = {**os.environ, DATABASE_URL_ENV: self.database_url}
+        self._writer = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "llmrelay.metering.writer",
+            "--outbox",
+            str(self.outbox_dir),
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+        )
 
-    def _replay_orphans(self) -> None:
-        for path in sorted(self.outbox_dir.glob("outbox-*.jsonl")):
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                continue  # a live process owns it
-            try:
-                records = _read_segment(path)
-                if records:
-                    self.store.insert_many(records)
-                path.unlink(missing_ok=True)
-                log.info("replayed %d usage records from %s", len(records), path.name)
-            finally:
-                os.close(fd)
-
-    async def _flush_forever(self) -> None:
+    async def _rotate_forever(self) -> None:
         while True:
-            await asyncio.sleep(self.flush_seconds)
-            try:
-                await self.flush()
-            except Exception:
-                log.exception("ledger flush failed; records stay in the outbox and are retried")
+            await asyncio.sleep(self.rotate_seconds)
+            self.rotate()
+            if self._writer is not None and self._writer.returncode is not None:
+                log.warning("ledger writer exited (%s); restarting it", self._writer.returncode)
+                await self._start_writer()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        if self._rotator is not None:
+            self._rotator.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self.flush()
+                await self._rotator
         if self._segment is not None:
             self._segment.close()
-            self._segment.path.unlink(missing_ok=True)
             self._segment = None
+        writer = self._writer
+        if writer is not None and writer.returncode is None:
+            writer.terminate()
+            try:
+                await asyncio.wait_for(writer.wait(), timeout=30)
+            except TimeoutError:
+                writer.kill()

@@ -77,6 +77,11 @@ class ChunkStream(abc.ABC):
     @abc.abstractmethod
     def __aiter__(self) -> AsyncIterator[dict[str, Any]]: ...
 
+    async def batches(self) -> AsyncIterator[list[dict[str, Any]]]:
+        """The same chunks, grouped as they arrived together (one upstream read, say)."""
+        async for chunk in self:
+            yield [chunk]
+
     @abc.abstractmethod
     async def aclose(self) -> None: ...
 

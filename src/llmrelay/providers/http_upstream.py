@@ -20,7 +20,7 @@ from llmrelay.providers.base import (
     upstream_timeout,
     upstream_unreachable,
 )
-from llmrelay.providers.sse_reader import SSEEvent, read_sse
+from llmrelay.providers.sse_reader import SSEEvent, read_sse_batches
 
 
 class HttpProvider(Provider):
@@ -141,16 +141,28 @@ class SSEChunkStream(ChunkStream):
         self.response = response
         self.translator = translator
 
-    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
-        return self._chunks()
+    async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        async for batch in self.batches():
+            for chunk in batch:
+                yield chunk
 
-    async def _chunks(self) -> AsyncIterator[dict[str, Any]]:
+    async def batches(self) -> AsyncIterator[list[dict[str, Any]]]:
         translator = self.translator
         name = self.provider.name
         try:
-            async for event in read_sse(self.response.content):
-                for chunk in translator.translate(event):
-                    yield chunk
+            async for events in read_sse_batches(self.response.content.iter_any()):
+                batch: list[dict[str, Any]] = []
+                for event in events:
+                    try:
+                        batch.extend(translator.translate(event))
+                    except UpstreamError:
+                        if batch:  # what came before the error in this read still goes out
+                            yield batch
+                        raise
+                    if translator.done:
+                        break
+                if batch:
+                    yield batch
                 if translator.done:
                     break
         except TimeoutError:
@@ -159,8 +171,9 @@ class SSEChunkStream(ChunkStream):
             raise upstream_unreachable(name, f"stream cut ({type(exc).__name__})") from None
         finally:
             self.response.release()
-        for chunk in translator.finish():
-            yield chunk
+        final = translator.finish()
+        if final:
+            yield final
 
     async def aclose(self) -> None:
         self.response.close()

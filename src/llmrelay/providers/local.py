@@ -102,7 +102,9 @@ class LocalModelProvider(Provider):
     def __init__(self, name: str, config: LocalProviderConfig) -> None:
         super().__init__(name)
         self.config = config
-        self.engine = LocalEngine(config.model_path, config.context_size, config.threads)
+        self.engine = LocalEngine(
+            config.model_path, config.context_size, config.threads, config.batch_size, config.nice
+        )
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"llm-{name}")
         self._in_flight = 0
 

@@ -96,9 +96,18 @@ class _StopMatcher:
 class LocalEngine:
     """One loaded GGUF model. Not thread-safe: the provider runs it on one worker thread."""
 
-    def __init__(self, model_path: str | None, context_size: int, threads: int | None) -> None:
+    def __init__(
+        self,
+        model_path: str | None,
+        context_size: int,
+        threads: int | None,
+        batch_size: int = 128,
+        nice: int = 0,
+    ) -> None:
         self.model_path = model_path or packaged_model_path()
         self.context_size = context_size
+        self.batch_size = batch_size
+        self.nice = nice
         self.threads = threads or max(1, (os.cpu_count() or 2) - 1)
         self._llm: Any = None
         self._formatter: Any = None
@@ -113,9 +122,14 @@ class LocalEngine:
             ) from None
         if not os.path.isfile(self.model_path):
             raise LocalModelUnavailable(f"model file not found: {self.model_path}")
+        if self.nice:
+            # This runs on the engine's own thread: lower its priority (and that of the
+            # threads llama.cpp starts from it), not the relay's.
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.nice)
         self._llm = Llama(
             model_path=self.model_path,
             n_ctx=self.context_size,
+            n_batch=min(self.batch_size, self.context_size),
             n_threads=self.threads,
             n_threads_batch=self.threads,
             verbose=False,

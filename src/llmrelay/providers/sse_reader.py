@@ -1,4 +1,8 @@
-"""Reading Server-Sent Events from an upstream response, one event at a time."""
+"""Reading Server-Sent Events from an upstream response.
+
+`read_sse_batches` is the fast path: it takes whatever one network read brought, splits
+complete events as bytes, and yields them together, so a burst of events costs one await.
+"""
 
 from __future__ import annotations
 
@@ -38,3 +42,41 @@ async def read_sse(lines: AsyncIterable[bytes]) -> AsyncIterator[SSEEvent]:
             event = value
     if data:
         yield SSEEvent(event, "\n".join(data))
+
+
+def _parse_event(block: bytes) -> SSEEvent | None:
+    event: str | None = None
+    data: list[str] = []
+    for line in block.split(b"\n"):
+        if not line or line.startswith(b":"):
+            continue
+        field, _, value = line.partition(b":")
+        if value.startswith(b" "):
+            value = value[1:]
+        if field == b"data":
+            data.append(value.decode("utf-8", errors="replace"))
+        elif field == b"event":
+            event = value.decode("utf-8", errors="replace")
+    if not data:
+        return None
+    return SSEEvent(event, data[0] if len(data) == 1 else "\n".join(data))
+
+
+def _split_events(buffer: bytes) -> tuple[list[SSEEvent], bytes]:
+    if b"\r" in buffer:
+        buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    *blocks, rest = buffer.split(b"\n\n")
+    events = [event for block in blocks if (event := _parse_event(block)) is not None]
+    return events, rest
+
+
+async def read_sse_batches(reads: AsyncIterable[bytes]) -> AsyncIterator[list[SSEEvent]]:
+    """Yield the complete events of each network read together (never an empty list)."""
+    buffer = b""
+    async for data in reads:
+        events, buffer = _split_events(buffer + data if buffer else data)
+        if events:
+            yield events
+    last = _parse_event(buffer) if buffer.strip() else None
+    if last is not None:
+        yield [last]
