@@ -188,6 +188,18 @@ def relay_config(mock: MockOpenAI) -> dict[str, Any]:
         for name, upstream in mock_models.items()
     }
     models["wrong-creds"] = {"provider": "mock-bad-creds", "upstream_model": "mock-echo"}
+    models["thinker"] = {"provider": "mock", "upstream_model": "mock-reasoning", "reasoning": True}
+    models["thinker-tags"] = {
+        "provider": "mock",
+        "upstream_model": "mock-reasoning",
+        "think_tags": True,
+    }
+    models["deep"] = {"provider": "mock-deepseek", "upstream_model": "mock-echo", "reasoning": True}
+    models["qwen-think"] = {
+        "provider": "mock-qwen",
+        "upstream_model": "mock-echo",
+        "reasoning": True,
+    }
     models["smollm2-135m-instruct"] = {"provider": "local"}
     return {
         "server": {"keepalive_ping_seconds": 0.3, "max_body_bytes": 200_000},
@@ -204,6 +216,18 @@ def relay_config(mock: MockOpenAI) -> dict[str, Any]:
                 "base_url": mock.base_url,
                 "api_key": "sk-wrong-upstream-key-9876543210-zyxwvutsrq",
                 "timeouts": fast,
+            },
+            "mock-deepseek": {
+                "type": "openai",
+                "base_url": mock.base_url,
+                "api_key": "${MOCK_UPSTREAM_KEY}",
+                "reasoning_style": "deepseek",
+            },
+            "mock-qwen": {
+                "type": "openai",
+                "base_url": mock.base_url,
+                "api_key": "${MOCK_UPSTREAM_KEY}",
+                "reasoning_style": "qwen",
             },
             "local": {"type": "local", "queue_size": 4},
         },

@@ -368,7 +368,65 @@ async def _slow_stream(mock, request, body):
         mock.open_streams -= 1
 
 
+REASONING = ["The user", " greets me;", " answer kindly."]
+ANSWER = ["Hello", " there!"]
+
+
+async def _reasoning(mock, request, body):
+    """vLLM >= 0.11 style: the thinking text in `reasoning`, before the answer."""
+    usage = {
+        "prompt_tokens": 12,
+        "completion_tokens": 9,
+        "total_tokens": 21,
+        "completion_tokens_details": {"reasoning_tokens": 6},
+    }
+    if not body.get("stream"):
+        return web.json_response(
+            {
+                "id": "chatcmpl-think",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body["model"],
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {
+                            "role": "assistant",
+                            "content": "".join(ANSWER),
+                            "reasoning": "".join(REASONING),
+                        },
+                        "logprobs": None,
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": usage,
+            }
+        )
+    response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+    await response.prepare(request)
+    base = {
+        "id": "chatcmpl-think",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": body["model"],
+    }
+    deltas = [{"role": "assistant", "content": ""}]
+    deltas += [{"reasoning": piece} for piece in REASONING]
+    deltas += [{"content": piece} for piece in ANSWER]
+    for delta in deltas:
+        chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+        await response.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
+    chunk = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+    await response.write(b"data: " + orjson.dumps(chunk) + b"\n\n")
+    await response.write(
+        b"data: " + orjson.dumps({**base, "choices": [], "usage": usage}) + b"\n\n"
+    )
+    await response.write(b"data: [DONE]\n\n")
+    return response
+
+
 SCENARIOS = {
+    "mock-reasoning": _reasoning,
     "mock-tools": _tools,
     "mock-429": _rate_limited,
     "mock-500": _server_error,

@@ -22,7 +22,7 @@ async def test_events_of_one_read_come_together() -> None:
 
 
 async def test_an_event_split_across_reads_is_reassembled() -> None:
-    batches = await _collect(b"event: message_start\nda", b"ta: {\"x\"", b": 1}\n", b"\n")
+    batches = await _collect(b"event: message_start\nda", b'ta: {"x"', b": 1}\n", b"\n")
     assert batches == [[SSEEvent("message_start", '{"x": 1}')]]
 
 
