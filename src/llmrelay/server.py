@@ -64,6 +64,7 @@ def serve(settings: Settings) -> int:
         http="httptools",
         lifespan="on",
         access_log=False,
+        proxy_headers=False,  # no X-Forwarded-* rewriting on every request: nothing uses it
         log_level=settings.server.log_level,
         timeout_keep_alive=30,
         backlog=4096,
