@@ -18,7 +18,12 @@ from typing import Any
 import orjson
 
 from llmrelay.providers.base import UpstreamError
-from llmrelay.providers.upstream_errors import retry_after_seconds, scrub
+from llmrelay.providers.upstream_errors import (
+    credentials_refused,
+    map_status,
+    retry_after_seconds,
+    scrub,
+)
 
 log = logging.getLogger("llmrelay.gemini")
 
@@ -294,22 +299,7 @@ def map_gemini_error(
     code = kind.lower() if kind else None
     retry = retry_delay(fields) or retry_after_seconds(headers)
     if _credentials_refused(status, fields):
-        return UpstreamError(
-            502,
-            f"The upstream provider '{provider}' refused the relay's credentials "
-            f"(status {status}). The relay's operator must fix its configuration.",
-            code="upstream_auth_error",
-            upstream_status=status,
-        )
-    if status == 429:
-        return UpstreamError(
-            429,
-            message or f"The upstream provider '{provider}' is rate limiting requests.",
-            type="rate_limit_error",
-            code="rate_limit_exceeded",
-            retry_after=retry or 1.0,
-            upstream_status=status,
-        )
+        return credentials_refused(provider, status)
     if kind == "FAILED_PRECONDITION":
         return UpstreamError(
             502,
@@ -317,34 +307,11 @@ def map_gemini_error(
             code=code,
             upstream_status=status,
         )
-    if status in (400, 404, 409, 413, 415, 422):
-        return UpstreamError(
-            status,
-            message or f"The upstream provider '{provider}' rejected the request.",
-            type="invalid_request_error",
-            code=code,
-            upstream_status=status,
-        )
-    if status in (408, 504):
-        return UpstreamError(
-            504,
-            message or f"The upstream provider '{provider}' timed out.",
-            type="timeout_error",
-            code="upstream_timeout",
-            upstream_status=status,
-        )
-    if status in (503, 529):
-        return UpstreamError(
-            503,
-            message or f"The upstream provider '{provider}' is overloaded. Try again later.",
-            type="server_error",
-            code="upstream_overloaded",
-            retry_after=retry,
-            upstream_status=status,
-        )
-    return UpstreamError(
-        502,
-        message or f"The upstream provider '{provider}' failed (status {status}).",
-        code=code or "upstream_error",
-        upstream_status=status,
+    return map_status(
+        provider,
+        status,
+        message=message,
+        kind="invalid_request_error" if status < 500 and status != 429 else None,
+        code=None if status in (429, 503, 529) else code,  # OpenAI's codes for these
+        retry_after=retry,
     )

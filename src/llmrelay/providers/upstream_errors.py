@@ -80,18 +80,48 @@ def map_openai_error(
 ) -> UpstreamError:
     """Map an OpenAI-style error response from `provider` to what the client receives."""
     fields = _error_fields(raw)
-    message = scrub(_text(fields.get("message")) or "", secrets)
     code = fields.get("code")
-    code = str(code) if isinstance(code, str | int) and code != "" else None
-    kind = _text(fields.get("type"))
-    param = _text(fields.get("param"))
+    return map_status(
+        provider,
+        status,
+        message=scrub(_text(fields.get("message")) or "", secrets),
+        kind=_text(fields.get("type")),
+        code=str(code) if isinstance(code, str | int) and code != "" else None,
+        param=_text(fields.get("param")),
+        retry_after=retry_after_seconds(headers),
+    )
+
+
+def credentials_refused(provider: str, status: int) -> UpstreamError:
+    return UpstreamError(
+        502,
+        f"The upstream provider '{provider}' refused the relay's credentials "
+        f"(status {status}). The relay's operator must fix its configuration.",
+        code="upstream_auth_error",
+        upstream_status=status,
+    )
+
+
+def map_status(
+    provider: str,
+    status: int,
+    *,
+    message: str,
+    kind: str | None = None,
+    code: str | None = None,
+    param: str | None = None,
+    retry_after: float | None = None,
+) -> UpstreamError:
+    """The client's error for an upstream status, whatever the vendor (see the table above).
+
+    `message` must already be scrubbed of credentials."""
     if status == 429:
         return UpstreamError(
             429,
             message or f"The upstream provider '{provider}' is rate limiting requests.",
             type=kind or "rate_limit_error",
             code=code or "rate_limit_exceeded",
-            retry_after=retry_after_seconds(headers) or 1.0,
+            retry_after=retry_after or 1.0,
             upstream_status=status,
         )
     if status in PASS_THROUGH_STATUSES:
@@ -104,13 +134,7 @@ def map_openai_error(
             upstream_status=status,
         )
     if status in (401, 402, 403):
-        return UpstreamError(
-            502,
-            f"The upstream provider '{provider}' refused the relay's credentials "
-            f"(status {status}). The relay's operator must fix its configuration.",
-            code="upstream_auth_error",
-            upstream_status=status,
-        )
+        return credentials_refused(provider, status)
     if status in (408, 504):
         return UpstreamError(
             504,
@@ -125,7 +149,7 @@ def map_openai_error(
             message or f"The upstream provider '{provider}' is overloaded. Try again later.",
             type=kind or "server_error",
             code=code or "upstream_overloaded",
-            retry_after=retry_after_seconds(headers),
+            retry_after=retry_after,
             upstream_status=status,
         )
     return UpstreamError(
