@@ -24,17 +24,13 @@ class AnthropicProvider(HttpProvider):
     kind = "anthropic"
 
     def __init__(self, name: str, config: AnthropicProviderConfig) -> None:
-        headers = {"anthropic-version": config.anthropic_version, **config.headers}
-        if config.api_key:
-            headers["x-api-key"] = config.api_key
         super().__init__(
             name,
-            headers=headers,
-            timeouts=config.timeouts,
-            max_connections=config.max_connections,
-            secrets=[config.api_key] if config.api_key else [],
+            config,
+            key_header="x-api-key",
+            headers={"anthropic-version": config.anthropic_version},
         )
-        self.config = config
+        self.config: AnthropicProviderConfig = config
         base = config.base_url.rstrip("/")
         self.url = base.removesuffix("/v1") + "/v1/messages"
 

@@ -31,17 +31,8 @@ class GeminiProvider(HttpProvider):
     def __init__(
         self, name: str, config: GeminiProviderConfig, images: ImageFetcher | None = None
     ) -> None:
-        headers = dict(config.headers)
-        if config.api_key:
-            headers["x-goog-api-key"] = config.api_key
-        super().__init__(
-            name,
-            headers=headers,
-            timeouts=config.timeouts,
-            max_connections=config.max_connections,
-            secrets=[config.api_key] if config.api_key else [],
-        )
-        self.config = config
+        super().__init__(name, config, key_header="x-goog-api-key")
+        self.config: GeminiProviderConfig = config
         self.base_url = config.base_url.rstrip("/")
         self._owns_images = images is None
         self.images = images if images is not None else ImageFetcher(ImagesConfig())

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from llmrelay.config import Timeouts
+from llmrelay.config import AnthropicProvider, GeminiProvider, OpenAIProvider, Timeouts
 from llmrelay.providers.base import (
     ChunkStream,
     Provider,
@@ -22,6 +22,8 @@ from llmrelay.providers.base import (
 )
 from llmrelay.providers.sse_reader import SSEEvent, read_sse_batches
 
+RemoteProviderConfig = OpenAIProvider | AnthropicProvider | GeminiProvider
+
 
 class HttpProvider(Provider):
     """A provider that talks to its upstream over HTTP with aiohttp."""
@@ -29,17 +31,22 @@ class HttpProvider(Provider):
     def __init__(
         self,
         name: str,
+        config: RemoteProviderConfig,
         *,
-        headers: Mapping[str, str],
-        timeouts: Timeouts,
-        max_connections: int,
-        secrets: list[str],
+        key_header: str,
+        key_prefix: str = "",
+        headers: Mapping[str, str] | None = None,
     ) -> None:
+        """`config.api_key` goes in `key_header` (after `key_prefix`); `headers` are the
+        vendor's fixed ones, which the operator's `config.headers` may override."""
         super().__init__(name)
-        self.timeouts = timeouts
-        self.max_connections = max_connections
-        self.secrets = secrets
-        self._headers = {"content-type": "application/json", **headers}
+        self.config = config
+        self.timeouts: Timeouts = config.timeouts
+        self.max_connections = config.max_connections
+        self.secrets = [config.api_key] if config.api_key else []
+        self._headers = {"content-type": "application/json", **(headers or {}), **config.headers}
+        if config.api_key:
+            self._headers[key_header] = key_prefix + config.api_key
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:

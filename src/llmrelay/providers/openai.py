@@ -30,17 +30,8 @@ class OpenAICompatibleProvider(HttpProvider):
     kind = "openai"
 
     def __init__(self, name: str, config: OpenAIProviderConfig) -> None:
-        headers = dict(config.headers)
-        if config.api_key:
-            headers["authorization"] = f"Bearer {config.api_key}"
-        super().__init__(
-            name,
-            headers=headers,
-            timeouts=config.timeouts,
-            max_connections=config.max_connections,
-            secrets=[config.api_key] if config.api_key else [],
-        )
-        self.config = config
+        super().__init__(name, config, key_header="authorization", key_prefix="Bearer ")
+        self.config: OpenAIProviderConfig = config
         self.url = config.base_url.rstrip("/") + "/chat/completions"
 
     def error_for(self, status: int, raw: bytes, headers: Mapping[str, str]) -> UpstreamError:
