@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 
 import httpx
 
-from tests.conftest import relay_config, start_relay, stop_relay
+from tests.conftest import relay_config, start_relay, stop_relay, wait_until
 from tests.mocks.openai_upstream import MockOpenAI
 
 
@@ -27,4 +28,17 @@ def test_usage_survives_a_kill_right_after_the_response(mock_openai: MockOpenAI,
     rows = [relay.ledger_row(request_id) for request_id in request_ids]
     assert [row["status"] for row in rows] == [200] * 5
     assert all(row["key_name"] == "durable" and row["total_tokens"] > 0 for row in rows)
+    wait_until(lambda: not writers_for(relay.data_dir / "outbox"), timeout=10)
     stop_relay(relay)
+
+
+def writers_for(outbox: Path) -> list[int]:
+    """Ledger writer processes still serving this outbox (an orphan would linger here)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if str(outbox).encode() in cmdline.read_bytes():
+                found.append(int(cmdline.parent.name))
+        except OSError:
+            continue
+    return found

@@ -89,6 +89,8 @@ class Ledger:
             "llmrelay.metering.writer",
             "--outbox",
             str(self.outbox_dir),
+            "--parent",
+            str(os.getpid()),
             env=env,
             stdin=asyncio.subprocess.DEVNULL,
         )
