@@ -6,8 +6,10 @@ size, same thread count, same sampling) and generates when told to on stdin, so 
 can be interleaved. Tokens/s is completion tokens over the wall time from the request to the
 last token (prompt processing included), on both sides.
 
-While the model generates through the relay, the mock model is also measured through the
-same relay with wrk at one connection: what other users of the relay feel.
+The relay here is the second one `bench.run` starts, configured with the mock model and the
+embedded local model (the proxy arms measure a relay without the model). While the model
+generates through it, the mock model is also measured through the same relay with wrk at one
+connection: what other users of the relay feel.
 """
 
 from __future__ import annotations

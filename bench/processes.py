@@ -2,6 +2,10 @@
 
 The relay gets core 0 to itself; the mock, the load generator and this orchestrator share
 core 1. On a one-core machine nothing is pinned (and the numbers say less).
+
+Two relays are started, one after the other: the proxy arms measure a relay serving only the
+mock model (the relay's own footprint); the local model arm measures a second relay that also
+loads the embedded model, whose weights, KV cache and compute buffers are the engine's memory.
 """
 
 from __future__ import annotations
@@ -161,17 +165,16 @@ def _relay_env(admin_key: str) -> dict[str, str]:
     return env
 
 
-def write_relay_config(path: Path, mock_url: str) -> None:
-    config = {
-        "providers": {
-            "mock": {"type": "openai", "base_url": mock_url, "api_key": "sk-bench"},
-            "local": {"type": "local"},
-        },
-        "models": {
-            RELAY_MODEL: {"provider": "mock", "upstream_model": "mock"},
-            LOCAL_MODEL: {"provider": "local"},
-        },
+def write_relay_config(path: Path, mock_url: str, *, with_model: bool) -> None:
+    """The mock as an OpenAI provider; with `with_model`, the packaged local model too."""
+    providers: dict[str, object] = {
+        "mock": {"type": "openai", "base_url": mock_url, "api_key": "sk-bench"}
     }
+    models: dict[str, object] = {RELAY_MODEL: {"provider": "mock", "upstream_model": "mock"}}
+    if with_model:
+        providers["local"] = {"type": "local"}
+        models[LOCAL_MODEL] = {"provider": "local"}
+    config = {"providers": providers, "models": models}
     path.write_text(yaml.safe_dump(config, sort_keys=False))
 
 
@@ -180,11 +183,17 @@ class RelayService(Service):
     api_key: str = ""
 
 
-def start_relay(workdir: Path, mock_url: str, port: int, cpu: int | None) -> RelayService:
-    """`llmrelay serve` with every existing feature on: key auth and the usage ledger."""
-    config = workdir / "relay.yaml"
-    data_dir = workdir / "relay-data"
-    write_relay_config(config, mock_url)
+def start_relay(
+    workdir: Path, mock_url: str, port: int, cpu: int | None, *, with_model: bool = False
+) -> RelayService:
+    """`llmrelay serve` with every existing feature on: key auth and the usage ledger.
+
+    Without `with_model` it serves only the mock model; with it, the embedded local model
+    too (ready once the model is loaded). Each relay has its own config, data dir and log."""
+    stem = "relay-with-model" if with_model else "relay"
+    config = workdir / f"{stem}.yaml"
+    data_dir = workdir / f"{stem}-data"
+    write_relay_config(config, mock_url, with_model=with_model)
     env = _relay_env("sk-bench-admin-" + secrets.token_hex(16))
     common = ["--config", str(config), "--data-dir", str(data_dir)]
     created = subprocess.run(
@@ -210,10 +219,11 @@ def start_relay(workdir: Path, mock_url: str, port: int, cpu: int | None) -> Rel
             str(port),
         ],
     )
-    log_path = workdir / "relay.log"
-    process = _spawn("llmrelay", command, log_path, env)
+    log_path = workdir / f"{stem}.log"
+    name = "llmrelay (with the embedded model)" if with_model else "llmrelay"
+    process = _spawn(name, command, log_path, env)
     relay = RelayService(
-        "llmrelay", process, f"http://127.0.0.1:{port}/v1", log_path, api_key=lines[-1].strip()
+        name, process, f"http://127.0.0.1:{port}/v1", log_path, api_key=lines[-1].strip()
     )
     _wait_http(relay, "/readyz", 180)
     return relay

@@ -93,13 +93,17 @@ def raise_fd_limit() -> None:
 class Benchmark:
     """One run: the arms, their rounds, the capacity steps and the local model."""
 
-    def __init__(self, args: argparse.Namespace, plan: Plan, cores: Cores, wrk: str) -> None:
+    def __init__(
+        self, args: argparse.Namespace, plan: Plan, cores: Cores, wrk: str, workdir: Path
+    ) -> None:
         self.args, self.plan, self.cores, self.wrk = args, plan, cores, wrk
+        self.workdir = workdir
         self.failures: list[str] = []
         self.rounds: dict[str, list[dict[str, float]]] = {}
         self.levels: dict[str, list[Level]] = {}
         self.held: dict[str, str] = {}
         self.local: dict[str, list[float]] = {}
+        self.model_memory: dict[str, float] = {}  # the relay with the embedded model
 
     def fail(self, message: str) -> None:
         self.failures.append(message)
@@ -114,7 +118,7 @@ class Benchmark:
                 relay.api_key,
                 RELAY_MODEL,
                 relay.pid,
-                "client -> llmrelay (core 0, key auth + ledger on) -> mock",
+                "client -> llmrelay (core 0, key auth + ledger on, mock model only) -> mock",
             ),
         ]
         if self.args.peer:
@@ -140,8 +144,9 @@ class Benchmark:
             live = self._warm_up(arms)
             self._rounds(live)
             self._capacity(live)
-            if not self.args.skip_local:
-                self._local(mock, relay)
+        if not self.args.skip_local:
+            relay.stop()  # core 0 is the second relay's alone while the model generates
+            self._local(mock)
         return self._summary(arms, watched, idle)
 
     def _warm_up(self, arms: list[Arm]) -> list[Arm]:
@@ -175,7 +180,30 @@ class Benchmark:
             if not found:
                 self.fail(f"{name}: no paced-stream level ran")
 
-    def _local(self, mock: Service, relay: RelayService) -> None:
+    def _local(self, mock: Service) -> None:
+        """The local model arm, on a second relay that also serves the embedded model."""
+        try:
+            relay = start_relay(
+                self.workdir, mock.base_url, free_port(), self.cores.relay, with_model=True
+            )
+        except StartError as exc:
+            self.fail(f"local model: {exc}")
+            return
+        print(f"llmrelay with the embedded model on {relay.base_url} (pid {relay.pid})", flush=True)
+        try:
+            start = memory(relay.pid)
+            with PeakMemory(relay.pid) as peak:
+                self._measure_local(relay)
+            self.model_memory = {
+                "rss_start_mb": start.rss_mb,
+                "anon_start_mb": start.anon_mb,
+                "rss_peak_mb": peak.peak_rss_mb,
+                "anon_peak_mb": peak.peak_anon_mb,
+            }
+        finally:
+            relay.stop()
+
+    def _measure_local(self, relay: RelayService) -> None:
         print("local model: engine alone vs through the relay", flush=True)
         mock_arm = Arm("relay", relay.base_url, relay.api_key, RELAY_MODEL)
         arm = LocalArm(
@@ -187,6 +215,7 @@ class Benchmark:
         )
         tokens = self.args.local_tokens or (16 if self.args.quick else 128)
         try:
+            warm_up(mock_arm, self.wrk, self.plan)  # a fresh relay: fill its upstream pool
             self.local = measure_local(
                 arm,
                 self.wrk,
@@ -218,14 +247,23 @@ class Benchmark:
             metrics["relay"]["local_tps"] = median(self.local["relay_tps"])
             metrics["relay"]["lat1_gen_p99_ms"] = median(self.local["lat1_gen_p99_ms"])
             metrics["direct"]["lat1_gen_p99_ms"] = metrics["direct"].get("lat1_p99_ms", 0.0)
+        if self.model_memory:
+            metrics["relay"]["rss_with_model_peak_mb"] = self.model_memory["rss_peak_mb"]
+        labels = {arm.name: arm.label for arm in arms}
+        if self.model_memory:
+            labels["relay with the embedded model"] = (
+                f"a second llmrelay (core 0, mock model and {LOCAL_MODEL}), "
+                "started for the local model rows only"
+            )
         return {
             "metrics": metrics,
-            "labels": {arm.name: arm.label for arm in arms},
+            "labels": labels,
             "rounds": self.rounds,
             "capacity": {k: [asdict(level) for level in v] for k, v in self.levels.items()},
             "capacity_cells": self.held,
             "local": self.local,
             "relay_memory_at_start": asdict(idle),
+            "relay_with_model_memory": self.model_memory,
             "failures": self.failures,
         }
 
@@ -247,15 +285,23 @@ def notes(bench: Benchmark, data: dict[str, Any]) -> list[str]:
         if cores.relay is not None
         else "not pinned (one core)"
     )
-    start = data["relay_memory_at_start"]
+    start, loaded = data["relay_memory_at_start"], data["relay_with_model_memory"]
     lines = [
         f"median of {plan.rounds} interleaved round(s); added = relay − direct; {pinning}",
         f"stall = a stream that fails, waits > {STALL_MS:g} ms for its first token, or has a "
         f"gap > {GAP_MS:g} + {STALL_MS:g} ms between chunks ({plan.chunks} chunks every "
         f"{GAP_MS:g} ms, each connection streaming back to back for {plan.hold_s:g} s)",
-        f"relay RSS at start {start['rss_mb']:.0f} MB (anonymous {start['anon_mb']:.0f} MB); "
-        "RSS counts the local model's mapped weights, anonymous memory does not",
+        f"relay without the embedded model (every row but the local model's): RSS at start "
+        f"{start['rss_mb']:.0f} MB (anonymous {start['anon_mb']:.0f} MB)",
     ]
+    if loaded:
+        lines.append(
+            "relay with the embedded model (a second relay, started for the local model rows "
+            f"only): RSS {loaded['rss_start_mb']:.0f} MB at start (anonymous "
+            f"{loaded['anon_start_mb']:.0f} MB), peak {loaded['rss_peak_mb']:.0f} MB "
+            f"(anonymous {loaded['anon_peak_mb']:.0f} MB); the model's weights are file pages "
+            "mapped from the GGUF, its KV cache and compute buffers are the engine's"
+        )
     for name, levels in bench.levels.items():
         lines.append(f"paced streams, {name}: " + ", ".join(map(describe_level, levels)))
     if bench.local:
@@ -281,9 +327,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     plan = make_plan(args, cores)
     load_before = os.getloadavg()[0]
-    bench = Benchmark(args, plan, cores, wrk)
     with tempfile.TemporaryDirectory(prefix="llmrelay-bench-") as tmp:
         workdir = Path(tmp)
+        bench = Benchmark(args, plan, cores, wrk, workdir)
         services: list[Service] = []
         try:
             mock = start_mock(
