@@ -127,7 +127,6 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
     database_url: str | None = None
     max_body_bytes: int = 20 * 1024 * 1024
     keepalive_ping_seconds: float = 10.0
-    http_server: Literal["granian", "uvicorn"] = "granian"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 

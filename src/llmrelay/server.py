@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
 import shlex
-import signal
 
 import uvicorn
-import uvloop
 
-from llmrelay.app import RelayApp, create_app
+from llmrelay.app import create_app
 from llmrelay.config import Settings
 
 SEED_QUESTION = "你好,请介绍一下你自己"
@@ -59,12 +56,6 @@ def serve(settings: Settings) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(settings, os.environ.get("LLMRELAY_ADMIN_KEY") or None)
     app.on_ready = lambda: print(banner(settings, app.relay.new_admin_key), flush=True)
-    if settings.server.http_server == "uvicorn":
-        return _serve_uvicorn(app, settings)
-    return _serve_granian(app, settings)
-
-
-def _serve_uvicorn(app: RelayApp, settings: Settings) -> int:
     config = uvicorn.Config(
         app,
         host=settings.server.host,
@@ -81,38 +72,3 @@ def _serve_uvicorn(app: RelayApp, settings: Settings) -> int:
     server = uvicorn.Server(config)
     server.run()
     return 0 if server.started else 1
-
-
-class _QuietEmbeddedNotice(logging.Filter):
-    """Granian prints "Embedded server is experimental!" on every start; we chose it knowingly
-    (see README, "HTTP server"), so users need not see it each time."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "experimental" not in record.getMessage()
-
-
-def _serve_granian(app: RelayApp, settings: Settings) -> int:
-    """Granian's HTTP/1.1 stack is Rust: per request and per streamed chunk it costs the
-    relay's core less than uvicorn's Python protocol (see bench/README.md)."""
-    from granian.constants import Interfaces
-    from granian.server.embed import Server
-
-    logging.getLogger("_granian").addFilter(_QuietEmbeddedNotice())
-    server = Server(
-        app,
-        address=settings.server.host,
-        port=settings.server.port,
-        interface=Interfaces.ASGI,
-        backlog=4096,
-        log_access=False,
-        log_level=settings.server.log_level,
-    )
-
-    async def run() -> None:
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, server.stop)
-        await server.serve()
-
-    uvloop.run(run())
-    return 0
