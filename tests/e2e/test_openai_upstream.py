@@ -265,3 +265,19 @@ def test_ledger_matches_what_the_client_saw(
     assert row["cached_tokens"] == 0 and row["reasoning_tokens"] == 0
     assert row["latency_ms"] > 0 and row["ttft_ms"] is not None
     assert not row["client_disconnected"]
+
+
+def test_streams_reuse_the_upstream_connection(
+    client: openai.OpenAI, mock_openai: MockOpenAI
+) -> None:
+    """A stream read to its end hands its connection back to the pool: five streams in a
+    row travel over the connection the first one used."""
+    before = len(mock_openai.peers)
+    for i in range(5):
+        chunks = list(
+            client.chat.completions.create(
+                model="gpt-5", stream=True, messages=[{"role": "user", "content": f"again {i}"}]
+            )
+        )
+        assert chunks[-1].choices[0].finish_reason == "stop"
+    assert len(set(mock_openai.peers[before:])) == 1

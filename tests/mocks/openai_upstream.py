@@ -34,6 +34,8 @@ class MockOpenAI:
     host: str = "127.0.0.1"
     port: int = 0
     received: list[ReceivedRequest] = field(default_factory=list)
+    peers: list[tuple[str, int]] = field(default_factory=list)
+    """The client address of every request: one per connection the relay opened."""
     open_streams: int = 0
     _loop: asyncio.AbstractEventLoop | None = None
     _thread: threading.Thread | None = None
@@ -83,6 +85,7 @@ class MockOpenAI:
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         headers = {k.lower(): v for k, v in request.headers.items()}
+        self.peers.append(request.transport.get_extra_info("peername")[:2])
         self.received.append(ReceivedRequest(request.path, headers, body))
         if request.headers.get("authorization") != f"Bearer {UPSTREAM_KEY}":
             return _error(

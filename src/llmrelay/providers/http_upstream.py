@@ -138,6 +138,12 @@ class EventTranslator(abc.ABC):
         return []
 
 
+TAIL_SECONDS = 1.0
+TAIL_READS = 16
+"""After the end event, at most this long and this many reads before giving the connection
+up (an upstream that keeps talking after its end event is not worth keeping)."""
+
+
 class SSEChunkStream(ChunkStream):
     """An upstream SSE response, translated on the fly, never buffered whole."""
 
@@ -172,6 +178,8 @@ class SSEChunkStream(ChunkStream):
                     yield batch
                 if translator.done:
                     break
+            if translator.done:
+                await self._read_to_end()
         except TimeoutError:
             raise upstream_timeout(name, "no data between chunks in time") from None
         except aiohttp.ClientError as exc:
@@ -181,6 +189,19 @@ class SSEChunkStream(ChunkStream):
         final = translator.finish()
         if final:
             yield final
+
+    async def _read_to_end(self) -> None:
+        """Consume what follows the vendor's end event (the chunked body's terminator, at
+        least): only a response read to its end returns its connection to the pool; one
+        released early is closed, and the next stream pays for a new connection."""
+        content = self.response.content
+        try:
+            async with asyncio.timeout(TAIL_SECONDS):
+                read = 0
+                while read <= TAIL_READS and await content.readany():
+                    read += 1
+        except (TimeoutError, aiohttp.ClientError):
+            pass  # the connection is closed instead of reused; nothing is lost
 
     async def aclose(self) -> None:
         self.response.close()
