@@ -32,8 +32,8 @@ run: $(VENV)/.installed-run
 
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench
-	$(BIN)/pytest
 	$(BIN)/python -m bench.run --quick
+	$(BIN)/pytest
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
