@@ -22,6 +22,7 @@ from llmrelay.metering.ledger import Ledger
 from llmrelay.providers import Provider, build_providers
 from llmrelay.providers.images import ImageFetcher
 from llmrelay.routing.catalog import ModelCatalog
+from llmrelay.routing.router import Router
 from llmrelay.store.database import migrate, open_engine
 from llmrelay.store.generation import GenerationCounter
 from llmrelay.store.keys import KeyStore
@@ -44,6 +45,7 @@ class Relay:
     ledger: Ledger
     providers: dict[str, Provider]
     catalog: ModelCatalog
+    router: Router
     generation: GenerationCounter
     images: ImageFetcher
     new_admin_key: str | None = None
@@ -68,6 +70,7 @@ def open_relay_state(settings: Settings, admin_key: str | None) -> Relay:
         ledger=Ledger(settings.data_path / "outbox", settings.database_url),
         providers=providers,
         catalog=ModelCatalog.from_settings(settings, providers),
+        router=Router(settings.routing),
         generation=generation,
         images=images,
         new_admin_key=new_admin_key,

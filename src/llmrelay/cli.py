@@ -94,8 +94,10 @@ def cmd_models(args: argparse.Namespace) -> int:
     settings = _settings(args)
     print(f"{'MODEL':32} {'PROVIDER':16} {'TYPE':8} UPSTREAM MODEL")
     for name, model in settings.models.items():
-        kind = type(settings.providers[model.provider]).__struct_config__.tag
-        print(f"{name:32} {model.provider:16} {kind!s:8} {model.upstream_model or name}")
+        for deployment in model.deployment_list(name):
+            kind = type(settings.providers[deployment.provider]).__struct_config__.tag
+            upstream = deployment.upstream_model or name
+            print(f"{name:32} {deployment.provider:16} {kind!s:8} {upstream}")
     return 0
 
 

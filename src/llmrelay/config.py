@@ -97,11 +97,43 @@ class ReasoningBudgets(msgspec.Struct, forbid_unknown_fields=True):
         return getattr(self, effort, None) if effort in self.__struct_fields__ else None
 
 
-class ModelConfig(msgspec.Struct, forbid_unknown_fields=True):
-    """A public model name, where it is served, and what it can do."""
+class TimeoutOverrides(msgspec.Struct, forbid_unknown_fields=True):
+    """A model's own timeouts; what it leaves out comes from the provider."""
+
+    connect: float | None = None
+    first_token: float | None = None
+    idle: float | None = None
+    total: float | None = None
+
+    def over(self, base: Timeouts) -> Timeouts:
+        return Timeouts(
+            connect=self.connect if self.connect is not None else base.connect,
+            first_token=self.first_token if self.first_token is not None else base.first_token,
+            idle=self.idle if self.idle is not None else base.idle,
+            total=self.total if self.total is not None else base.total,
+        )
+
+
+class DeploymentConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """One place a model is served: weighted random within a priority tier (0 is first)."""
 
     provider: str
     upstream_model: str | None = None
+    weight: float = 1.0
+    priority: int = 0
+
+
+class ModelConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """A public model name, where it is served, and what it can do.
+
+    Either `provider` (+ `upstream_model`) for one deployment, or a `deployments` list."""
+
+    provider: str | None = None
+    upstream_model: str | None = None
+    deployments: list[DeploymentConfig] = []
+    aliases: list[str] = []
+    fallbacks: list[str] = []
+    timeouts: TimeoutOverrides | None = None
     owned_by: str | None = None
     description: str | None = None
     reasoning: bool = False
@@ -110,6 +142,12 @@ class ModelConfig(msgspec.Struct, forbid_unknown_fields=True):
     reasoning_budgets: ReasoningBudgets = msgspec.field(default_factory=ReasoningBudgets)
     think_tags: bool = False
     drop_unsupported_params: bool = False
+
+    def deployment_list(self, name: str) -> list[DeploymentConfig]:
+        if self.deployments:
+            return self.deployments
+        assert self.provider is not None
+        return [DeploymentConfig(self.provider, self.upstream_model or name)]
 
 
 class ImagesConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -130,9 +168,31 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 
+class BreakerConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """`failures` retryable failures within `window_seconds` cool a deployment down."""
+
+    failures: int = 3
+    window_seconds: float = 30.0
+    cooldown_seconds: float = 5.0
+    max_cooldown_seconds: float = 300.0
+
+
+RetryKind = Literal["connect", "timeout", "429", "5xx"]
+
+
+class RoutingConfig(msgspec.Struct, forbid_unknown_fields=True):
+    retry_on: list[RetryKind] = msgspec.field(
+        default_factory=lambda: ["connect", "timeout", "429", "5xx"]
+    )
+    max_attempts: int = 4
+    backoff_seconds: float = 0.05
+    breaker: BreakerConfig = msgspec.field(default_factory=BreakerConfig)
+
+
 class Settings(msgspec.Struct, forbid_unknown_fields=True):
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     images: ImagesConfig = msgspec.field(default_factory=ImagesConfig)
+    routing: RoutingConfig = msgspec.field(default_factory=RoutingConfig)
     providers: dict[str, ProviderConfig] = {}
     models: dict[str, ModelConfig] = {}
 
@@ -182,13 +242,34 @@ def _interpolate(value: Any, where: str) -> Any:
     return _ENV_REF.sub(substitute, value)
 
 
-def _check_references(settings: Settings) -> None:
-    for name, model in settings.models.items():
-        if model.provider not in settings.providers:
+def _check_model(settings: Settings, name: str, model: ModelConfig, seen: set[str]) -> None:
+    where = f"$.models.{name}"
+    if (model.provider is None) == (not model.deployments):
+        raise ConfigError(f"{where}: give either `provider` or `deployments`, not both or none")
+    for i, deployment in enumerate(model.deployment_list(name)):
+        if deployment.provider not in settings.providers:
             known = ", ".join(sorted(settings.providers)) or "none"
+            field = f"deployments[{i}].provider" if model.deployments else "provider"
             raise ConfigError(
-                f"$.models.{name}.provider: unknown provider {model.provider!r} (known: {known})"
+                f"{where}.{field}: unknown provider {deployment.provider!r} (known: {known})"
             )
+        if deployment.weight <= 0:
+            raise ConfigError(f"{where}.deployments[{i}].weight: must be above 0")
+    for fallback in model.fallbacks:
+        if fallback not in settings.models or fallback == name:
+            raise ConfigError(f"{where}.fallbacks: {fallback!r} is not another configured model")
+    for alias in model.aliases:
+        if alias in settings.models or alias in seen:
+            raise ConfigError(f"{where}.aliases: {alias!r} names another model or alias")
+        seen.add(alias)
+
+
+def _check_references(settings: Settings) -> None:
+    seen: set[str] = set()
+    for name, model in settings.models.items():
+        _check_model(settings, name, model, seen)
+    if settings.routing.max_attempts < 1:
+        raise ConfigError("$.routing.max_attempts: must be at least 1")
     for name, provider in settings.providers.items():
         if isinstance(provider, REMOTE_PROVIDERS) and not provider.base_url.startswith(
             ("http://", "https://")
@@ -206,12 +287,13 @@ def parse_settings(document: dict[str, Any] | None) -> Settings:
     if document is not None and "models" not in raw and "providers" not in raw:
         raw = {**DEFAULT_CONFIG, **raw}
     raw = _interpolate(raw, "$")
-    unknown = set(raw) - {"server", "images", "providers", "models"}
+    unknown = set(raw) - {"server", "images", "routing", "providers", "models"}
     if unknown:
         raise ConfigError(f"$: unknown section(s): {', '.join(sorted(unknown))}")
     settings = Settings(
         server=_convert(raw.get("server") or {}, ServerConfig, "$.server"),
         images=_convert(raw.get("images") or {}, ImagesConfig, "$.images"),
+        routing=_convert(raw.get("routing") or {}, RoutingConfig, "$.routing"),
         providers=_convert_each(raw.get("providers"), ProviderConfig, "$.providers"),
         models=_convert_each(raw.get("models"), ModelConfig, "$.models"),
     )

@@ -23,7 +23,9 @@ from llmrelay.gate.auth import bearer_token
 from llmrelay.protocol.errors import RelayError, internal_error, method_not_allowed
 from llmrelay.protocol.request import ChatRequest, parse_chat_request
 from llmrelay.protocol.usage import Usage
-from llmrelay.providers.base import Provider, UpstreamCall
+from llmrelay.providers.base import UpstreamCall, UpstreamError
+from llmrelay.routing.catalog import Deployment, ResolvedModel
+from llmrelay.routing.router import failure_kind
 
 if TYPE_CHECKING:
     from llmrelay.app import Relay
@@ -118,27 +120,25 @@ class ChatCompletionsEndpoint:
         exchange.model = request.model
         exchange.stream = request.stream
         resolved = relay.catalog.resolve(request.model, key)
-        deployment = resolved.entry.deployment
-        exchange.provider = deployment.provider.name
-        exchange.upstream_model = deployment.upstream_model
-        call = UpstreamCall(
-            request,
-            deployment.upstream_model,
-            exchange.request_id,
-            model=resolved.entry.config,
-            reasoning=resolved.reasoning or request.reasoning,
-            reasoning_from_name=resolved.reasoning is not None,
-        )
+        attempts = _Attempts(request, resolved, exchange)
         async with _cancel_on_disconnect(receive, exchange):
             if request.stream:
-                await self._stream(deployment.provider, call, send, exchange, rid)
+                await self._stream(resolved, attempts, send, exchange, rid)
             else:
-                await self._complete(deployment.provider, call, send, exchange, rid)
+                await self._complete(resolved, attempts, send, exchange, rid)
 
     async def _complete(
-        self, provider: Provider, call: UpstreamCall, send: Any, exchange: Exchange, rid: tuple
+        self,
+        resolved: ResolvedModel,
+        attempts: _Attempts,
+        send: Any,
+        exchange: Exchange,
+        rid: tuple,
     ) -> None:
-        body = await provider.complete(call)
+        body = await self.relay.router.run(
+            resolved.entry, lambda d: d.provider.complete(attempts.call(d))
+        )
+        call = attempts.last_call
         body["model"] = call.request.model
         body["object"] = "chat.completion"
         if call.model.think_tags:
@@ -151,18 +151,55 @@ class ChatCompletionsEndpoint:
         await send({"type": "http.response.body", "body": orjson.dumps(body)})
 
     async def _stream(
-        self, provider: Provider, call: UpstreamCall, send: Any, exchange: Exchange, rid: tuple
+        self,
+        resolved: ResolvedModel,
+        attempts: _Attempts,
+        send: Any,
+        exchange: Exchange,
+        rid: tuple,
     ) -> None:
-        request: ChatRequest = call.request
-        stream = await provider.open_stream(call)
+        stream = await self.relay.router.run(
+            resolved.entry, lambda d: d.provider.open_stream(attempts.call(d))
+        )
+        call, deployment = attempts.last_call, attempts.last_deployment
         exchange.response_started = True
         await send(
             {"type": "http.response.start", "status": 200, "headers": [*STREAM_HEADERS, rid]}
         )
+        request = call.request
         shaper = ChunkShaper(request.model, request.include_usage, call.model.think_tags)
-        await relay_stream(
+        error = await relay_stream(
             stream, send, exchange, shaper, self.relay.settings.server.keepalive_ping_seconds
         )
+        if isinstance(error, UpstreamError) and failure_kind(error) and error.health_failure:
+            deployment.breaker.failed(None, error)  # too late to retry, not to learn
+
+
+class _Attempts:
+    """Builds the upstream call for each deployment tried, and remembers the last one."""
+
+    def __init__(self, request: ChatRequest, resolved: ResolvedModel, exchange: Exchange):
+        self.request = request
+        self.resolved = resolved
+        self.exchange = exchange
+        self.last_call: UpstreamCall
+        self.last_deployment: Deployment
+
+    def call(self, deployment: Deployment) -> UpstreamCall:
+        reasoning = self.resolved.reasoning
+        self.exchange.provider = deployment.provider.name
+        self.exchange.upstream_model = deployment.upstream_model
+        self.last_deployment = deployment
+        self.last_call = UpstreamCall(
+            self.request,
+            deployment.upstream_model,
+            self.exchange.request_id,
+            model=deployment.config,
+            reasoning=reasoning or self.request.reasoning,
+            reasoning_from_name=reasoning is not None,
+            timeouts=deployment.timeouts,
+        )
+        return self.last_call
 
 
 WATCH_AFTER_SECONDS = 0.02

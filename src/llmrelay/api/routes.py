@@ -52,16 +52,16 @@ def exception_handlers() -> dict[Any, Any]:
 def build_routes(relay: Relay) -> list[Route]:
     async def list_models(request: Request) -> Response:
         key = await relay.keys.authenticate(bearer_token(_auth(request)))
-        cards = [entry.card() for entry in relay.catalog.visible_to(key)]
+        cards = [entry.card(name) for name, entry in relay.catalog.visible_to(key)]
         return JSONResponse({"object": "list", "data": cards})
 
     async def get_model(request: Request) -> Response:
         key = await relay.keys.authenticate(bearer_token(_auth(request)))
         model_id = request.path_params["model_id"]
-        entry = relay.catalog.entries.get(model_id)
-        if entry is None or not key.may_use(model_id):
+        entry = relay.catalog.lookup(model_id)
+        if entry is None or not key.may_use(entry.name):
             raise model_not_found(model_id)
-        return JSONResponse(entry.card())
+        return JSONResponse(entry.card(model_id))
 
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -76,7 +76,12 @@ def build_routes(relay: Relay) -> list[Route]:
             if not provider.ready:
                 problems.append(f"provider {name} not ready")
         providers = {name: p.status() for name, p in relay.providers.items()}
-        body = {"models": len(relay.catalog.entries), "providers": providers}
+        deployments = [d.status() for d in relay.catalog.deployments]
+        body = {
+            "models": len(relay.catalog.entries),
+            "providers": providers,
+            "deployments": deployments,
+        }
         if problems:
             body.update(status="unavailable", problems=problems)
             return JSONResponse(body, status_code=503)

@@ -111,8 +111,10 @@ async def relay_stream(
     exchange: Exchange,
     shaper: ChunkShaper,
     keepalive_seconds: float,
-) -> None:
-    """Pump `stream` to the client; the response has been started (status 200) already."""
+) -> RelayError | None:
+    """Pump `stream` to the client; the response has been started (status 200) already.
+
+    Returns the error that cut the stream, if one did (the client got it as an SSE frame)."""
     keepalive = _KeepAlive(send, keepalive_seconds)
     error: RelayError | None = None
     try:
@@ -138,3 +140,4 @@ async def relay_stream(
         usage_chunk = shaper.usage_chunk()
         tail = (data_frame(usage_chunk) if usage_chunk else b"") + DONE
     await send({"type": "http.response.body", "body": tail, "more_body": False})
+    return error

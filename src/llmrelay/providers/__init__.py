@@ -24,7 +24,11 @@ def build_providers(
 
     Providers whose vendor needs images inline get the shared, SSRF-guarded `images` fetcher.
     """
-    used = {model.provider for model in settings.models.values()}
+    used = {
+        deployment.provider
+        for name, model in settings.models.items()
+        for deployment in model.deployment_list(name)
+    }
     built: dict[str, Provider] = {}
     for name, config in settings.providers.items():
         if only_used and name not in used:

@@ -40,7 +40,10 @@ class AnthropicProvider(HttpProvider):
     async def complete(self, call: UpstreamCall) -> dict[str, Any]:
         translated = build_request(call, stream=False)
         response = await self.post(
-            self.url, orjson.dumps(translated.body), {"x-request-id": call.request_id}
+            self.url,
+            orjson.dumps(translated.body),
+            {"x-request-id": call.request_id},
+            timeouts=call.timeouts,
         )
         answer = await self.read_json(response)
         if not isinstance(answer, dict) or not isinstance(answer.get("content"), list):
@@ -50,6 +53,9 @@ class AnthropicProvider(HttpProvider):
     async def open_stream(self, call: UpstreamCall) -> ChunkStream:
         translated = build_request(call, stream=True)
         response = await self.post(
-            self.url, orjson.dumps(translated.body), {"x-request-id": call.request_id}
+            self.url,
+            orjson.dumps(translated.body),
+            {"x-request-id": call.request_id},
+            timeouts=call.timeouts,
         )
         return SSEChunkStream(self, response, AnthropicEvents(self, translated.json_mode))

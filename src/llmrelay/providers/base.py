@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from llmrelay.config import ModelConfig
+from llmrelay.config import ModelConfig, Timeouts
 from llmrelay.protocol.errors import RelayError
 from llmrelay.protocol.reasoning import ReasoningIntent
 from llmrelay.protocol.request import ChatRequest
@@ -28,6 +28,8 @@ class UpstreamCall:
     reasoning: ReasoningIntent | None = None
     """The effective reasoning intent: from the model-name suffix, else the body's fields."""
     reasoning_from_name: bool = False
+    timeouts: Timeouts | None = None
+    """The model's own timeouts, over the provider's, when it sets any."""
 
 
 class UpstreamError(RelayError):
@@ -43,11 +45,15 @@ class UpstreamError(RelayError):
         param: str | None = None,
         retry_after: float | None = None,
         upstream_status: int | None = None,
+        health_failure: bool = True,
     ) -> None:
         super().__init__(
             status, message, type=type, param=param, code=code, retry_after=retry_after
         )
         self.upstream_status = upstream_status
+        self.health_failure = health_failure
+        """False for back-pressure (a full local queue): retry elsewhere, but the
+        deployment is not broken."""
 
 
 def upstream_timeout(provider: str, what: str) -> UpstreamError:

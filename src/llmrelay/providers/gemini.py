@@ -56,7 +56,9 @@ class GeminiProvider(HttpProvider):
 
     async def complete(self, call: UpstreamCall) -> dict[str, Any]:
         payload = await self._payload(call)
-        response = await self.post(self.url(call.upstream_model, False), payload)
+        response = await self.post(
+            self.url(call.upstream_model, False), payload, timeouts=call.timeouts
+        )
         body = await self.read_json(response)
         if not isinstance(body, dict):
             raise self.malformed("an unexpected response")
@@ -64,5 +66,7 @@ class GeminiProvider(HttpProvider):
 
     async def open_stream(self, call: UpstreamCall) -> ChunkStream:
         payload = await self._payload(call)
-        response = await self.post(self.url(call.upstream_model, True), payload)
+        response = await self.post(
+            self.url(call.upstream_model, True), payload, timeouts=call.timeouts
+        )
         return SSEChunkStream(self, response, GeminiEvents(self, call.upstream_model))

@@ -82,14 +82,25 @@ class HttpProvider(Provider):
         )
 
     async def post(
-        self, url: str, payload: bytes, headers: Mapping[str, str] | None = None
+        self,
+        url: str,
+        payload: bytes,
+        headers: Mapping[str, str] | None = None,
+        timeouts: Timeouts | None = None,
     ) -> aiohttp.ClientResponse:
-        """POST and wait for the status line and headers; non-200 raises the mapped error."""
+        """POST and wait for the status line and headers; non-200 raises the mapped error.
+
+        `timeouts` (a model's own) replace the provider's for this request."""
         if self._session is None:
             raise RuntimeError(f"provider {self.name} used before start()")
+        options: dict[str, Any] = {}
+        if timeouts is not None:
+            options["timeout"] = aiohttp.ClientTimeout(
+                total=timeouts.total, sock_connect=timeouts.connect, sock_read=timeouts.idle
+            )
         try:
-            async with asyncio.timeout(self.timeouts.first_token):
-                response = await self._session.post(url, data=payload, headers=headers)
+            async with asyncio.timeout((timeouts or self.timeouts).first_token):
+                response = await self._session.post(url, data=payload, headers=headers, **options)
         except TimeoutError:
             raise upstream_timeout(self.name, "no response headers in time") from None
         except aiohttp.ClientConnectorError as exc:

@@ -134,6 +134,7 @@ class LocalModelProvider(Provider):
                 type="rate_limit_error",
                 code="local_queue_full",
                 retry_after=1.0,
+                health_failure=False,
             )
         self._in_flight += 1
 

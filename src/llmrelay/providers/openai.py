@@ -50,7 +50,10 @@ class OpenAICompatibleProvider(HttpProvider):
 
     async def complete(self, call: UpstreamCall) -> dict[str, Any]:
         response = await self.post(
-            self.url, self._payload(call, False), {"x-request-id": call.request_id}
+            self.url,
+            self._payload(call, False),
+            {"x-request-id": call.request_id},
+            timeouts=call.timeouts,
         )
         body = await self.read_json(response)
         if not isinstance(body, dict) or not isinstance(body.get("choices"), list):
@@ -62,7 +65,10 @@ class OpenAICompatibleProvider(HttpProvider):
 
     async def open_stream(self, call: UpstreamCall) -> ChunkStream:
         response = await self.post(
-            self.url, self._payload(call, True), {"x-request-id": call.request_id}
+            self.url,
+            self._payload(call, True),
+            {"x-request-id": call.request_id},
+            timeouts=call.timeouts,
         )
         return SSEChunkStream(self, response, _OpenAIEvents(self))
 

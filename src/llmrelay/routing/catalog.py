@@ -1,38 +1,59 @@
-"""The model catalog: public model names, and the deployment that serves each."""
+"""The model catalog: public model names (and aliases), and the deployments that serve each."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from llmrelay.config import ModelConfig, Settings
+from llmrelay.config import ModelConfig, Settings, Timeouts
 from llmrelay.protocol.errors import model_not_found
 from llmrelay.protocol.reasoning import ReasoningIntent, split_model_suffix
 from llmrelay.providers.base import Provider
+from llmrelay.routing.health import CircuitBreaker
 from llmrelay.store.keys import ApiKey
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True, eq=False)
 class Deployment:
     """One place a public model is served: a provider and the name it knows the model by."""
 
+    model: str
+    config: ModelConfig
     provider: Provider
     upstream_model: str
+    weight: float
+    priority: int
+    timeouts: Timeouts | None
+    """The model's own timeouts over the provider's, when the model sets any."""
+    breaker: CircuitBreaker
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "provider": self.provider.name,
+            "upstream_model": self.upstream_model,
+            "priority": self.priority,
+            "weight": self.weight,
+            "state": self.breaker.state,
+            "cooldown_remaining_seconds": round(self.breaker.cooldown_remaining(), 3),
+            "consecutive_failures": self.breaker.consecutive_failures,
+        }
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class ModelEntry:
     name: str
-    deployment: Deployment
+    deployments: list[Deployment]
     config: ModelConfig
     owned_by: str
     created: int
+    fallbacks: list[ModelEntry] = field(default_factory=list)
 
-    def card(self) -> dict[str, Any]:
+    def card(self, name: str | None = None) -> dict[str, Any]:
         """The model in OpenAI's `GET /v1/models` shape."""
         return {
-            "id": self.name,
+            "id": name or self.name,
             "object": "model",
             "created": self.created,
             "owned_by": self.owned_by,
@@ -46,24 +67,55 @@ class ResolvedModel:
     """What the model name's suffix asked for, if it had one."""
 
 
+def _timeouts(model: ModelConfig, provider: Provider) -> Timeouts | None:
+    base = getattr(getattr(provider, "config", None), "timeouts", None)
+    if model.timeouts is None or base is None:
+        return None
+    return model.timeouts.over(base)
+
+
+def _entry(
+    name: str, model: ModelConfig, settings: Settings, providers: dict[str, Provider], created: int
+) -> ModelEntry:
+    deployments = [
+        Deployment(
+            model=name,
+            config=model,
+            provider=providers[d.provider],
+            upstream_model=d.upstream_model or name,
+            weight=d.weight,
+            priority=d.priority,
+            timeouts=_timeouts(model, providers[d.provider]),
+            breaker=CircuitBreaker(settings.routing.breaker),
+        )
+        for d in model.deployment_list(name)
+    ]
+    owner = model.owned_by or deployments[0].provider.name
+    return ModelEntry(name, deployments, model, owner, created)
+
+
 class ModelCatalog:
-    def __init__(self, entries: dict[str, ModelEntry]) -> None:
+    def __init__(self, entries: dict[str, ModelEntry], aliases: dict[str, str]) -> None:
         self.entries = entries
+        self.aliases = aliases
 
     @classmethod
     def from_settings(cls, settings: Settings, providers: dict[str, Provider]) -> ModelCatalog:
         created = int(time.time())
-        entries = {}
-        for name, model in settings.models.items():
-            deployment = Deployment(providers[model.provider], model.upstream_model or name)
-            entries[name] = ModelEntry(
-                name=name,
-                deployment=deployment,
-                config=model,
-                owned_by=model.owned_by or model.provider,
-                created=created,
-            )
-        return cls(entries)
+        entries = {
+            name: _entry(name, model, settings, providers, created)
+            for name, model in settings.models.items()
+        }
+        for name, entry in entries.items():
+            entry.fallbacks = [entries[f] for f in settings.models[name].fallbacks]
+        aliases = {
+            alias: name for name, model in settings.models.items() for alias in model.aliases
+        }
+        return cls(entries, aliases)
+
+    def lookup(self, name: str) -> ModelEntry | None:
+        """The entry a public name or alias stands for."""
+        return self.entries.get(self.aliases.get(name, name))
 
     def resolve(self, model: str, key: ApiKey) -> ResolvedModel:
         """The entry for `model` if this key may use it, else 404 `model_not_found`.
@@ -71,25 +123,25 @@ class ModelCatalog:
         A reasoning suffix (`-thinking`, `-high`...) on a model configured with
         `reasoning: true` selects that model with the suffix's reasoning intent.
         """
-        entry = self.entries.get(model)
+        entry = self.lookup(model)
         if entry is not None:
-            if not key.may_use(model):
+            if not (key.may_use(model) or key.may_use(entry.name)):
                 raise model_not_found(model)
             return ResolvedModel(entry, None)
         split = split_model_suffix(model)
         if split is not None:
             base, intent = split
-            entry = self.entries.get(base)
-            if entry is not None and entry.config.reasoning and key.may_use(base):
+            entry = self.lookup(base)
+            if entry is not None and entry.config.reasoning and key.may_use(entry.name):
                 return ResolvedModel(entry, intent)
         raise model_not_found(model)
 
-    def visible_to(self, key: ApiKey) -> list[ModelEntry]:
-        return [entry for name, entry in self.entries.items() if key.may_use(name)]
+    def visible_to(self, key: ApiKey) -> list[tuple[str, ModelEntry]]:
+        """Every public name and alias this key may use, with its entry."""
+        names = [(name, entry) for name, entry in self.entries.items()]
+        names += [(alias, self.entries[name]) for alias, name in self.aliases.items()]
+        return [(name, entry) for name, entry in names if key.may_use(entry.name)]
 
     @property
-    def providers(self) -> list[Provider]:
-        seen: dict[int, Provider] = {}
-        for entry in self.entries.values():
-            seen.setdefault(id(entry.deployment.provider), entry.deployment.provider)
-        return list(seen.values())
+    def deployments(self) -> list[Deployment]:
+        return [d for entry in self.entries.values() for d in entry.deployments]
