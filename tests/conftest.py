@@ -182,6 +182,7 @@ def relay_config(mock: MockOpenAI) -> dict[str, Any]:
         "breaks-midstream": "mock-midstream-error",
         "slow-start": "mock-slow-first-token",
         "slow-stream": "mock-slow-stream",
+        "quiet": "mock-no-usage",
     }
     models: dict[str, Any] = {
         name: {"provider": "mock", "upstream_model": upstream}

@@ -19,6 +19,7 @@ from llmrelay.api.routes import build_routes, exception_handlers
 from llmrelay.config import Settings
 from llmrelay.gate.auth import KeyRegistry, ensure_admin_key
 from llmrelay.metering.ledger import Ledger
+from llmrelay.metering.tokens import TokenCounter
 from llmrelay.providers import Provider, build_providers
 from llmrelay.providers.images import ImageFetcher
 from llmrelay.routing.catalog import ModelCatalog
@@ -46,6 +47,7 @@ class Relay:
     providers: dict[str, Provider]
     catalog: ModelCatalog
     router: Router
+    tokens: TokenCounter
     generation: GenerationCounter
     images: ImageFetcher
     new_admin_key: str | None = None
@@ -71,6 +73,7 @@ def open_relay_state(settings: Settings, admin_key: str | None) -> Relay:
         providers=providers,
         catalog=ModelCatalog.from_settings(settings, providers),
         router=Router(settings.routing),
+        tokens=TokenCounter(),
         generation=generation,
         images=images,
         new_admin_key=new_admin_key,
@@ -112,6 +115,7 @@ class RelayApp:
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
         relay = self.relay
         await relay.keys.load()
+        await asyncio.to_thread(relay.tokens.load)
         await relay.ledger.start()
         await asyncio.gather(*(provider.start() for provider in relay.providers.values()))
         # Everything built so far lives as long as the process: keep it out of the cyclic

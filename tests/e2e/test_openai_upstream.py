@@ -281,3 +281,26 @@ def test_streams_reuse_the_upstream_connection(
         )
         assert chunks[-1].choices[0].finish_reason == "stop"
     assert len(set(mock_openai.peers[before:])) == 1
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_upstream_without_usage_is_counted_by_the_relay(
+    relay: RunningRelay, client: openai.OpenAI, stream: bool
+) -> None:
+    words = "one two three four five six seven eight"
+    raw = client.chat.completions.with_raw_response.create(
+        model="quiet",
+        stream=stream,
+        messages=[{"role": "user", "content": words}],
+        **({"stream_options": {"include_usage": True}} if stream else {}),
+    )
+    parsed = raw.parse()
+    usage = [c.usage for c in parsed if c.usage][-1] if stream else parsed.usage
+    assert usage.prompt_tokens > 8 and usage.completion_tokens >= 9
+    assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
+    row = relay.ledger_row(raw.headers["x-request-id"])
+    assert row["usage_estimated"]
+    assert (row["prompt_tokens"], row["completion_tokens"]) == (
+        usage.prompt_tokens,
+        usage.completion_tokens,
+    )

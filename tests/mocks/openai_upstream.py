@@ -428,7 +428,19 @@ async def _reasoning(mock, request, body):
     return response
 
 
+async def _no_usage(mock, request, body):
+    """An upstream that never reports usage, whole or streamed (some self-hosted servers)."""
+    if body.get("stream"):
+        body = {**body, "stream_options": {"include_usage": False}}
+        return await _stream_words(mock, request, body, answer_words(body))
+    response = await _answer(mock, request, body)
+    payload = orjson.loads(response.body)
+    del payload["usage"]
+    return web.json_response(payload)
+
+
 SCENARIOS = {
+    "mock-no-usage": _no_usage,
     "mock-reasoning": _reasoning,
     "mock-tools": _tools,
     "mock-429": _rate_limited,

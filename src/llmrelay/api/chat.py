@@ -17,9 +17,10 @@ import orjson
 
 from llmrelay.api.exchange import Exchange
 from llmrelay.api.sse import STREAM_HEADERS
-from llmrelay.api.stream_relay import ChunkShaper, relay_stream
+from llmrelay.api.stream_relay import ChunkShaper, UsageEstimate, relay_stream
 from llmrelay.api.think_tags import fold_message
 from llmrelay.gate.auth import bearer_token
+from llmrelay.metering.tokens import DeliveredTokens
 from llmrelay.protocol.errors import RelayError, internal_error, method_not_allowed
 from llmrelay.protocol.request import ChatRequest, parse_chat_request
 from llmrelay.protocol.usage import Usage
@@ -145,10 +146,20 @@ class ChatCompletionsEndpoint:
             for choice in body.get("choices") or ():
                 fold_message(choice.get("message") or {})
         exchange.usage = Usage.from_openai(body.get("usage"))
+        if exchange.usage is None:
+            exchange.usage = self._count_usage(call.request, body)
+            exchange.usage_estimated = True
+            body["usage"] = exchange.usage.to_openai()
         exchange.mark_first_token()
         exchange.response_started = exchange.finished = True
         await send({"type": "http.response.start", "status": 200, "headers": [*JSON_HEADERS, rid]})
         await send({"type": "http.response.body", "body": orjson.dumps(body)})
+
+    def _count_usage(self, request: ChatRequest, body: dict[str, Any]) -> Usage:
+        delivered = DeliveredTokens(self.relay.tokens)
+        for choice in body.get("choices") or ():
+            delivered.add_delta(choice.get("message") or {})
+        return Usage(self.relay.tokens.count_messages(request.messages), delivered.tokens)
 
     async def _stream(
         self,
@@ -167,7 +178,8 @@ class ChatCompletionsEndpoint:
             {"type": "http.response.start", "status": 200, "headers": [*STREAM_HEADERS, rid]}
         )
         request = call.request
-        shaper = ChunkShaper(request.model, request.include_usage, call.model.think_tags)
+        estimate = UsageEstimate(self.relay.tokens, request.messages)
+        shaper = ChunkShaper(request.model, request.include_usage, call.model.think_tags, estimate)
         error = await relay_stream(
             stream, send, exchange, shaper, self.relay.settings.server.keepalive_ping_seconds
         )

@@ -26,6 +26,7 @@ class Exchange:
     status: int = 200
     error_code: str | None = None
     usage: Usage | None = None
+    usage_estimated: bool = False
     first_token_at: float | None = None
     response_started: bool = False
     finished: bool = False
@@ -74,4 +75,5 @@ class Exchange:
             latency_ms=round((time.perf_counter() - self.started) * 1000, 3),
             ttft_ms=ttft,
             client_disconnected=self.client_disconnected,
+            usage_estimated=self.usage_estimated,
         )

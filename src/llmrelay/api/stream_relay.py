@@ -17,18 +17,39 @@ from typing import Any
 from llmrelay.api.exchange import Exchange
 from llmrelay.api.sse import DONE, PING, data_frame
 from llmrelay.api.think_tags import ThinkTagFolder
+from llmrelay.metering.tokens import DeliveredTokens, TokenCounter
 from llmrelay.protocol.errors import RelayError
 from llmrelay.protocol.usage import Usage
 from llmrelay.providers.base import ChunkStream
 
 
+class UsageEstimate:
+    """The relay's own count, for when the upstream reports none (or the client left early):
+    the prompt counted at the end, the delivered text counted as it streams."""
+
+    def __init__(self, counter: TokenCounter, messages: list[dict[str, Any]]) -> None:
+        self.counter = counter
+        self.messages = messages
+        self.delivered = DeliveredTokens(counter)
+
+    def usage(self) -> Usage:
+        return Usage(self.counter.count_messages(self.messages), self.delivered.tokens)
+
+
 class ChunkShaper:
     """Rewrites upstream chunks into the client's stream; remembers usage as it passes."""
 
-    def __init__(self, public_model: str, include_usage: bool, think_tags: bool = False) -> None:
+    def __init__(
+        self,
+        public_model: str,
+        include_usage: bool,
+        think_tags: bool = False,
+        estimate: UsageEstimate | None = None,
+    ) -> None:
         self.model = public_model
         self.include_usage = include_usage
         self.folder = ThinkTagFolder() if think_tags else None
+        self.estimate = estimate
         self.id: str | None = None
         self.created: int | None = None
         self.roles_sent: set[int] = set()
@@ -57,6 +78,8 @@ class ChunkShaper:
                 delta.setdefault("role", "assistant")
                 self.roles_sent.add(index)
             choice.setdefault("finish_reason", None)
+            if self.estimate is not None:
+                self.estimate.delivered.add_delta(delta)
             if self.folder is not None:
                 self.folder.fold(choice)
         chunk["id"] = self.id
@@ -66,6 +89,15 @@ class ChunkShaper:
         if self.include_usage:
             chunk["usage"] = None
         return chunk
+
+    def final_usage(self) -> tuple[Usage | None, bool]:
+        """The stream's usage, and whether the relay had to count it itself."""
+        reported = Usage.from_openai(self.usage)
+        if reported is not None or self.estimate is None:
+            return reported, False
+        usage = self.estimate.usage()
+        self.usage = usage.to_openai()
+        return usage, True
 
     def usage_chunk(self) -> dict[str, Any] | None:
         if not self.include_usage or self.usage is None:
@@ -131,7 +163,7 @@ async def relay_stream(
     finally:
         await keepalive.stop()
         await stream.aclose()
-        exchange.usage = Usage.from_openai(shaper.usage)
+        exchange.usage, exchange.usage_estimated = shaper.final_usage()
     exchange.finished = True
     if error is not None:
         exchange.fail(error)

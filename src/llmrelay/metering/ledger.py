@@ -46,6 +46,7 @@ class UsageRecord:
     latency_ms: float = 0.0
     ttft_ms: float | None = None
     client_disconnected: bool = False
+    usage_estimated: bool = False
 
 
 class Ledger:

@@ -47,4 +47,5 @@ usage_records = sa.Table(
     sa.Column("latency_ms", sa.Float, nullable=False),
     sa.Column("ttft_ms", sa.Float, nullable=True),
     sa.Column("client_disconnected", sa.Boolean, nullable=False),
+    sa.Column("usage_estimated", sa.Boolean, nullable=False, server_default=sa.false()),
 )

@@ -10,6 +10,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from llmrelay.store.schema import usage_records
 
 COLUMNS = tuple(c.name for c in usage_records.columns if c.name != "id")
+DEFAULTS = {"usage_estimated": False, "client_disconnected": False}
+"""For outbox records written before a column existed."""
 
 
 class UsageStore:
@@ -24,7 +26,9 @@ class UsageStore:
         return sqlite.insert(usage_records).on_conflict_do_nothing(index_elements=["request_id"])
 
     def insert_many(self, records: list[dict[str, Any]]) -> None:
-        rows = [{name: record.get(name) for name in COLUMNS} for record in records]
+        rows = [
+            {name: record.get(name, DEFAULTS.get(name)) for name in COLUMNS} for record in records
+        ]
         with self.engine.begin() as connection:
             connection.execute(self._insert_ignoring_duplicates(), rows)
 
