@@ -31,7 +31,73 @@ def assert_openai_error(
     return error
 
 
+ASSISTANT = "assistant"
 INVALID_BODIES = [
+    (
+        {"model": "gpt-5", "messages": [{"role": ASSISTANT, "tool_calls": "abc"}]},
+        "messages[0].tool_calls",
+        "invalid_type",
+    ),
+    (
+        {"model": "gpt-5", "messages": [{"role": ASSISTANT, "tool_calls": [{"function": "f"}]}]},
+        "messages[0].tool_calls[0].function",
+        "invalid_type",
+    ),
+    (
+        {"model": "gpt-5", "messages": HELLO, "tool_choice": {"type": "function", "function": "f"}},
+        "tool_choice.function",
+        "invalid_type",
+    ),
+    (
+        {"model": "gpt-5", "messages": HELLO, "tool_choice": "always"},
+        "tool_choice",
+        "invalid_value",
+    ),
+    (
+        {"model": "gpt-5", "messages": HELLO, "tools": [{"type": "function"}]},
+        "tools[0].function",
+        "invalid_type",
+    ),
+    (
+        {
+            "model": "gpt-5",
+            "messages": [{"role": "user", "content": [{"type": "file", "file": "x"}]}],
+        },
+        "messages[0].content[0].file",
+        "invalid_type",
+    ),
+    (
+        {
+            "model": "gpt-5",
+            "messages": [{"role": ASSISTANT, "content": [{"type": "refusal", "refusal": 5}]}],
+        },
+        "messages[0].content[0].refusal",
+        "invalid_type",
+    ),
+    (
+        {"model": "gpt-5", "messages": HELLO, "presence_penalty": "abc"},
+        "presence_penalty",
+        "invalid_type",
+    ),
+    (
+        {"model": "gpt-5", "messages": HELLO, "frequency_penalty": 3},
+        "frequency_penalty",
+        "invalid_value",
+    ),
+    (
+        {"model": "thinker-thinking-99999999999999999999", "messages": HELLO},
+        "model",
+        "invalid_value",
+    ),
+    (
+        {
+            "model": "gpt-5",
+            "messages": HELLO,
+            "thinking": {"type": "enabled", "budget_tokens": 18446744073709551615},
+        },
+        "thinking.budget_tokens",
+        "invalid_value",
+    ),
     ({"messages": HELLO}, "model", "missing_required_parameter"),
     ({"model": 5, "messages": HELLO}, "model", "invalid_type"),
     ({"model": "gpt-5"}, "messages", "missing_required_parameter"),

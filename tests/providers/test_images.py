@@ -225,3 +225,19 @@ def test_ipv6_wrapping_a_private_ipv4_is_refused(address: str) -> None:
 def test_legacy_numeric_hosts_are_read_as_the_address_they_mean(host: str) -> None:
     with pytest.raises(ImageRefused):
         _check_literal_host(f"http://{host}/cat.png", allow_private=False)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://１２７.０.０.１:18999/cat.png",
+        "http://127。0。0。1/cat.png",
+        "http://①②⑦.⓪.⓪.①/cat.png",
+        "http://[::1/cat.png",
+        "http://[64:ff9b:1::a00:1]/cat.png",
+        "http://[fec0::1]/cat.png",
+    ],
+)
+def test_hosts_aiohttp_would_read_as_private_are_refused(url: str) -> None:
+    with pytest.raises(ImageRefused):
+        _check_literal_host(url, allow_private=False)

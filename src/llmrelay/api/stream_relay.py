@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import secrets
 import time
 from typing import Any
@@ -18,9 +19,11 @@ from llmrelay.api.exchange import Exchange
 from llmrelay.api.sse import DONE, PING, data_frame
 from llmrelay.api.think_tags import ThinkTagFolder
 from llmrelay.metering.tokens import DeliveredTokens, TokenCounter
-from llmrelay.protocol.errors import RelayError
+from llmrelay.protocol.errors import RelayError, internal_error
 from llmrelay.protocol.usage import Usage
 from llmrelay.providers.base import ChunkStream
+
+log = logging.getLogger("llmrelay.stream")
 
 
 class UsageEstimate:
@@ -160,6 +163,9 @@ async def relay_stream(
             keepalive.last_sent = time.monotonic()
     except RelayError as exc:
         error = exc
+    except Exception:  # a bug or an upstream shape no translator expected: still end cleanly
+        log.exception("stream %s failed", exchange.request_id)
+        error = internal_error()
     finally:
         await keepalive.stop()
         await stream.aclose()

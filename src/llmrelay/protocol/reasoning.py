@@ -16,6 +16,8 @@ from llmrelay.protocol.errors import invalid_request
 
 EFFORTS = ("minimal", "low", "medium", "high")
 EFFORT_ALIASES = {"xhigh": "high", "max": "high"}
+MAX_BUDGET = 1_000_000
+"""No model thinks longer; larger numbers are mistakes (and overflow vendors' int fields)."""
 """Newer effort names the budgets table has no row for."""
 _SUFFIX = re.compile(
     r"^(?P<base>.+?)-(?P<suffix>nothinking|thinking(?:-(?P<budget>\d+))?|"
@@ -50,6 +52,12 @@ def split_model_suffix(model: str) -> tuple[str, ReasoningIntent] | None:
         intent = OFF
     elif suffix.startswith("thinking"):
         budget = match.group("budget")
+        if budget and int(budget) > MAX_BUDGET:
+            raise invalid_request(
+                f"The thinking budget in '{model}' is above {MAX_BUDGET} tokens.",
+                param="model",
+                code="invalid_value",
+            )
         intent = ReasoningIntent(True, budget=int(budget) if budget else None)
     else:
         intent = ReasoningIntent(True, effort=suffix)
@@ -71,9 +79,9 @@ def _effort(value: Any, param: str) -> ReasoningIntent | None:
 def _budget(value: Any, param: str) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_BUDGET:
         raise invalid_request(
-            f"Invalid '{param}': expected a non-negative integer.",
+            f"Invalid '{param}': expected an integer from 0 to {MAX_BUDGET}.",
             param=param,
             code="invalid_value",
         )

@@ -14,6 +14,7 @@ import orjson
 
 from llmrelay.protocol.errors import RelayError, invalid_request
 from llmrelay.protocol.reasoning import ReasoningIntent, intent_from_body
+from llmrelay.protocol.tools import check_tool_calls, check_tools
 
 MESSAGE_ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 TEXT_ONLY_ROLES = ("system", "developer")
@@ -121,8 +122,10 @@ def _check_parts(content: list[Any], param: str, allowed: tuple[str, ...]) -> No
                 param=f"{where}.type",
                 code="invalid_value",
             )
-        if kind == "text" and not isinstance(part.get("text"), str):
-            raise _invalid_type(f"{where}.text", "a string", part.get("text"))
+        if kind in ("text", "refusal") and not isinstance(part.get(kind), str):
+            raise _invalid_type(f"{where}.{kind}", "a string", part.get(kind))
+        if kind in ("file", "input_audio") and not isinstance(part.get(kind), dict):
+            raise _invalid_type(f"{where}.{kind}", "an object", part.get(kind))
         if kind == "image_url":
             image = part.get("image_url")
             url = image.get("url") if isinstance(image, dict) else None
@@ -179,6 +182,8 @@ def _check_message(message: Any, index: int) -> None:
             code="invalid_value",
         )
     _check_content(message, role, param)
+    if role == "assistant":
+        check_tool_calls(message, param)
     if role == "tool" and not isinstance(message.get("tool_call_id"), str):
         raise invalid_request(
             f"Missing required parameter: '{param}.tool_call_id'.",
@@ -288,6 +293,9 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
     max_tokens = _positive_int(body, "max_tokens")
     max_completion_tokens = _positive_int(body, "max_completion_tokens")
     _check_n(body)
+    check_tools(body)
+    _number(body, "presence_penalty", -2.0, 2.0)
+    _number(body, "frequency_penalty", -2.0, 2.0)
     return ChatRequest(
         body=body,
         model=model,

@@ -43,7 +43,10 @@ class HttpProvider(Provider):
         self.config = config
         self.timeouts: Timeouts = config.timeouts
         self.max_connections = config.max_connections
-        self.secrets = [config.api_key] if config.api_key else []
+        # Every credential-looking value, wherever the operator put it (an Azure `api-key`
+        # or a custom `Authorization` in `headers` too), is scrubbed from what clients see.
+        values = [config.api_key, *config.headers.values()]
+        self.secrets = [v for v in values if v and len(v) >= 8]
         self._headers = {"content-type": "application/json", **(headers or {}), **config.headers}
         if config.api_key:
             self._headers[key_header] = key_prefix + config.api_key

@@ -15,11 +15,12 @@ import ipaddress
 import socket
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
+from yarl import URL
 
 from llmrelay.config import ImagesConfig
 from llmrelay.protocol.errors import RelayError, invalid_request
@@ -58,6 +59,10 @@ def parse_data_uri(url: str, param: str) -> InlineImage:
 
 
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_REFUSED_IPV6 = (
+    ipaddress.IPv6Network("64:ff9b:1::/48"),  # local-use NAT64
+    ipaddress.IPv6Network("fec0::/10"),  # deprecated site-local
+)
 _IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
 
 
@@ -73,6 +78,8 @@ def address_allowed(address: str) -> bool:
     """Only globally routable unicast addresses, including any IPv4 an IPv6 one wraps."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address):
+        if any(ip in network for network in _REFUSED_IPV6):
+            return False
         embedded = _embedded_ipv4(ip)
         if embedded:
             return all(address_allowed(str(inner)) for inner in embedded)
@@ -118,14 +125,23 @@ def _refused(param: str, why: str) -> RelayError:
 
 
 def _check_literal_host(url: str, allow_private: bool) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    """Refuse what the resolver never sees: IP literals, in any spelling aiohttp accepts.
+
+    The host is read with yarl, the parser aiohttp itself uses, so that forms another parser
+    reads differently (full-width digits, ideographic dots) are judged as aiohttp will
+    connect to them."""
+    try:
+        parsed = URL(url)
+        host = parsed.host
+    except (ValueError, TypeError):
+        raise ImageRefused("it is not a valid URL") from None
+    if parsed.scheme not in ("http", "https") or not host:
         raise ImageRefused("only http and https URLs can be fetched")
     if allow_private:
         return
-    literal = _literal_ip(parts.hostname)
+    literal = _literal_ip(host.strip("[]"))
     if literal is None:
-        if parts.hostname.lower().rstrip(".") == "localhost":
+        if host.lower().rstrip(".") == "localhost":
             raise ImageRefused("localhost is not reachable from the relay")
         return
     if not address_allowed(literal):

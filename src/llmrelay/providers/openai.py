@@ -87,7 +87,10 @@ class _OpenAIEvents(EventTranslator):
         chunk = decode_json_event(self.provider, event.data)
         if chunk.get("error"):
             raise self.provider.error_for(502, orjson.dumps(chunk), {})
-        for choice in chunk.get("choices") or ():
+        choices = chunk.get("choices") or []
+        if not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices):
+            raise self.provider.malformed("a stream event whose choices are not objects")
+        for choice in choices:
             if choice.get("finish_reason"):
                 self.finished = True
             delta = choice.get("delta")
