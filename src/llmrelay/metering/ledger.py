@@ -99,10 +99,13 @@ class Ledger:
     async def _rotate_forever(self) -> None:
         while True:
             await asyncio.sleep(self.rotate_seconds)
-            self.rotate()
-            if self._writer is not None and self._writer.returncode is not None:
-                log.warning("ledger writer exited (%s); restarting it", self._writer.returncode)
-                await self._start_writer()
+            try:
+                self.rotate()
+                if self._writer is not None and self._writer.returncode is not None:
+                    log.warning("ledger writer exited (%s); restarting", self._writer.returncode)
+                    await self._start_writer()
+            except Exception:  # never let the rotation stop: records would pile up unseen
+                log.exception("ledger rotation failed; retrying")
 
     async def close(self) -> None:
         if self._rotator is not None:

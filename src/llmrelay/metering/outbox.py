@@ -25,9 +25,13 @@ class Segment:
     """One outbox file that this process appends to."""
 
     def __init__(self, directory: Path, instance: str, number: int) -> None:
+        # Created and locked under a name the drain ignores, then renamed into view: a drain
+        # can never see (and delete) a segment before its writer holds the lock.
         self.path = directory / f"outbox-{instance}-{number:08d}.jsonl"
-        self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        hidden = directory / f".{self.path.name}.new"
+        self.fd = os.open(hidden, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL, 0o600)
         fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.rename(hidden, self.path)
         self.count = 0
 
     def append(self, line: bytes) -> None:
