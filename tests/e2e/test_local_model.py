@@ -192,3 +192,14 @@ def test_zero_config_start_prints_a_curl_that_works(tmp_path) -> None:
         assert "keys create" in text
     finally:
         stop_relay(again)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_prompt_longer_than_the_context_is_a_400(client: openai.OpenAI, stream: bool) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(
+            model=MODEL,
+            stream=stream,
+            messages=[{"role": "user", "content": "word " * 3000}],
+        )
+    assert caught.value.body["code"] == "context_length_exceeded"

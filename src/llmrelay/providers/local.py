@@ -156,9 +156,10 @@ class LocalModelProvider(Provider):
         except BaseException as exc:  # reported to the waiting request, not lost in a thread
             generation.emit(exc)
 
-    def _launch(self, call: UpstreamCall) -> _Generation:
-        chat_messages(call.request)
+    async def _launch(self, call: UpstreamCall) -> _Generation:
+        messages = chat_messages(call.request)
         sampling_params(call.request, self.config.max_tokens_default)
+        await self._check_fits(messages)
         self._admit()
         generation = _Generation(asyncio.get_running_loop())
         future = self._worker.submit(self._run, generation, call.request)
@@ -168,8 +169,18 @@ class LocalModelProvider(Provider):
     def _release(self) -> None:
         self._in_flight -= 1
 
+    async def _check_fits(self, messages: list[dict[str, str]]) -> None:
+        """A prompt longer than the context is a 400 now, before any stream starts.
+
+        Tokenizing reads only the vocabulary, so it runs on a thread of its own, beside a
+        generation that may be under way on the engine's thread."""
+        prompt, _ = await asyncio.to_thread(self.engine.prompt_tokens, messages)
+        if len(prompt) >= self.engine.context_size:
+            error = PromptTooLong(len(prompt), self.engine.context_size)
+            raise invalid_request(str(error), param="messages", code="context_length_exceeded")
+
     async def complete(self, call: UpstreamCall) -> dict[str, Any]:
-        stream = _LocalChunkStream(self._launch(call), call.upstream_model)
+        stream = _LocalChunkStream(await self._launch(call), call.upstream_model)
         pieces: list[str] = []
         try:
             async for chunk in stream:
@@ -196,7 +207,7 @@ class LocalModelProvider(Provider):
         }
 
     async def open_stream(self, call: UpstreamCall) -> ChunkStream:
-        return _LocalChunkStream(self._launch(call), call.upstream_model)
+        return _LocalChunkStream(await self._launch(call), call.upstream_model)
 
 
 def _usage(result: GenerationResult) -> dict[str, int]:
