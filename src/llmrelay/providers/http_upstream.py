@@ -194,8 +194,10 @@ class SSEChunkStream(ChunkStream):
                     break
             if translator.done:
                 await self._read_to_end()
-        except TimeoutError:
+        except aiohttp.ServerTimeoutError:
             raise upstream_timeout(name, "no data between chunks in time") from None
+        except TimeoutError:
+            raise upstream_timeout(name, "the stream outlasted the total timeout") from None
         except aiohttp.ClientError as exc:
             raise upstream_unreachable(name, f"stream cut ({type(exc).__name__})") from None
         finally:
