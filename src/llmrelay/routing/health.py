@@ -24,6 +24,7 @@ class CircuitBreaker:
         self.clock = clock
         self._failures: deque[float] = deque()
         self._open_until = 0.0
+        self._rest_until = 0.0
         self._opened = 0
         self._probing = False
         self.last_error: Exception | None = None
@@ -31,18 +32,17 @@ class CircuitBreaker:
 
     @property
     def state(self) -> State:
-        if self._open_until == 0.0:
-            return "healthy"
-        if self.clock() < self._open_until:
+        now = self.clock()
+        if now < self._rest_until or now < self._open_until:
             return "cooldown"
-        return "half_open"
+        return "half_open" if self._open_until else "healthy"
 
     @property
     def consecutive_failures(self) -> int:
         return len(self._failures)
 
     def cooldown_remaining(self) -> float:
-        return max(0.0, self._open_until - self.clock()) if self._open_until else 0.0
+        return max(0.0, max(self._open_until, self._rest_until) - self.clock())
 
     def available(self) -> bool:
         """May a request go here now? (In half-open, only the one probe.)"""
@@ -60,6 +60,7 @@ class CircuitBreaker:
     def succeeded(self) -> None:
         self._failures.clear()
         self._open_until = 0.0
+        self._rest_until = 0.0
         self._opened = 0
         self._probing = False
 
@@ -75,8 +76,9 @@ class CircuitBreaker:
         if len(self._failures) >= self.config.failures:
             self._open(now, retry_after)
         elif retry_after:
-            # The upstream said when to come back: rest it that long, without escalating.
-            self._open_until = max(self._open_until, now + retry_after)
+            # The upstream said when to come back: rest it that long. This is not the breaker
+            # opening: afterwards it is healthy again, with no probe and no escalation.
+            self._rest_until = max(self._rest_until, now + retry_after)
 
     def _open(self, now: float, retry_after: float | None) -> None:
         self._opened += 1
