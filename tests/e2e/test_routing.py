@@ -20,16 +20,21 @@ import sqlalchemy as sa
 from tests.conftest import RunningRelay, start_relay, stop_relay, wait_until
 from tests.mocks.fault_upstream import (
     FaultUpstream,
+    ask,
+    assert_openai_error,
     deployment,
     deployments,
+    grown,
+    post,
     provider,
+    seen_by,
     start_mocks,
     stop_mocks,
+    totals,
     wait_idle,
 )
 
 NAMES = ("a", "b", "c", "d", "e", "f", "g", "h")
-HELLO = [{"role": "user", "content": "hello there"}]
 FIRST_TOKEN = 1.0
 
 
@@ -128,54 +133,6 @@ def fresh(mocks: dict[str, FaultUpstream], relay: RunningRelay) -> Iterator[None
     yield
     for mock in mocks.values():
         mock.reset()
-
-
-def ask(client: openai.OpenAI, model: str, stream: bool = False) -> tuple[str, str, str]:
-    """(request id, answer text, response model) of one successful request."""
-    raw = client.chat.completions.with_raw_response.create(
-        model=model, messages=HELLO, stream=stream
-    )
-    request_id = raw.headers["x-request-id"]
-    if not stream:
-        completion = raw.parse()
-        return request_id, completion.choices[0].message.content, completion.model
-    text, models = [], set()
-    for chunk in raw.parse():
-        models.add(chunk.model)
-        text += [c.delta.content or "" for c in chunk.choices]
-    assert len(models) == 1, models
-    return request_id, "".join(text), models.pop()
-
-
-def seen_by(mocks: dict[str, FaultUpstream], request_id: str) -> list[str]:
-    """Which mocks received this client request, one entry per attempt."""
-    return [name for name, mock in mocks.items() for rid in mock.request_ids if request_id in rid]
-
-
-def totals(mocks: dict[str, FaultUpstream]) -> dict[str, int]:
-    return {name: mock.total for name, mock in mocks.items()}
-
-
-def grown(before: dict[str, int], mocks: dict[str, FaultUpstream]) -> dict[str, int]:
-    return {n: m.total - before[n] for n, m in mocks.items() if m.total != before[n]}
-
-
-def assert_openai_error(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    error = response.json()["error"]
-    assert set(error) == {"message", "type", "param", "code"}
-    assert error["message"]
-    return error
-
-
-def post(relay: RunningRelay, api_key: str, model: str, stream: bool = False) -> httpx.Response:
-    return httpx.post(
-        relay.url + "/v1/chat/completions",
-        headers={"authorization": f"Bearer {api_key}"},
-        json={"model": model, "messages": HELLO, "stream": stream},
-        timeout=30,
-    )
 
 
 # ---- one broken deployment: the client never notices ----------------------------------------

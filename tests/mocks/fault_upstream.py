@@ -16,6 +16,7 @@ Modes:
 - `malformed_json`: a 200 whose body is not JSON; streamed, a first event that is not JSON.
 - `usage_in_non_final_frame`: streamed, `usage` rides on the finish frame; no usage chunk.
 - `no_usage`: no `usage` anywhere, whole or streamed.
+- `slow_headers`: the normal answer, after `mock.delay` seconds of silence.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from collections import Counter
 from typing import Any
 
 import httpx
+import openai
 import orjson
 from aiohttp import web
 
@@ -58,6 +60,7 @@ MODES = frozenset(
         "malformed_json",
         "usage_in_non_final_frame",
         "no_usage",
+        "slow_headers",
     }
 )
 
@@ -77,6 +80,7 @@ class FaultUpstream(MockOpenAI):
         self.in_flight = 0
         """Requests whose answer has not ended (handlers still running)."""
         self.retry_after = "1"
+        self.delay = 0.0
         self._mode = "ok"
         self._lock = threading.Lock()
 
@@ -155,6 +159,7 @@ class FaultUpstream(MockOpenAI):
     def reset(self) -> None:
         self.mode = "ok"
         self.retry_after = "1"
+        self.delay = 0.0
 
     # ---- the wire ------------------------------------------------------------------------
 
@@ -317,7 +322,13 @@ async def _no_usage(mock, request, body):
     return response
 
 
+async def _slow_headers(mock, request, body):
+    await asyncio.sleep(mock.delay)
+    return await _answer(mock, request, body)
+
+
 FAULTS: dict[str, Any] = {
+    "slow_headers": _slow_headers,
     "hang_before_headers": _hang_before_headers,
     "hang_mid_stream": _hang_mid_stream,
     "reset_mid_stream": _reset_mid_stream,
@@ -374,3 +385,56 @@ def deployment(relay: RunningRelay, model: str, provider_name: str) -> dict[str,
     rows = [row for row in deployments(relay, model) if row["provider"] == provider_name]
     assert len(rows) == 1, rows
     return rows[0]
+
+
+HELLO = [{"role": "user", "content": "hello there"}]
+"""What the tests ask; the mocks answer "echo: hello there" (3 completion tokens)."""
+
+
+def ask(client: openai.OpenAI, model: str, stream: bool = False) -> tuple[str, str, str]:
+    """(request id, answer text, response model) of one request that must succeed."""
+    raw = client.chat.completions.with_raw_response.create(
+        model=model, messages=HELLO, stream=stream
+    )
+    request_id = raw.headers["x-request-id"]
+    if not stream:
+        completion = raw.parse()
+        return request_id, completion.choices[0].message.content, completion.model
+    text, models = [], set()
+    for chunk in raw.parse():
+        models.add(chunk.model)
+        text += [c.delta.content or "" for c in chunk.choices]
+    assert len(models) == 1, models
+    return request_id, "".join(text), models.pop()
+
+
+def post(relay: RunningRelay, api_key: str, model: str, stream: bool = False) -> httpx.Response:
+    return httpx.post(
+        relay.url + "/v1/chat/completions",
+        headers={"authorization": f"Bearer {api_key}"},
+        json={"model": model, "messages": HELLO, "stream": stream},
+        timeout=30,
+    )
+
+
+def assert_openai_error(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert error["message"]
+    return error
+
+
+def seen_by(mocks: dict[str, FaultUpstream], request_id: str) -> list[str]:
+    """Which mocks received this client request, one entry per attempt."""
+    return [name for name, mock in mocks.items() for rid in mock.request_ids if request_id in rid]
+
+
+def totals(mocks: dict[str, FaultUpstream]) -> dict[str, int]:
+    return {name: mock.total for name, mock in mocks.items()}
+
+
+def grown(before: dict[str, int], mocks: dict[str, FaultUpstream]) -> dict[str, int]:
+    """The mocks that received requests since `before`, and how many."""
+    return {n: m.total - before[n] for n, m in mocks.items() if m.total != before[n]}
