@@ -18,8 +18,10 @@ from tests.conftest import RunningRelay, start_relay, stop_relay, wait_until
 from tests.mocks.fault_upstream import (
     FaultUpstream,
     ask,
+    assert_openai_error,
     deployment,
     grown,
+    post,
     provider,
     start_mocks,
     stop_mocks,
@@ -28,7 +30,9 @@ from tests.mocks.fault_upstream import (
 )
 
 COOLDOWN = 2.0
-PAIRS = {"cool": ("p", "q"), "reprobe": ("r", "s"), "retry-after": ("t", "u")}
+LOAD = ["refuse", "500", "hang_before_headers"]
+PAIRS = {"cool": ("p", "q"), "reprobe": ("r", "s"), "retry-after": ("t", "u"), "rest": ("x", "y")}
+PAIRS.update({f"load-{fault}": (f"{fault}-1", f"{fault}-2") for fault in LOAD})
 
 
 def breaker_config(mocks: dict[str, FaultUpstream]) -> dict[str, Any]:
@@ -170,3 +174,51 @@ def test_retry_after_sets_the_cooldown(
     assert row["cooldown_remaining_seconds"] > 7, "Retry-After: 9 outlasts the 2 s cooldown"
     assert_no_traffic(client, "retry-after", mocks, "t")
     assert t.counts["ok"] == 0
+
+
+def test_every_deployment_resting_is_answered_at_once(
+    relay: RunningRelay, client: openai.OpenAI, mocks: dict[str, FaultUpstream]
+) -> None:
+    x, y = mocks["x"], mocks["y"]
+    x.mode = y.mode = "500"
+    key = client.api_key
+    for _ in range(3):
+        assert_openai_error(post(relay, key, "rest"), 502)
+    assert {state(relay, "rest", "x"), state(relay, "rest", "y")} == {"cooldown"}
+    before = totals(mocks)
+    response = post(relay, key, "rest")
+    assert response.status_code >= 500
+    assert_openai_error(response, response.status_code)
+    assert float(response.headers["retry-after"]) >= 1
+    assert grown(before, mocks) == {}, "no upstream is bothered while all of them rest"
+    row = relay.ledger_row(response.headers["x-request-id"])
+    assert row["status"] == response.status_code
+
+
+@pytest.mark.parametrize("fault", LOAD)
+def test_breaking_one_deployment_under_load_is_invisible(
+    relay: RunningRelay, client: openai.OpenAI, mocks: dict[str, FaultUpstream], fault: str
+) -> None:
+    """300 requests, 8 at a time; one deployment breaks after the first 60: no client sees it."""
+    model = f"load-{fault}"
+    broken, other = (mocks[name] for name in PAIRS[model])
+    answered: list[str] = []
+
+    def one(_: int) -> str:
+        text = ask(client, model)[1]
+        answered.append(text)
+        return text
+
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            futures = [pool.submit(one, i) for i in range(300)]
+            wait_until(lambda: len(answered) >= 60, timeout=60)
+            broken.mode = fault
+            answers = [future.result() for future in futures]
+    finally:
+        broken.mode = "ok"
+    assert answers == ["echo: hello there"] * 300
+    assert other.counts["ok"] > 150
+    # The breaker spares it: a few failures (8 may be in flight at once), then probes only.
+    assert broken.counts[fault] <= 20, broken.counts
+    wait_idle(broken, other)

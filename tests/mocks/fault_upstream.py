@@ -17,6 +17,8 @@ Modes:
 - `usage_in_non_final_frame`: streamed, `usage` rides on the finish frame; no usage chunk.
 - `no_usage`: no `usage` anywhere, whole or streamed.
 - `slow_headers`: the normal answer, after `mock.delay` seconds of silence.
+- `slow_first_token`: streamed, the headers at once and the first chunk `mock.delay` later.
+- `hang_after_headers`: streamed, the headers at once and then nothing.
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ MODES = frozenset(
         "usage_in_non_final_frame",
         "no_usage",
         "slow_headers",
+        "slow_first_token",
+        "hang_after_headers",
     }
 )
 
@@ -327,8 +331,28 @@ async def _slow_headers(mock, request, body):
     return await _answer(mock, request, body)
 
 
+async def _slow_first_token(mock, request, body):
+    if not body.get("stream"):
+        return await _slow_headers(mock, request, body)
+    response = await _open(mock, request)
+    await asyncio.sleep(mock.delay)
+    words = answer_words(body)
+    for i, word in enumerate(words):
+        await response.write(_chunk(body, _delta(word if i == 0 else " " + word, role=i == 0)))
+    await response.write(_chunk(body, _delta("", finish="stop")))
+    await response.write(b"data: [DONE]\n\n")
+    return response
+
+
+async def _hang_after_headers(mock, request, body):
+    await _open(mock, request)
+    await asyncio.sleep(3600)
+
+
 FAULTS: dict[str, Any] = {
     "slow_headers": _slow_headers,
+    "slow_first_token": _slow_first_token,
+    "hang_after_headers": _hang_after_headers,
     "hang_before_headers": _hang_before_headers,
     "hang_mid_stream": _hang_mid_stream,
     "reset_mid_stream": _reset_mid_stream,
