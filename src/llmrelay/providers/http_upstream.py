@@ -25,6 +25,13 @@ from llmrelay.providers.sse_reader import SSEEvent, read_sse_batches
 RemoteProviderConfig = OpenAIProvider | AnthropicProvider | GeminiProvider
 
 
+def read_gap(timeouts: Timeouts) -> float:
+    """The longest silence a read may meet: aiohttp's one read timeout also bounds the wait
+    for the headers and the first token, which `first_token` governs, so it is the larger of
+    the two (the first-token wait itself is bounded separately, in `post`)."""
+    return max(timeouts.idle, timeouts.first_token)
+
+
 class HttpProvider(Provider):
     """A provider that talks to its upstream over HTTP with aiohttp."""
 
@@ -63,7 +70,7 @@ class HttpProvider(Provider):
             timeout=aiohttp.ClientTimeout(
                 total=self.timeouts.total,
                 sock_connect=self.timeouts.connect,
-                sock_read=self.timeouts.idle,
+                sock_read=read_gap(self.timeouts),
             ),
             skip_auto_headers=("User-Agent",),
         )
@@ -99,7 +106,7 @@ class HttpProvider(Provider):
         options: dict[str, Any] = {}
         if timeouts is not None:
             options["timeout"] = aiohttp.ClientTimeout(
-                total=timeouts.total, sock_connect=timeouts.connect, sock_read=timeouts.idle
+                total=timeouts.total, sock_connect=timeouts.connect, sock_read=read_gap(timeouts)
             )
         try:
             async with asyncio.timeout((timeouts or self.timeouts).first_token):
