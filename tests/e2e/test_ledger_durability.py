@@ -28,7 +28,7 @@ def test_usage_survives_a_kill_right_after_the_response(mock_openai: MockOpenAI,
     rows = [relay.ledger_row(request_id) for request_id in request_ids]
     assert [row["status"] for row in rows] == [200] * 5
     assert all(row["key_name"] == "durable" and row["total_tokens"] > 0 for row in rows)
-    wait_until(lambda: not writers_for(relay.data_dir / "outbox"), timeout=10)
+    wait_until(lambda: not writers_for(relay.data_dir / "outbox"), timeout=30)
     stop_relay(relay)
 
 

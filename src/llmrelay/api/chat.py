@@ -16,8 +16,14 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from llmrelay.api.exchange import Exchange
-from llmrelay.api.sse import STREAM_HEADERS
-from llmrelay.api.stream_relay import ChunkShaper, UsageEstimate, relay_stream
+from llmrelay.api.sse import STREAM_HEADERS, data_frame
+from llmrelay.api.stream_relay import (
+    ChunkShaper,
+    KeepAlive,
+    PrimedStream,
+    UsageEstimate,
+    relay_stream,
+)
 from llmrelay.api.think_tags import fold_message
 from llmrelay.gate.auth import bearer_token
 from llmrelay.metering.tokens import DeliveredTokens
@@ -169,22 +175,65 @@ class ChatCompletionsEndpoint:
         exchange: Exchange,
         rid: tuple,
     ) -> None:
-        stream = await self.relay.router.run(
-            resolved.entry, lambda d: d.provider.open_stream(attempts.call(d))
-        )
+        opener = _StreamOpener(self.relay, attempts, send, exchange, rid)
+        try:
+            stream = await self.relay.router.run(resolved.entry, opener.open)
+        except RelayError as error:
+            if opener.keepalive is None:
+                raise  # nothing sent yet: an HTTP status with a JSON body
+            await opener.keepalive.stop()
+            exchange.fail(error)
+            exchange.finished = True
+            body = data_frame(error.body())
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+            return
         call, deployment = attempts.last_call, attempts.last_deployment
-        exchange.response_started = True
-        await send(
-            {"type": "http.response.start", "status": 200, "headers": [*STREAM_HEADERS, rid]}
-        )
         request = call.request
         estimate = UsageEstimate(self.relay.tokens, request.messages)
         shaper = ChunkShaper(request.model, request.include_usage, call.model.think_tags, estimate)
-        error = await relay_stream(
-            stream, send, exchange, shaper, self.relay.settings.server.keepalive_ping_seconds
-        )
+        assert opener.keepalive is not None
+        error = await relay_stream(stream, send, exchange, shaper, opener.keepalive)
         if isinstance(error, UpstreamError) and failure_kind(error) and error.health_failure:
             deployment.breaker.failed(None, error)  # too late to retry, not to learn
+
+
+class _StreamOpener:
+    """Opens a deployment's stream for the router. The client gets its 200 as soon as the
+    first upstream accepts, and `: ping`s from then on; the attempt only counts as answered
+    when the first token arrives, so a deployment that goes silent after accepting is
+    replaced before any data reaches the client."""
+
+    def __init__(
+        self, relay: Relay, attempts: _Attempts, send: Any, exchange: Exchange, rid: tuple
+    ) -> None:
+        self.relay = relay
+        self.attempts = attempts
+        self.send = send
+        self.exchange = exchange
+        self.rid = rid
+        self.keepalive: KeepAlive | None = None
+
+    async def open(self, deployment: Deployment) -> PrimedStream:
+        call = self.attempts.call(deployment)
+        stream = await deployment.provider.open_stream(call)
+        if self.keepalive is None:
+            self.exchange.response_started = True
+            await self.send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [*STREAM_HEADERS, self.rid],
+                }
+            )
+            self.keepalive = KeepAlive(self.send, self.relay.settings.server.keepalive_ping_seconds)
+        primed = PrimedStream(stream)
+        timeouts = call.timeouts or deployment.provider.config.timeouts  # type: ignore[attr-defined]
+        try:
+            await primed.prime(timeouts.first_token, deployment.provider.name)
+        except BaseException:
+            await stream.aclose()
+            raise
+        return primed
 
 
 class _Attempts:

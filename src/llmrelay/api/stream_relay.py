@@ -13,6 +13,7 @@ import contextlib
 import logging
 import secrets
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from llmrelay.api.exchange import Exchange
@@ -21,7 +22,7 @@ from llmrelay.api.think_tags import ThinkTagFolder
 from llmrelay.metering.tokens import DeliveredTokens, TokenCounter
 from llmrelay.protocol.errors import RelayError, internal_error
 from llmrelay.protocol.usage import Usage
-from llmrelay.providers.base import ChunkStream
+from llmrelay.providers.base import ChunkStream, upstream_timeout
 
 log = logging.getLogger("llmrelay.stream")
 
@@ -115,7 +116,7 @@ class ChunkShaper:
         }
 
 
-class _KeepAlive:
+class KeepAlive:
     """Sends `: ping` whenever the stream has been silent for `interval` seconds."""
 
     def __init__(self, send: Any, interval: float) -> None:
@@ -145,12 +146,12 @@ async def relay_stream(
     send: Any,
     exchange: Exchange,
     shaper: ChunkShaper,
-    keepalive_seconds: float,
+    keepalive: KeepAlive,
 ) -> RelayError | None:
-    """Pump `stream` to the client; the response has been started (status 200) already.
+    """Pump `stream` to the client; the response has been started (status 200) already,
+    and `keepalive` has been pinging since.
 
     Returns the error that cut the stream, if one did (the client got it as an SSE frame)."""
-    keepalive = _KeepAlive(send, keepalive_seconds)
     error: RelayError | None = None
     try:
         async for batch in stream.batches():
@@ -179,3 +180,37 @@ async def relay_stream(
         tail = (data_frame(usage_chunk) if usage_chunk else b"") + DONE
     await send({"type": "http.response.body", "body": tail, "more_body": False})
     return error
+
+
+class PrimedStream(ChunkStream):
+    """A stream whose first batch has arrived: until then nothing but `: ping` comments has
+    reached the client, so a deployment that accepted the request and then said nothing can
+    still be swapped for another without the client noticing."""
+
+    def __init__(self, inner: ChunkStream) -> None:
+        self.inner = inner
+        self._batches = inner.batches().__aiter__()
+        self._first: list[dict[str, Any]] | None = None
+
+    async def prime(self, first_token: float, provider: str) -> None:
+        try:
+            async with asyncio.timeout(first_token):
+                self._first = await anext(self._batches)
+        except TimeoutError:
+            raise upstream_timeout(provider, "no first token in time") from None
+        except StopAsyncIteration:
+            self._first = []
+
+    async def batches(self) -> AsyncIterator[list[dict[str, Any]]]:
+        if self._first:
+            yield self._first
+        async for batch in self._batches:
+            yield batch
+
+    async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        async for batch in self.batches():
+            for chunk in batch:
+                yield chunk
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
