@@ -10,15 +10,14 @@ chosen by the model name; every request is recorded for field-by-field assertion
 
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
-import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from tests.mocks.server import ThreadedServer
 
 ANTHROPIC_KEY = "sk-ant-mock-secret-0123456789abcdefghijklmnopqrst"
 VERSION = "2023-06-01"
@@ -45,47 +44,18 @@ Handler = Callable[["MockAnthropic", web.Request, dict[str, Any]], Awaitable[web
 
 
 @dataclass
-class MockAnthropic:
+class MockAnthropic(ThreadedServer):
     host: str = "127.0.0.1"
     port: int = 0
     received: list[ReceivedRequest] = field(default_factory=list)
     answers: list[dict[str, Any]] = field(default_factory=list)
-    _loop: asyncio.AbstractEventLoop | None = None
-    _thread: threading.Thread | None = None
-    _runner: web.AppRunner | None = None
 
     @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> None:
-        with socket.socket() as sock:
-            sock.bind((self.host, 0))
-            self.port = sock.getsockname()[1]
-        ready = threading.Event()
-        self._loop = asyncio.new_event_loop()
-
-        def run() -> None:
-            asyncio.set_event_loop(self._loop)
-            app = web.Application()
-            app.router.add_post("/v1/messages", self._messages)
-            self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1)
-            self._loop.run_until_complete(self._runner.setup())
-            site = web.TCPSite(self._runner, self.host, self.port)
-            self._loop.run_until_complete(site.start())
-            ready.set()
-            self._loop.run_forever()
-
-        self._thread = threading.Thread(target=run, daemon=True, name="mock-anthropic")
-        self._thread.start()
-        ready.wait(10)
-
-    def stop(self) -> None:
-        if self._loop is None:
-            return
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_post("/v1/messages", self._messages)
 
     def last(self) -> ReceivedRequest:
         return self.received[-1]

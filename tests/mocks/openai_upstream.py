@@ -10,14 +10,14 @@ is kept (headers and body) so tests can assert what the relay actually forwarded
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from aiohttp import web
+
+from tests.mocks.server import ThreadedServer
 
 UPSTREAM_KEY = "sk-upstream-secret-0123456789abcdefghijklmnop"
 
@@ -30,52 +30,20 @@ class ReceivedRequest:
 
 
 @dataclass
-class MockOpenAI:
+class MockOpenAI(ThreadedServer):
     host: str = "127.0.0.1"
     port: int = 0
     received: list[ReceivedRequest] = field(default_factory=list)
     peers: list[tuple[str, int]] = field(default_factory=list)
     """The client address of every request: one per connection the relay opened."""
     open_streams: int = 0
-    _loop: asyncio.AbstractEventLoop | None = None
-    _thread: threading.Thread | None = None
-    _runner: web.AppRunner | None = None
 
     @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}/v1"
 
-    def start(self) -> None:
-        sock = socket.socket()
-        sock.bind((self.host, 0))
-        self.port = sock.getsockname()[1]
-        sock.close()
-        ready = threading.Event()
-        self._loop = asyncio.new_event_loop()
-
-        def run() -> None:
-            asyncio.set_event_loop(self._loop)
-            app = web.Application()
-            app.router.add_post("/v1/chat/completions", self._chat)
-            self._runner = web.AppRunner(
-                app, access_log=None, handler_cancellation=True, shutdown_timeout=1
-            )
-            self._loop.run_until_complete(self._runner.setup())
-            site = web.TCPSite(self._runner, self.host, self.port)
-            self._loop.run_until_complete(site.start())
-            ready.set()
-            self._loop.run_forever()
-
-        self._thread = threading.Thread(target=run, daemon=True, name="mock-openai")
-        self._thread.start()
-        ready.wait(10)
-
-    def stop(self) -> None:
-        if self._loop is None:
-            return
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_post("/v1/chat/completions", self._chat)
 
     def last(self) -> ReceivedRequest:
         return self.received[-1]
