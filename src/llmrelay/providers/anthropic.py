@@ -45,7 +45,7 @@ class AnthropicProvider(HttpProvider):
             {"x-request-id": call.request_id},
             timeouts=call.timeouts,
         )
-        answer = await self.read_json(response)
+        answer = await self.read_json(response, call.timeouts)
         if not isinstance(answer, dict) or not isinstance(answer.get("content"), list):
             raise self.malformed("an unexpected response")
         return completion_from_message(answer, translated.json_mode)

@@ -59,7 +59,7 @@ class GeminiProvider(HttpProvider):
         response = await self.post(
             self.url(call.upstream_model, False), payload, timeouts=call.timeouts
         )
-        body = await self.read_json(response)
+        body = await self.read_json(response, call.timeouts)
         if not isinstance(body, dict):
             raise self.malformed("an unexpected response")
         return completion_from(body, call.upstream_model)

@@ -127,10 +127,12 @@ class HttpProvider(Provider):
             raise self.error_for(response.status, raw, response.headers)
         return response
 
-    async def read_json(self, response: aiohttp.ClientResponse) -> Any:
-        """The whole body of a 200 answer, parsed."""
+    async def read_json(
+        self, response: aiohttp.ClientResponse, timeouts: Timeouts | None = None
+    ) -> Any:
+        """The whole body of a 200 answer, parsed (within the model's `total`, if it has one)."""
         try:
-            async with asyncio.timeout(self.timeouts.total):
+            async with asyncio.timeout((timeouts or self.timeouts).total):
                 raw = await response.read()
         except TimeoutError:
             raise upstream_timeout(self.name, "the response did not finish in time") from None

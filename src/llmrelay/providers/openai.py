@@ -55,7 +55,7 @@ class OpenAICompatibleProvider(HttpProvider):
             {"x-request-id": call.request_id},
             timeouts=call.timeouts,
         )
-        body = await self.read_json(response)
+        body = await self.read_json(response, call.timeouts)
         if not isinstance(body, dict) or not isinstance(body.get("choices"), list):
             raise self.malformed("an unexpected response")
         for choice in body["choices"]:
