@@ -33,6 +33,7 @@ run: $(VENV)/.installed-run
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/python -m bench.run --quick
+	bash scripts/ensure-chromium.sh
 	$(BIN)/pytest
 
 bench: $(VENV)/.installed-dev

@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 from llmrelay.api.chat import ChatCompletionsEndpoint
 from llmrelay.api.routes import build_routes, exception_handlers
 from llmrelay.config import Settings
+from llmrelay.console import console_routes
 from llmrelay.gate.auth import KeyRegistry, ensure_admin_key
 from llmrelay.metering.ledger import Ledger
 from llmrelay.metering.tokens import TokenCounter
@@ -88,7 +89,7 @@ class RelayApp:
         self.on_ready: Callable[[], None] | None = None
         self.chat = ChatCompletionsEndpoint(relay)
         self.routes = Starlette(
-            routes=build_routes(relay),
+            routes=[*build_routes(relay), *console_routes()],
             exception_handlers=exception_handlers(),
             lifespan=self._lifespan,
         )

@@ -1,0 +1,114 @@
+// Boot: the sign-in screen, or the shell (sidebar + page) for the signed-in key.
+import { onUnauthorized, session } from "./api.js";
+import { icon, logo } from "./icons.js";
+import { DEFAULT_ROUTE, navigate, parseHash, routeFor, routesFor } from "./router.js";
+import { clear, errorAlert, h, loading, toast } from "./ui.js";
+import { mountSignIn } from "./pages/signin.js";
+
+const app = document.getElementById("app");
+let current = { cleanup: null, controller: null };
+
+function teardown() {
+  if (current.controller) current.controller.abort();
+  if (typeof current.cleanup === "function") current.cleanup();
+  current = { cleanup: null, controller: null };
+}
+
+function signOut(message) {
+  teardown();
+  session.clear();
+  if (message) sessionStorage.setItem("llmrelay.console.notice", message);
+  navigate("signin");
+}
+
+onUnauthorized((error) => {
+  if (session.get()) signOut(`Signed out: ${error.message}`);
+});
+
+function shell(me, active) {
+  const nav = h("nav", { class: "nav", "aria-label": "Main" },
+    h("div", { class: "nav-label" }, me.role === "admin" ? "Manage" : "Your account"),
+    routesFor(me.role).map((r) =>
+      h("a", { href: "#/" + r.path, "aria-current": r.path === active ? "page" : null,
+        dataset: { route: r.path } }, icon(r.icon), r.title)));
+  const shellEl = h("div", { class: "shell" });
+  const closeNav = () => shellEl.classList.remove("nav-open");
+  nav.addEventListener("click", closeNav);
+  const sidebar = h("aside", { class: "sidebar", id: "sidebar", "aria-label": "Sidebar" },
+    h("div", { class: "brand" }, logo(), h("div", null, "llmrelay", h("small", null, "Console"))),
+    nav,
+    h("div", { class: "sidebar-foot" },
+      h("div", { class: "who" },
+        h("span", { class: "avatar", "aria-hidden": "true" }, (me.name || "?").slice(0, 1).toUpperCase()),
+        h("div", { style: null, class: "who-text" },
+          h("div", { class: "who-name" }, me.name),
+          h("div", { class: "who-role" }, me.role === "admin" ? "Admin · full access" : "API key"))),
+      h("button", { class: "btn btn-sm signout", type: "button", onclick: () => signOut() },
+        icon("logout"), "Sign out")));
+  const menu = h("button", { class: "btn btn-ghost btn-icon", type: "button", "aria-label": "Open menu",
+    "aria-controls": "sidebar", onclick: () => shellEl.classList.add("nav-open") }, icon("menu"));
+  const content = h("main", { class: "content", id: "content", tabindex: "-1" });
+  shellEl.append(sidebar, h("div", { class: "backdrop", onclick: closeNav }),
+    h("div", { class: "main" },
+      h("header", { class: "topbar" }, menu, logo(), h("span", { class: "title" }, "llmrelay")),
+      content));
+  return { shellEl, content };
+}
+
+let shellState = null;
+
+async function render() {
+  const me = session.get();
+  const { path, params } = parseHash();
+  teardown();
+  if (!me) {
+    shellState = null;
+    if (path !== "signin") {
+      history.replaceState(null, "", "#/signin");
+    }
+    const notice = sessionStorage.getItem("llmrelay.console.notice");
+    sessionStorage.removeItem("llmrelay.console.notice");
+    clear(app, mountSignIn({ notice, onSignedIn: () => navigate(DEFAULT_ROUTE) }));
+    document.title = "Sign in · llmrelay";
+    app.removeAttribute("aria-busy");
+    return;
+  }
+  const route = routeFor(path, me.role);
+  if (!route) {
+    navigate(DEFAULT_ROUTE);
+    return;
+  }
+  if (!shellState || shellState.key !== me.key) {
+    const built = shell(me, route.path);
+    shellState = { key: me.key, ...built };
+    clear(app, built.shellEl);
+  }
+  for (const a of shellState.shellEl.querySelectorAll(".nav a")) {
+    if (a.dataset.route === route.path) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+  document.title = `${route.title} · llmrelay`;
+  const content = shellState.content;
+  clear(content, loading());
+  app.removeAttribute("aria-busy");
+  const controller = new AbortController();
+  current.controller = controller;
+  try {
+    const page = await route.load();
+    if (controller.signal.aborted) return;
+    clear(content);
+    current.cleanup = await page.mount(content, { me, params, signal: controller.signal });
+  } catch (e) {
+    if (e.name === "AbortError") return;
+    console.error(e);
+    clear(content, errorAlert(e, "This page failed to load"));
+  }
+}
+
+window.addEventListener("hashchange", render);
+window.addEventListener("unhandledrejection", (event) => {
+  const reason = event.reason;
+  if (reason && reason.name === "AbortError") return;
+  toast(reason && reason.message ? reason.message : "Unexpected error", "error");
+});
+render();

@@ -1,0 +1,47 @@
+// Hash routing: "#/keys", "#/usage?group=key". Each page module exports `mount(root, ctx)`,
+// which may return a cleanup function; navigation aborts the previous page's requests.
+
+export const ROUTES = [
+  { path: "overview", title: "Overview", icon: "overview", roles: ["admin", "customer"],
+    load: () => import("./pages/overview.js") },
+  { path: "keys", title: "API keys", icon: "key", roles: ["admin"],
+    load: () => import("./pages/keys.js") },
+  { path: "models", title: "Models", icon: "models", roles: ["admin", "customer"],
+    load: () => import("./pages/models.js") },
+  { path: "usage", title: "Usage", icon: "usage", roles: ["admin", "customer"],
+    load: () => import("./pages/usage.js") },
+  { path: "playground", title: "Playground", icon: "playground", roles: ["admin", "customer"],
+    load: () => import("./pages/playground.js") },
+];
+
+export const DEFAULT_ROUTE = "overview";
+
+export function parseHash(hash = location.hash) {
+  const raw = hash.replace(/^#\/?/, "");
+  const [path, search = ""] = raw.split("?");
+  return { path: path || "", params: new URLSearchParams(search) };
+}
+
+export function navigate(path, params) {
+  const search = params ? new URLSearchParams(params).toString() : "";
+  const target = "#/" + path + (search ? "?" + search : "");
+  if (location.hash === target) window.dispatchEvent(new HashChangeEvent("hashchange"));
+  else location.hash = target;
+}
+
+/** Replaces the query part of the current hash without re-rendering the page. */
+export function setParams(params) {
+  const { path } = parseHash();
+  const search = new URLSearchParams(
+    Object.entries(params).filter(([, v]) => v !== undefined && v !== null && v !== ""),
+  ).toString();
+  history.replaceState(null, "", "#/" + path + (search ? "?" + search : ""));
+}
+
+export function routeFor(path, role) {
+  return ROUTES.find((r) => r.path === path && r.roles.includes(role)) || null;
+}
+
+export function routesFor(role) {
+  return ROUTES.filter((r) => r.roles.includes(role));
+}
