@@ -26,7 +26,7 @@ def unavailable(what: str, why: Exception) -> None:
     message = f"{what} is not reachable ({type(why).__name__}: {why})"
     if services_required():
         pytest.fail(message + " and LLMRELAY_REQUIRE_SERVICES=1", pytrace=False)
-    pytest.skip(message + "; set LLMRELAY_TEST_POSTGRES_URL or start it to run this test")
+    pytest.skip(message + "; start it (or point LLMRELAY_TEST_*_URL at one) to run this test")
 
 
 @contextmanager
@@ -47,3 +47,19 @@ def fresh_postgres_database() -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+REDIS_URL = os.environ.get("LLMRELAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+async def redis_or_skip():  # type: ignore[no-untyped-def]
+    """An asyncio Redis client on the test server, or skip (fail in CI) without one."""
+    from llmrelay.gate.setup import redis_client
+
+    client = redis_client(REDIS_URL)
+    try:
+        await client.ping()
+    except Exception as exc:
+        await client.aclose()
+        unavailable(f"Redis at {REDIS_URL}", exc)
+    return client

@@ -26,6 +26,7 @@ from llmrelay.api.stream_relay import (
 )
 from llmrelay.api.think_tags import fold_message
 from llmrelay.gate.auth import bearer_token
+from llmrelay.metering.prices import cost_nano, nano_to_usd
 from llmrelay.metering.tokens import DeliveredTokens
 from llmrelay.protocol.errors import RelayError, internal_error, method_not_allowed
 from llmrelay.protocol.request import ChatRequest, parse_chat_request
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("llmrelay.chat")
 
 JSON_HEADERS = [(b"content-type", b"application/json")]
+COST_HEADER = b"x-llmrelay-cost-usd"
 
 
 class ClientGone(Exception):
@@ -96,24 +98,27 @@ class ChatCompletionsEndpoint:
         except RelayError as error:
             exchange.fail(error)
             if not exchange.response_started:
-                await self._send_error(send, error, request_id_header)
+                await self._send_error(send, error, exchange, request_id_header)
         except Exception:
             log.exception("request %s failed", exchange.request_id)
             error = internal_error()
             exchange.fail(error)
             if not exchange.response_started:
-                await self._send_error(send, error, request_id_header)
+                await self._send_error(send, error, exchange, request_id_header)
         finally:
             self.relay.ledger.record(exchange.record())
+            if exchange.admission is not None:
+                usage = exchange.usage
+                tokens = usage.total_tokens if usage is not None else 0
+                await self.relay.gate.release(exchange.admission, tokens, exchange.cost_nano)
 
-    async def _send_error(self, send: Any, error: RelayError, request_id: tuple) -> None:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": error.status,
-                "headers": [*error.headers(), request_id],
-            }
-        )
+    async def _send_error(
+        self, send: Any, error: RelayError, exchange: Exchange, request_id: tuple
+    ) -> None:
+        headers = [*error.headers(), request_id]
+        if exchange.admission is not None and not error.extra_headers:
+            headers += exchange.admission.headers
+        await send({"type": "http.response.start", "status": error.status, "headers": headers})
         await send({"type": "http.response.body", "body": error.json()})
 
     async def _handle(
@@ -127,12 +132,18 @@ class ChatCompletionsEndpoint:
         exchange.model = request.model
         exchange.stream = request.stream
         resolved = relay.catalog.resolve(request.model, key)
+        if key.limited:
+            client = scope.get("client")
+            exchange.admission = await relay.gate.admit(
+                key, request, resolved.entry.priced_models, client[0] if client else None
+            )
+        headers = [rid, *exchange.admission.headers] if exchange.admission else [rid]
         attempts = _Attempts(request, resolved, exchange)
         async with _cancel_on_disconnect(receive, exchange):
             if request.stream:
-                await self._stream(resolved, attempts, send, exchange, rid)
+                await self._stream(resolved, attempts, send, exchange, headers)
             else:
-                await self._complete(resolved, attempts, send, exchange, rid)
+                await self._complete(resolved, attempts, send, exchange, headers)
 
     async def _complete(
         self,
@@ -140,7 +151,7 @@ class ChatCompletionsEndpoint:
         attempts: _Attempts,
         send: Any,
         exchange: Exchange,
-        rid: tuple,
+        headers: list[tuple[bytes, bytes]],
     ) -> None:
         body = await self.relay.router.run(
             resolved.entry, lambda d: d.provider.complete(attempts.call(d))
@@ -158,7 +169,12 @@ class ChatCompletionsEndpoint:
             body["usage"] = exchange.usage.to_openai()
         exchange.mark_first_token()
         exchange.response_started = exchange.finished = True
-        await send({"type": "http.response.start", "status": 200, "headers": [*JSON_HEADERS, rid]})
+        if call.model.price is not None:
+            cost = cost_nano(call.model.price, exchange.usage)
+            headers = [*headers, (COST_HEADER, str(nano_to_usd(cost)).encode())]
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [*JSON_HEADERS, *headers]}
+        )
         await send({"type": "http.response.body", "body": orjson.dumps(body)})
 
     def _count_usage(self, request: ChatRequest, body: dict[str, Any]) -> Usage:
@@ -173,9 +189,9 @@ class ChatCompletionsEndpoint:
         attempts: _Attempts,
         send: Any,
         exchange: Exchange,
-        rid: tuple,
+        headers: list[tuple[bytes, bytes]],
     ) -> None:
-        opener = _StreamOpener(self.relay, attempts, send, exchange, rid)
+        opener = _StreamOpener(self.relay, attempts, send, exchange, headers)
         try:
             stream = await self.relay.router.run(resolved.entry, opener.open)
         except RelayError as error:
@@ -204,13 +220,18 @@ class _StreamOpener:
     replaced before any data reaches the client."""
 
     def __init__(
-        self, relay: Relay, attempts: _Attempts, send: Any, exchange: Exchange, rid: tuple
+        self,
+        relay: Relay,
+        attempts: _Attempts,
+        send: Any,
+        exchange: Exchange,
+        headers: list[tuple[bytes, bytes]],
     ) -> None:
         self.relay = relay
         self.attempts = attempts
         self.send = send
         self.exchange = exchange
-        self.rid = rid
+        self.headers = headers
         self.keepalive: KeepAlive | None = None
 
     async def open(self, deployment: Deployment) -> PrimedStream:
@@ -222,7 +243,7 @@ class _StreamOpener:
                 {
                     "type": "http.response.start",
                     "status": 200,
-                    "headers": [*STREAM_HEADERS, self.rid],
+                    "headers": [*STREAM_HEADERS, *self.headers],
                 }
             )
             self.keepalive = KeepAlive(self.send, self.relay.settings.server.keepalive_ping_seconds)
@@ -250,6 +271,7 @@ class _Attempts:
         reasoning = self.resolved.reasoning
         self.exchange.provider = deployment.provider.name
         self.exchange.upstream_model = deployment.upstream_model
+        self.exchange.price = deployment.config.price
         self.last_deployment = deployment
         self.last_call = UpstreamCall(
             self.request,

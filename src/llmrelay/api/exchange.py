@@ -5,7 +5,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from llmrelay.config import Price
+from llmrelay.gate.admission import Admission
 from llmrelay.metering.ledger import UsageRecord
+from llmrelay.metering.prices import cost_nano, nano_to_usd
 from llmrelay.protocol.errors import RelayError
 from llmrelay.protocol.usage import Usage
 from llmrelay.store.keys import ApiKey
@@ -31,6 +34,13 @@ class Exchange:
     response_started: bool = False
     finished: bool = False
     client_disconnected: bool = False
+    price: Price | None = None
+    admission: Admission | None = None
+
+    @property
+    def cost_nano(self) -> int:
+        """What the answer cost at the answering model's price (0 when unpriced)."""
+        return cost_nano(self.price, self.usage)
 
     @classmethod
     def begin(cls, request_id: str) -> Exchange:
@@ -76,4 +86,5 @@ class Exchange:
             ttft_ms=ttft,
             client_disconnected=self.client_disconnected,
             usage_estimated=self.usage_estimated,
+            cost_usd=nano_to_usd(self.cost_nano),
         )

@@ -47,6 +47,7 @@ class UsageRecord:
     ttft_ms: float | None = None
     client_disconnected: bool = False
     usage_estimated: bool = False
+    cost_usd: float = 0.0
 
 
 class Ledger:

@@ -25,6 +25,7 @@ class RelayError(Exception):
         self.param = param
         self.code = code
         self.retry_after = retry_after
+        self.extra_headers: list[tuple[bytes, bytes]] = []
 
     def body(self) -> dict[str, dict[str, str | None]]:
         return {
@@ -46,6 +47,7 @@ class RelayError(Exception):
             headers.append((b"retry-after", str(seconds).encode()))
         if self.status == 429 and self.code == "insufficient_quota":
             headers.append((b"x-should-retry", b"false"))
+        headers.extend(self.extra_headers)
         return headers
 
     def __repr__(self) -> str:

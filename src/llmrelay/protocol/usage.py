@@ -12,6 +12,8 @@ class Usage:
     completion_tokens: int = 0
     cached_tokens: int | None = None
     reasoning_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    """Prompt tokens written to the vendor's prompt cache (Anthropic prices them apart)."""
 
     @property
     def total_tokens(self) -> int:
@@ -28,7 +30,10 @@ class Usage:
             return None
         prompt_details = usage.get("prompt_tokens_details") or {}
         completion_details = usage.get("completion_tokens_details") or {}
-        cached = prompt_details.get("cached_tokens") if isinstance(prompt_details, dict) else None
+        if not isinstance(prompt_details, dict):
+            prompt_details = {}
+        cached = prompt_details.get("cached_tokens")
+        cache_write = prompt_details.get("cache_write_tokens")
         reasoning = (
             completion_details.get("reasoning_tokens")
             if isinstance(completion_details, dict)
@@ -39,6 +44,7 @@ class Usage:
             completion_tokens=completion,
             cached_tokens=cached if isinstance(cached, int) else None,
             reasoning_tokens=reasoning if isinstance(reasoning, int) else None,
+            cache_write_tokens=cache_write if isinstance(cache_write, int) else None,
         )
 
     def to_openai(self) -> dict[str, Any]:
@@ -47,8 +53,13 @@ class Usage:
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.total_tokens,
         }
+        details: dict[str, int] = {}
         if self.cached_tokens is not None:
-            body["prompt_tokens_details"] = {"cached_tokens": self.cached_tokens}
+            details["cached_tokens"] = self.cached_tokens
+        if self.cache_write_tokens is not None:
+            details["cache_write_tokens"] = self.cache_write_tokens
+        if details:
+            body["prompt_tokens_details"] = details
         if self.reasoning_tokens is not None:
             body["completion_tokens_details"] = {"reasoning_tokens": self.reasoning_tokens}
         return body

@@ -23,6 +23,16 @@ api_keys = sa.Table(
     sa.Column("models", sa.JSON, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("revoked_at", sa.Float, nullable=True),
+    sa.Column("budget_usd", sa.Float, nullable=True),
+    sa.Column("budget_period", sa.String(16), nullable=False, server_default="total"),
+    sa.Column("expires_at", sa.Float, nullable=True),
+    sa.Column("rpm", sa.Integer, nullable=True),
+    sa.Column("tpm", sa.Integer, nullable=True),
+    sa.Column("max_concurrent", sa.Integer, nullable=True),
+    sa.Column("disabled_at", sa.Float, nullable=True),
+    sa.Column("updated_at", sa.Float, nullable=True),
+    sa.Column("allowed_ips", sa.JSON, nullable=True),
+    sa.Column("key_metadata", sa.JSON, nullable=True),
 )
 
 usage_records = sa.Table(
@@ -48,4 +58,6 @@ usage_records = sa.Table(
     sa.Column("ttft_ms", sa.Float, nullable=True),
     sa.Column("client_disconnected", sa.Boolean, nullable=False),
     sa.Column("usage_estimated", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("cost_usd", sa.Float, nullable=False, server_default="0"),
+    sa.Index("ix_usage_records_key_created", "key_id", "created_at"),
 )

@@ -10,7 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from llmrelay.store.schema import usage_records
 
 COLUMNS = tuple(c.name for c in usage_records.columns if c.name != "id")
-DEFAULTS = {"usage_estimated": False, "client_disconnected": False}
+DEFAULTS = {"usage_estimated": False, "client_disconnected": False, "cost_usd": 0.0}
 """For outbox records written before a column existed."""
 
 
@@ -65,3 +65,12 @@ class UsageStore:
             query = query.where(u.created_at >= since)
         with self.engine.connect() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
+
+    def spend_since(self, key_id: str, since: float) -> float:
+        """The key's recorded cost since `since` (Unix seconds), in USD."""
+        u = usage_records.c
+        query = sa.select(sa.func.coalesce(sa.func.sum(u.cost_usd), 0.0)).where(
+            u.key_id == key_id, u.created_at >= since
+        )
+        with self.engine.connect() as connection:
+            return float(connection.execute(query).scalar() or 0.0)

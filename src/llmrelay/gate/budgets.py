@@ -1,0 +1,105 @@
+"""Budgets that cannot be overspent, however many requests race.
+
+Before a request goes upstream its worst-case cost is reserved against the key's budget for
+the current period; when it ends the reservation is settled to the actual cost (zero when it
+failed). A request whose worst case does not fit is refused with 429 `insufficient_quota`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from llmrelay.gate.budget_book import BudgetBook, Seed
+from llmrelay.gate.periods import period_bounds
+from llmrelay.metering.prices import nano_to_usd, usd_to_nano
+from llmrelay.protocol.errors import RelayError
+from llmrelay.store.keys import ApiKey
+from llmrelay.store.usage import UsageStore
+
+Clock = Callable[[], float]
+
+
+@dataclass(slots=True, frozen=True)
+class BudgetStanding:
+    """A key's money in its current period, as the admin API and the console show it."""
+
+    spend_usd: float
+    reserved_usd: float
+    remaining_usd: float | None
+    resets_at: float | None
+
+
+@dataclass(slots=True)
+class BudgetReservation:
+    account: str
+    id: str
+    amount: int
+    settled: bool = False
+
+
+def budget_exceeded(key: ApiKey) -> RelayError:
+    period = "" if key.budget_period == "total" else f" for this {key.budget_period[:-2]}"
+    if key.budget_period == "daily":
+        period = " for today"
+    return RelayError(
+        429,
+        f"You exceeded your current quota: this key's budget of ${key.budget_usd:g}{period} "
+        "does not cover this request. Raise the budget or lower max_tokens.",
+        type="insufficient_quota",
+        code="insufficient_quota",
+    )
+
+
+class Budgets:
+    def __init__(self, book: BudgetBook, usage: UsageStore, clock: Clock = time.time) -> None:
+        self.book = book
+        self.usage = usage
+        self.clock = clock
+
+    def _account(self, key: ApiKey, now: float) -> tuple[str, float, float | None]:
+        start, resets_at = period_bounds(key.budget_period, now)
+        return f"{key.id}:{key.budget_period}:{int(start)}", start, resets_at
+
+    def _seed(self, key: ApiKey, since: float) -> Seed:
+        async def spent_so_far() -> int:
+            usd = await asyncio.to_thread(self.usage.spend_since, key.id, since)
+            return usd_to_nano(usd)
+
+        return spent_so_far
+
+    async def reserve(self, key: ApiKey, amount: int) -> BudgetReservation | None:
+        """Hold `amount` nano-dollars of the key's budget, or raise `insufficient_quota`."""
+        if key.budget_usd is None:
+            return None
+        account, start, _ = self._account(key, self.clock())
+        reservation = BudgetReservation(account, secrets.token_hex(8), amount)
+        granted, _ = await self.book.reserve(
+            account, usd_to_nano(key.budget_usd), amount, reservation.id, self._seed(key, start)
+        )
+        if not granted:
+            raise budget_exceeded(key)
+        return reservation
+
+    async def settle(self, reservation: BudgetReservation | None, actual: int) -> None:
+        if reservation is None or reservation.settled:
+            return
+        reservation.settled = True
+        await self.book.settle(reservation.account, reservation.id, actual)
+
+    async def standing(self, key: ApiKey) -> BudgetStanding:
+        now = self.clock()
+        account, start, resets_at = self._account(key, now)
+        state = await self.book.state(account, self._seed(key, start))
+        remaining = None
+        if key.budget_usd is not None:
+            remaining = max(usd_to_nano(key.budget_usd) - state.spent - state.reserved, 0)
+        return BudgetStanding(
+            spend_usd=nano_to_usd(state.spent),
+            reserved_usd=nano_to_usd(state.reserved),
+            remaining_usd=None if remaining is None else nano_to_usd(remaining),
+            resets_at=resets_at if key.budget_usd is not None else None,
+        )
