@@ -119,6 +119,7 @@ class RelayApp:
         await asyncio.to_thread(relay.tokens.load)
         await relay.ledger.start()
         await asyncio.gather(*(provider.start() for provider in relay.providers.values()))
+        relay.router.start(relay.catalog.deployments)  # active health checks, if configured
         # Everything built so far lives as long as the process: keep it out of the cyclic
         # collector's sight, or each full collection walks it (tens of ms at a time).
         gc.collect()
@@ -128,6 +129,7 @@ class RelayApp:
         try:
             yield
         finally:
+            await relay.router.stop()
             for provider in relay.providers.values():
                 await provider.close()
             await relay.images.close()

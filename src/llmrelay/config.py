@@ -123,6 +123,22 @@ class DeploymentConfig(msgspec.Struct, forbid_unknown_fields=True):
     priority: int = 0
 
 
+FallbackKind = Literal["context_length", "content_filter"]
+
+
+class Fallbacks(msgspec.Struct, forbid_unknown_fields=True):
+    """Other models to try, by what went wrong. `default`: after every deployment failed (a
+    connection error, timeout, 429, 5xx); `context_length` and `content_filter`: at once, when
+    an upstream refused the request as too long or as filtered (never retried on this model)."""
+
+    default: list[str] = []
+    context_length: list[str] = []
+    content_filter: list[str] = []
+
+    def lists(self) -> dict[str, list[str]]:
+        return {name: getattr(self, name) for name in self.__struct_fields__}
+
+
 class ModelConfig(msgspec.Struct, forbid_unknown_fields=True):
     """A public model name, where it is served, and what it can do.
 
@@ -132,7 +148,8 @@ class ModelConfig(msgspec.Struct, forbid_unknown_fields=True):
     upstream_model: str | None = None
     deployments: list[DeploymentConfig] = []
     aliases: list[str] = []
-    fallbacks: list[str] = []
+    fallbacks: list[str] | Fallbacks = []
+    """A list is `default` only; a mapping gives each kind its own list (see `Fallbacks`)."""
     timeouts: TimeoutOverrides | None = None
     owned_by: str | None = None
     description: str | None = None
@@ -148,6 +165,11 @@ class ModelConfig(msgspec.Struct, forbid_unknown_fields=True):
             return self.deployments
         assert self.provider is not None
         return [DeploymentConfig(self.provider, self.upstream_model or name)]
+
+    def fallback_lists(self) -> Fallbacks:
+        if isinstance(self.fallbacks, Fallbacks):
+            return self.fallbacks
+        return Fallbacks(default=list(self.fallbacks))
 
 
 class ImagesConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -180,6 +202,13 @@ class BreakerConfig(msgspec.Struct, forbid_unknown_fields=True):
 RetryKind = Literal["connect", "timeout", "429", "5xx"]
 
 
+class HealthCheckConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """Probe deployments whose breaker is open every `interval_seconds`; success closes it."""
+
+    interval_seconds: float = 10.0
+    timeout_seconds: float = 5.0
+
+
 class RoutingConfig(msgspec.Struct, forbid_unknown_fields=True):
     retry_on: list[RetryKind] = msgspec.field(
         default_factory=lambda: ["connect", "timeout", "429", "5xx"]
@@ -187,6 +216,8 @@ class RoutingConfig(msgspec.Struct, forbid_unknown_fields=True):
     max_attempts: int = 4
     backoff_seconds: float = 0.05
     breaker: BreakerConfig = msgspec.field(default_factory=BreakerConfig)
+    health_check: HealthCheckConfig | None = None
+    """Active health checks; off unless set."""
 
 
 class Settings(msgspec.Struct, forbid_unknown_fields=True):
@@ -255,13 +286,20 @@ def _check_model(settings: Settings, name: str, model: ModelConfig, seen: set[st
             )
         if deployment.weight <= 0:
             raise ConfigError(f"{where}.deployments[{i}].weight: must be above 0")
-    for fallback in model.fallbacks:
-        if fallback not in settings.models or fallback == name:
-            raise ConfigError(f"{where}.fallbacks: {fallback!r} is not another configured model")
+    _check_fallbacks(settings, name, model)
     for alias in model.aliases:
         if alias in settings.models or alias in seen:
             raise ConfigError(f"{where}.aliases: {alias!r} names another model or alias")
         seen.add(alias)
+
+
+def _check_fallbacks(settings: Settings, name: str, model: ModelConfig) -> None:
+    where = f"$.models.{name}.fallbacks"
+    for kind, fallbacks in model.fallback_lists().lists().items():
+        place = where if isinstance(model.fallbacks, list) else f"{where}.{kind}"
+        for fallback in fallbacks:
+            if fallback not in settings.models or fallback == name:
+                raise ConfigError(f"{place}: {fallback!r} is not another configured model")
 
 
 def _check_references(settings: Settings) -> None:
@@ -270,6 +308,9 @@ def _check_references(settings: Settings) -> None:
         _check_model(settings, name, model, seen)
     if settings.routing.max_attempts < 1:
         raise ConfigError("$.routing.max_attempts: must be at least 1")
+    check = settings.routing.health_check
+    if check is not None and min(check.interval_seconds, check.timeout_seconds) <= 0:
+        raise ConfigError("$.routing.health_check: interval and timeout must be above 0")
     for name, provider in settings.providers.items():
         if isinstance(provider, REMOTE_PROVIDERS) and not provider.base_url.startswith(
             ("http://", "https://")

@@ -201,6 +201,11 @@ class PrimedStream(ChunkStream):
         except StopAsyncIteration:
             self._first = []
 
+    @property
+    def first_batch(self) -> list[dict[str, Any]]:
+        """What arrived first (the router looks for a content filter's bare refusal)."""
+        return self._first or []
+
     async def batches(self) -> AsyncIterator[list[dict[str, Any]]]:
         if self._first:
             yield self._first

@@ -6,6 +6,11 @@
   operator's problem, not the client's: 502, and the upstream's text (which may echo part
   of a key) is not repeated.
 - 503 and 529 (overloaded) become 503; 408 and 504 become 504; any other 5xx becomes 502.
+
+Two kinds of 400 are told apart, whatever the vendor (`refusal_kind`), because a model may
+fall back to another model on them: a prompt too long for the model's context, and a request
+refused by a content filter. They keep their status and message; their code becomes OpenAI's
+(`context_length_exceeded`, `content_filter`) when the vendor gave another.
 """
 
 from __future__ import annotations
@@ -13,13 +18,32 @@ from __future__ import annotations
 import email.utils
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
+from llmrelay.protocol.errors import RelayError
 from llmrelay.providers.base import UpstreamError
 
 PASS_THROUGH_STATUSES = frozenset({400, 404, 409, 413, 415, 422})
+
+RefusalKind = Literal["context_length", "content_filter"]
+REFUSAL_STATUSES = frozenset({400, 413})
+CONTEXT_LENGTH_CODES = frozenset({"context_length_exceeded"})
+CONTEXT_LENGTH_PHRASES = (
+    "maximum context length",  # OpenAI, vLLM, DeepSeek, Mistral
+    "prompt is too long",  # Anthropic
+    "exceed context limit",  # Anthropic: input plus max_tokens
+    "exceeds the maximum number of tokens",  # Gemini
+    "exceeds the available context size",  # llama.cpp's server
+)
+CONTENT_FILTER_CODES = frozenset({"content_filter", "content_policy_violation"})
+CONTENT_FILTER_PHRASES = (
+    "content management policy",  # Azure OpenAI
+    "rejected as a result of our safety system",  # OpenAI
+)
+POLICY_WORDS = ("usage polic", "safety")
+"""OpenAI's `invalid_prompt` is a safety block only when its message says so."""
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
@@ -92,6 +116,35 @@ def map_openai_error(
     )
 
 
+def refusal_kind(status: int, code: str | None, message: str) -> RefusalKind | None:
+    """`context_length` or `content_filter` for a request an upstream refused as such."""
+    if status not in REFUSAL_STATUSES:
+        return None
+    text = message.lower()
+    if code in CONTEXT_LENGTH_CODES or any(p in text for p in CONTEXT_LENGTH_PHRASES):
+        return "context_length"
+    if code in CONTENT_FILTER_CODES or any(p in text for p in CONTENT_FILTER_PHRASES):
+        return "content_filter"
+    if code == "invalid_prompt" and any(word in text for word in POLICY_WORDS):
+        return "content_filter"
+    return None
+
+
+def error_refusal(error: BaseException) -> RefusalKind | None:
+    """The refusal kind of any client-facing error (an upstream's, or the local model's)."""
+    if not isinstance(error, RelayError):
+        return None
+    return refusal_kind(error.status, error.code, error.message)
+
+
+def _refusal_code(kind: RefusalKind | None, code: str | None) -> str | None:
+    if kind == "context_length" and code not in CONTEXT_LENGTH_CODES:
+        return "context_length_exceeded"
+    if kind == "content_filter" and code not in CONTENT_FILTER_CODES | {"invalid_prompt"}:
+        return "content_filter"
+    return code
+
+
 def credentials_refused(provider: str, status: int) -> UpstreamError:
     return UpstreamError(
         502,
@@ -125,11 +178,14 @@ def map_status(
             upstream_status=status,
         )
     if status in PASS_THROUGH_STATUSES:
+        refused = refusal_kind(status, code, message)
+        if refused == "context_length":
+            param = param or "messages"
         return UpstreamError(
             status,
             message or f"The upstream provider '{provider}' rejected the request.",
             type=kind or "invalid_request_error",
-            code=code,
+            code=_refusal_code(refused, code),
             param=param,
             upstream_status=status,
         )

@@ -49,6 +49,9 @@ class ModelEntry:
     owned_by: str
     created: int
     fallbacks: list[ModelEntry] = field(default_factory=list)
+    """Tried after every deployment failed (connection errors, timeouts, 429, 5xx)."""
+    refusal_fallbacks: dict[str, list[ModelEntry]] = field(default_factory=dict)
+    """By refusal kind (`context_length`, `content_filter`): tried when an upstream refuses."""
 
     def card(self, name: str | None = None) -> dict[str, Any]:
         """The model in OpenAI's `GET /v1/models` shape."""
@@ -107,7 +110,13 @@ class ModelCatalog:
             for name, model in settings.models.items()
         }
         for name, entry in entries.items():
-            entry.fallbacks = [entries[f] for f in settings.models[name].fallbacks]
+            lists = settings.models[name].fallback_lists()
+            entry.fallbacks = [entries[f] for f in lists.default]
+            entry.refusal_fallbacks = {
+                kind: [entries[f] for f in names]
+                for kind, names in lists.lists().items()
+                if kind != "default" and names
+            }
         aliases = {
             alias: name for name, model in settings.models.items() for alias in model.aliases
         }

@@ -4,6 +4,7 @@
 traffic for a cooldown that doubles each time it opens again (up to `max_cooldown_seconds`),
 and is never shorter than an upstream's `Retry-After`. When the cooldown ends, one request is
 let through as a probe (half-open): success closes the breaker, failure opens it again.
+Active health checks (probes.py) may close an open breaker sooner, once any `Retry-After` passed.
 """
 
 from __future__ import annotations
@@ -49,6 +50,11 @@ class CircuitBreaker:
         state = self.state
         return state == "healthy" or (state == "half_open" and not self._probing)
 
+    def probe_due(self) -> bool:
+        """Open (cooling down or half-open), past any `Retry-After`, no request probing it:
+        an active health check may try it."""
+        return bool(self._open_until) and not self._probing and self.clock() >= self._rest_until
+
     def begin(self) -> None:
         if self.state == "half_open":
             self._probing = True
@@ -85,5 +91,7 @@ class CircuitBreaker:
         backoff = self.config.cooldown_seconds * 2 ** (self._opened - 1)
         cooldown = max(min(backoff, self.config.max_cooldown_seconds), retry_after or 0.0)
         self._open_until = now + cooldown
+        if retry_after:
+            self._rest_until = max(self._rest_until, now + retry_after)
         self._probing = False
         self._failures.clear()

@@ -4,7 +4,8 @@ Order: weighted random among the available deployments of the best priority tier
 next tier; then the model's `fallbacks`, in order. A deployment is tried at most once per
 request, attempts stop at `routing.max_attempts`, and attempts are spaced by a jittered
 exponential backoff. Only retryable failures move on (connection refused, timeouts, 429, 5xx,
-as `routing.retry_on` says); a client's mistake (400 and the like) is answered at once.
+as `routing.retry_on` says); a client's mistake (400 and the like) is answered at once, unless
+it is a refusal the model has fallbacks for (context length, content filter: fallbacks.py).
 """
 
 from __future__ import annotations
@@ -13,12 +14,15 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 from llmrelay.config import RoutingConfig
 from llmrelay.protocol.errors import RelayError
 from llmrelay.providers.base import UpstreamError
+from llmrelay.providers.upstream_errors import RefusalKind, error_refusal
 from llmrelay.routing.catalog import Deployment, ModelEntry
+from llmrelay.routing.fallbacks import FallbackWalk, refused_answer
+from llmrelay.routing.probes import HealthChecker
 
 log = logging.getLogger("llmrelay.routing")
 
@@ -77,6 +81,17 @@ class Router:
     def __init__(self, config: RoutingConfig, rng: random.Random | None = None) -> None:
         self.config = config
         self.rng = rng or random.Random()
+        check = config.health_check
+        self.health = HealthChecker(check) if check is not None else None
+
+    def start(self, deployments: list[Deployment]) -> None:
+        """Start the active health checks, when configured (in the app's lifespan)."""
+        if self.health is not None:
+            self.health.start(deployments)
+
+    async def stop(self) -> None:
+        if self.health is not None:
+            await self.health.stop()
 
     def _backoff(self, attempt: int) -> float:
         base = self.config.backoff_seconds * 2 ** (attempt - 1)
@@ -89,63 +104,131 @@ class Router:
         on_try: Callable[[Deployment], None] | None = None,
     ) -> T:
         """Call `attempt` on deployments in routing order until one succeeds."""
-        tried: set[int] = set()
-        attempts = 0
-        last: RelayError | None = None
-        for model in (entry, *entry.fallbacks):
-            while attempts < self.config.max_attempts:
-                deployment = pick(model, tried, self.rng)
+        request = _Request(FallbackWalk(entry), self.config.max_attempts)
+        while (model := request.walk.next_model()) is not None:
+            while request.attempts_left:
+                deployment = pick(model, request.tried, self.rng)
                 if deployment is None:
                     break
-                if attempts:
-                    await asyncio.sleep(self._backoff(attempts))
-                tried.add(id(deployment))
-                attempts += 1
+                if request.attempts:
+                    await asyncio.sleep(self._backoff(request.attempts))
+                request.tried.add(id(deployment))
+                request.attempts += 1
                 if on_try is not None:
                     on_try(deployment)
                 try:
-                    return await self._try(deployment, attempt)
+                    return await self._try(deployment, attempt, request)
                 except _Retryable as retryable:
-                    last = retryable.error
-        if last is not None:
-            raise last
+                    request.last = retryable.error
+                except _Diverted as diverted:
+                    request.last = diverted.error
+                    break  # this model refused the request: on to the refusal's fallbacks
+        if request.last is not None:
+            raise request.last
         raise resting_error(entry)
 
     async def _try(
-        self, deployment: Deployment, attempt: Callable[[Deployment], Awaitable[T]]
+        self,
+        deployment: Deployment,
+        attempt: Callable[[Deployment], Awaitable[T]],
+        request: _Request,
     ) -> T:
         deployment.breaker.begin()
         try:
             result = await attempt(deployment)
         except UpstreamError as error:
-            kind = failure_kind(error)
-            if kind is None:
-                deployment.breaker.succeeded()  # it answered: the request was the problem
-                raise
-            if error.health_failure:
-                retry_after = error.retry_after if kind == "429" else None
-                deployment.breaker.failed(retry_after, error)
-            else:
-                deployment.breaker.abandoned()
-            log.warning(
-                "%s via %s failed (%s): %s",
-                deployment.model,
-                deployment.provider.name,
-                kind,
-                error.message,
-            )
-            if kind in self.config.retry_on:
-                raise _Retryable(error) from None
+            self._upstream_failed(deployment, error, request)
+        except RelayError as error:  # the local model refusing, say
+            deployment.breaker.abandoned()
+            request.divert(deployment, error_refusal(error), error)
             raise
         except BaseException:
             deployment.breaker.abandoned()  # cancelled (the client left) or a client mistake
             raise
         deployment.breaker.succeeded()
+        await self._check_answer(deployment, result, request)
         return result
+
+    def _upstream_failed(
+        self, deployment: Deployment, error: UpstreamError, request: _Request
+    ) -> NoReturn:
+        kind = failure_kind(error)
+        if kind is None:
+            deployment.breaker.succeeded()  # it answered: the request was the problem
+            request.divert(deployment, error_refusal(error), error)
+            raise error
+        if error.health_failure:
+            retry_after = error.retry_after if kind == "429" else None
+            deployment.breaker.failed(retry_after, error)
+        else:
+            deployment.breaker.abandoned()
+        log.warning(
+            "%s via %s failed (%s): %s",
+            deployment.model,
+            deployment.provider.name,
+            kind,
+            error.message,
+        )
+        if kind in self.config.retry_on:
+            raise _Retryable(error) from None
+        raise error
+
+    async def _check_answer(
+        self, deployment: Deployment, result: object, request: _Request
+    ) -> None:
+        """A 200 that is only a content filter's refusal moves on when the model has
+        `content_filter` fallbacks (the refused answer is let go)."""
+        kind = refused_answer(result)
+        if kind is None or not request.may_divert(kind):
+            return
+        aclose = getattr(result, "aclose", None)
+        if aclose is not None:
+            await aclose()
+        error = UpstreamError(
+            400,
+            f"The upstream provider '{deployment.provider.name}' filtered the answer.",
+            type="invalid_request_error",
+            code="content_filter",
+        )
+        request.divert(deployment, kind, error)
+
+
+class _Request:
+    """Where one request stands: deployments tried, attempts made, models left."""
+
+    def __init__(self, walk: FallbackWalk, max_attempts: int) -> None:
+        self.walk = walk
+        self.max_attempts = max_attempts
+        self.tried: set[int] = set()
+        self.attempts = 0
+        self.last: RelayError | None = None
+
+    @property
+    def attempts_left(self) -> bool:
+        return self.attempts < self.max_attempts
+
+    def may_divert(self, kind: RefusalKind) -> bool:
+        return self.attempts_left and bool(self.walk.targets(kind))
+
+    def divert(self, deployment: Deployment, kind: RefusalKind | None, error: RelayError) -> None:
+        """Raise `_Diverted` when the refusal has somewhere to go; else return."""
+        if kind is None or not self.attempts_left or not self.walk.divert(kind):
+            return
+        log.info(
+            "%s via %s refused (%s): falling back", deployment.model, deployment.provider.name, kind
+        )
+        raise _Diverted(error) from None
 
 
 class _Retryable(Exception):
     """A failure that moves the request on to the next deployment."""
 
     def __init__(self, error: UpstreamError) -> None:
+        self.error = error
+
+
+class _Diverted(Exception):
+    """A refusal that moves the request on to the refusal's fallback models."""
+
+    def __init__(self, error: RelayError) -> None:
         self.error = error
