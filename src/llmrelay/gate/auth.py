@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import time
 
 from llmrelay.protocol.errors import RelayError, invalid_api_key
 from llmrelay.store.generation import GenerationCounter
@@ -30,6 +31,18 @@ def bearer_token(authorization: bytes | None) -> str | None:
 
 def _mask(token: str) -> str:
     return token[:3] + "***" + token[-4:] if len(token) > 12 else "***"
+
+
+def _usable(key: ApiKey, token: str) -> ApiKey:
+    """The key itself, unless it is disabled or past its expiry (401 saying which)."""
+    status = key.status(time.time())
+    if status == "disabled":
+        raise RelayError(
+            401, f"This API key ({_mask(token)}) has been disabled.", code="key_disabled"
+        )
+    if status == "expired":
+        raise RelayError(401, f"This API key ({_mask(token)}) has expired.", code="key_expired")
+    return key
 
 
 class KeyRegistry:
@@ -56,7 +69,7 @@ class KeyRegistry:
             await self.load()
 
     async def authenticate(self, token: str | None) -> ApiKey:
-        """The active key for this token, or 401 `invalid_api_key`."""
+        """The key for this token; 401 if unknown, disabled or expired (the code says which)."""
         if token is None:
             raise invalid_api_key(
                 "You didn't provide an API key. Send it as 'Authorization: Bearer YOUR_API_KEY'."
@@ -65,7 +78,7 @@ class KeyRegistry:
         digest = hash_key(token)
         key = self._by_hash.get(digest)
         if key is not None and hmac.compare_digest(key.key_hash, digest):
-            return key
+            return _usable(key, token)
         if self._admin_hash is not None and hmac.compare_digest(self._admin_hash, digest):
             return ApiKey(ADMIN_KEY_ID, "admin", digest, token[:8])
         raise invalid_api_key(f"Incorrect API key provided: {_mask(token)}.")

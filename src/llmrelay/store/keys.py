@@ -9,11 +9,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 
+from llmrelay.store.generation import GenerationCounter
 from llmrelay.store.schema import api_keys, settings_table
 
 KEY_PREFIX = "sk-"
@@ -29,8 +30,13 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
+BUDGET_PERIODS = ("total", "daily", "weekly", "monthly")
+
+
 @dataclass(slots=True, frozen=True)
 class ApiKey:
+    """One issued key and everything that bounds it. `None` limits mean unlimited."""
+
     id: str
     name: str
     key_hash: str
@@ -38,10 +44,41 @@ class ApiKey:
     models: tuple[str, ...] = ()
     created_at: float = 0.0
     revoked_at: float | None = None
+    budget_usd: float | None = None
+    budget_period: str = "total"
+    expires_at: float | None = None
+    rpm: int | None = None
+    tpm: int | None = None
+    max_concurrent: int | None = None
+    allowed_ips: tuple[str, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+    disabled_at: float | None = None
+    updated_at: float | None = None
+
+    @property
+    def limited(self) -> bool:
+        """Whether the gate has anything to check or count for this key."""
+        return bool(
+            self.allowed_ips
+            or self.rpm is not None
+            or self.tpm is not None
+            or self.max_concurrent is not None
+            or self.budget_usd is not None
+        )
 
     @property
     def active(self) -> bool:
         return self.revoked_at is None
+
+    def status(self, now: float) -> str:
+        """`active`, `disabled`, `expired` or `revoked`."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.disabled_at is not None:
+            return "disabled"
+        if self.expires_at is not None and now >= self.expires_at:
+            return "expired"
+        return "active"
 
     def may_use(self, model: str) -> bool:
         return not self.models or model in self.models
@@ -58,12 +95,31 @@ class ApiKey:
         }
 
 
+SETTABLE_FIELDS = (
+    "name",
+    "models",
+    "budget_usd",
+    "budget_period",
+    "expires_at",
+    "rpm",
+    "tpm",
+    "max_concurrent",
+    "allowed_ips",
+    "metadata",
+)
+"""What `create` and `update` may set; everything else the store manages itself."""
+
+
 class KeyExists(Exception):
     pass
 
 
 class KeyNotFound(Exception):
     pass
+
+
+class KeyRevoked(Exception):
+    """A revoked key is final: it cannot be given a new secret."""
 
 
 def _row_to_key(row: Any) -> ApiKey:
@@ -75,41 +131,90 @@ def _row_to_key(row: Any) -> ApiKey:
         models=tuple(row.models or ()),
         created_at=row.created_at,
         revoked_at=row.revoked_at,
+        budget_usd=row.budget_usd,
+        budget_period=row.budget_period or "total",
+        expires_at=row.expires_at,
+        rpm=row.rpm,
+        tpm=row.tpm,
+        max_concurrent=row.max_concurrent,
+        allowed_ips=tuple(row.allowed_ips or ()),
+        metadata=dict(row.key_metadata or {}),
+        disabled_at=row.disabled_at,
+        updated_at=row.updated_at,
     )
 
 
+def _columns(fields: dict[str, Any]) -> dict[str, Any]:
+    """Settable fields as column values (tuples become JSON lists, `metadata` its column)."""
+    unknown = set(fields) - set(SETTABLE_FIELDS)
+    if unknown:
+        raise ValueError(f"not settable: {', '.join(sorted(unknown))}")
+    period = fields.get("budget_period", "total")
+    if period not in BUDGET_PERIODS:
+        raise ValueError(f"budget_period must be one of {', '.join(BUDGET_PERIODS)}")
+    values = dict(fields)
+    for name in ("models", "allowed_ips"):
+        if name in values:
+            values[name] = list(values[name] or ())
+    if "metadata" in values:
+        values["key_metadata"] = dict(values.pop("metadata") or {})
+    return values
+
+
 class KeyStore:
-    """Blocking CRUD over `api_keys`; callers on the event loop use worker threads."""
+    """Blocking CRUD over `api_keys`; callers on the event loop use worker threads.
 
-    def __init__(self, engine: sa.Engine) -> None:
+    Given the shared generation counter, every change bumps it once committed, so each relay
+    process reloads its key table before its next request.
+    """
+
+    def __init__(self, engine: sa.Engine, generation: GenerationCounter | None = None) -> None:
         self.engine = engine
+        self.generation = generation
 
-    def create(self, name: str, models: list[str] | None = None) -> tuple[ApiKey, str]:
+    def _changed(self) -> None:
+        if self.generation is not None:
+            self.generation.bump()
+
+    def create(
+        self, name: str, models: list[str] | tuple[str, ...] | None = None, **limits: Any
+    ) -> tuple[ApiKey, str]:
         """Insert a new key; returns its record and the secret, which is never stored."""
         secret = new_secret_key()
-        record = ApiKey(
-            id="key_" + secrets.token_hex(8),
-            name=name,
-            key_hash=hash_key(secret),
-            key_prefix=secret[:8],
-            models=tuple(models or ()),
-            created_at=time.time(),
-        )
+        now = time.time()
         values = {
-            "id": record.id,
-            "name": record.name,
-            "key_hash": record.key_hash,
-            "key_prefix": record.key_prefix,
-            "models": list(record.models),
-            "created_at": record.created_at,
-            "revoked_at": None,
+            "budget_period": "total",
+            **_columns({"name": name, "models": models or (), **limits}),
+            "id": "key_" + secrets.token_hex(8),
+            "key_hash": hash_key(secret),
+            "key_prefix": secret[:8],
+            "created_at": now,
+            "updated_at": now,
         }
         try:
             with self.engine.begin() as connection:
                 connection.execute(sa.insert(api_keys).values(**values))
         except sa.exc.IntegrityError:
             raise KeyExists(f"a key named {name!r} already exists") from None
-        return record, secret
+        self._changed()
+        return self.get(values["id"]), secret
+
+    def get(self, key_id: str) -> ApiKey:
+        with self.engine.connect() as connection:
+            row = connection.execute(sa.select(api_keys).where(api_keys.c.id == key_id)).first()
+        if row is None:
+            raise KeyNotFound(f"no key with id {key_id!r}")
+        return _row_to_key(row)
+
+    def find(self, name_or_id: str) -> ApiKey:
+        """A key by its name or its id (the command line takes either)."""
+        c = api_keys.c
+        query = sa.select(api_keys).where(sa.or_(c.name == name_or_id, c.id == name_or_id))
+        with self.engine.connect() as connection:
+            row = connection.execute(query).first()
+        if row is None:
+            raise KeyNotFound(f"no key named {name_or_id!r}")
+        return _row_to_key(row)
 
     def all(self) -> list[ApiKey]:
         with self.engine.connect() as connection:
@@ -117,25 +222,68 @@ class KeyStore:
             return [_row_to_key(row) for row in rows]
 
     def active(self) -> list[ApiKey]:
+        """Every key not revoked, disabled and expired ones included: the gate tells them
+        apart from unknown keys to say why it refuses them."""
         with self.engine.connect() as connection:
             rows = connection.execute(sa.select(api_keys).where(api_keys.c.revoked_at.is_(None)))
             return [_row_to_key(row) for row in rows]
 
-    def revoke(self, name_or_id: str) -> ApiKey:
-        now = time.time()
+    def _set(self, key_id: str, values: dict[str, Any]) -> ApiKey:
+        values = {**values, "updated_at": time.time()}
+        try:
+            with self.engine.begin() as connection:
+                result = connection.execute(
+                    sa.update(api_keys).where(api_keys.c.id == key_id).values(**values)
+                )
+        except sa.exc.IntegrityError:
+            raise KeyExists(f"a key named {values.get('name')!r} already exists") from None
+        if result.rowcount == 0:
+            raise KeyNotFound(f"no key with id {key_id!r}")
+        self._changed()
+        return self.get(key_id)
+
+    def update(self, key_id: str, fields: dict[str, Any]) -> ApiKey:
+        """Change settable fields; a `None` limit means unlimited from now on."""
+        if "budget_period" in fields and fields["budget_period"] is None:
+            fields = {**fields, "budget_period": "total"}
+        return self._set(key_id, _columns(fields))
+
+    def disable(self, key_id: str) -> ApiKey:
+        key = self.get(key_id)
+        if key.disabled_at is not None:
+            return key
+        return self._set(key_id, {"disabled_at": time.time()})
+
+    def enable(self, key_id: str) -> ApiKey:
+        return self._set(key_id, {"disabled_at": None})
+
+    def rotate(self, key_id: str) -> tuple[ApiKey, str]:
+        """A new secret for the same key: the old one stops working at once."""
+        if self.get(key_id).revoked_at is not None:
+            raise KeyRevoked(f"key {key_id!r} is revoked; create a new one")
+        secret = new_secret_key()
+        key = self._set(key_id, {"key_hash": hash_key(secret), "key_prefix": secret[:8]})
+        return key, secret
+
+    def delete(self, key_id: str) -> ApiKey:
+        """Remove the key; its usage records stay in the ledger."""
+        key = self.get(key_id)
         with self.engine.begin() as connection:
-            row = connection.execute(
-                sa.select(api_keys).where(
-                    sa.or_(api_keys.c.name == name_or_id, api_keys.c.id == name_or_id)
-                )
-            ).first()
-            if row is None:
-                raise KeyNotFound(f"no key named {name_or_id!r}")
-            if row.revoked_at is None:
+            connection.execute(sa.delete(api_keys).where(api_keys.c.id == key_id))
+        self._changed()
+        return key
+
+    def revoke(self, name_or_id: str) -> ApiKey:
+        key = self.find(name_or_id)
+        if key.revoked_at is None:
+            with self.engine.begin() as connection:
                 connection.execute(
-                    sa.update(api_keys).where(api_keys.c.id == row.id).values(revoked_at=now)
+                    sa.update(api_keys)
+                    .where(api_keys.c.id == key.id)
+                    .values(revoked_at=time.time(), updated_at=time.time())
                 )
-        return _row_to_key(row)
+            self._changed()
+        return key
 
     def admin_hash(self) -> str | None:
         with self.engine.connect() as connection:

@@ -1,0 +1,84 @@
+"""`GET /admin/models`: every public model, what it can do, what it costs, how it fares."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from llmrelay.api.admin_shapes import (
+    DeploymentHealth,
+    ModelCapabilities,
+    ModelInfo,
+    ModelList,
+    ModelPrice,
+)
+from llmrelay.api.endpoint import Endpoint, json_response
+from llmrelay.config import Price
+from llmrelay.routing.catalog import Deployment, ModelEntry
+
+if TYPE_CHECKING:
+    from llmrelay.app import Relay
+
+
+def model_price(price: Price | None) -> ModelPrice | None:
+    """The price as charged: cached input and cache writes cost `input` unless priced apart."""
+    if price is None:
+        return None
+    return ModelPrice(
+        input=price.input,
+        output=price.output,
+        cached_input=price.input if price.cached_input is None else price.cached_input,
+        cache_write=price.input if price.cache_write is None else price.cache_write,
+    )
+
+
+def deployment_health(deployment: Deployment) -> DeploymentHealth:
+    breaker = deployment.breaker
+    return DeploymentHealth(
+        provider=deployment.provider.name,
+        upstream_model=deployment.upstream_model,
+        priority=deployment.priority,
+        weight=deployment.weight,
+        state=breaker.state,
+        cooldown_remaining_seconds=round(breaker.cooldown_remaining(), 3),
+        consecutive_failures=breaker.consecutive_failures,
+    )
+
+
+def model_info(entry: ModelEntry, aliases: list[str]) -> ModelInfo:
+    config = entry.config
+    first = min(entry.deployments, key=lambda d: d.priority)
+    return ModelInfo(
+        id=entry.name,
+        owned_by=entry.owned_by,
+        description=config.description,
+        aliases=aliases,
+        provider=first.provider.name,
+        capabilities=ModelCapabilities(
+            vision=config.vision,
+            reasoning=config.reasoning,
+            tools=getattr(config, "tools", True),
+        ),
+        price=model_price(config.price),
+        health=[deployment_health(d) for d in entry.deployments],
+    )
+
+
+def model_endpoints(relay: Relay) -> list[Endpoint]:
+    catalog = relay.catalog
+
+    async def list_models(_request: Request) -> Response:
+        aliases: dict[str, list[str]] = {name: [] for name in catalog.entries}
+        for alias, name in catalog.aliases.items():
+            aliases[name].append(alias)
+        data = [model_info(entry, aliases[name]) for name, entry in catalog.entries.items()]
+        return json_response(ModelList(data=data))
+
+    return [
+        Endpoint(
+            "GET", "/admin/models", list_models,
+            "Every model: provider, capabilities, price and deployment health", ModelList,
+        )
+    ]  # fmt: skip

@@ -1,0 +1,236 @@
+"""The admin and customer API's wire shapes, typed once.
+
+The same structs decode request bodies (with their bounds), encode responses, and generate
+the OpenAPI document's schemas, so the documentation cannot drift from what is served.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import UNSET, Meta, Struct, UnsetType
+
+MAX_INT32 = 2_147_483_647
+
+Name = Annotated[str, Meta(min_length=1, max_length=200)]
+Usd = Annotated[float, Meta(ge=0)]
+UnixTime = Annotated[float, Meta(ge=0)]
+Limit = Annotated[int, Meta(ge=1, le=MAX_INT32, description="null means unlimited")]
+Period = Literal["total", "daily", "weekly", "monthly"]
+KeyStatus = Literal["active", "disabled", "expired", "revoked"]
+Models = Annotated[list[str], Meta(max_length=1000)]
+Networks = Annotated[list[str], Meta(max_length=256, description="CIDRs or addresses")]
+Metadata = Annotated[dict[str, Any], Meta(description="any JSON object, at most 16 KB")]
+
+
+class KeyCreate(Struct, forbid_unknown_fields=True, kw_only=True):
+    """`POST /admin/keys`: only `name` is required."""
+
+    name: Name
+    models: Models = []
+    budget_usd: Usd | None = None
+    budget_period: Period = "total"
+    expires_at: UnixTime | None = None
+    rpm: Limit | None = None
+    tpm: Limit | None = None
+    max_concurrent: Limit | None = None
+    allowed_ips: Networks = []
+    metadata: Metadata = {}
+
+
+class KeyPatch(Struct, forbid_unknown_fields=True, kw_only=True):
+    """`PATCH /admin/keys/{id}`: fields left out stay as they are; null clears a limit."""
+
+    name: Name | UnsetType = UNSET
+    models: Models | UnsetType | None = UNSET
+    budget_usd: Usd | UnsetType | None = UNSET
+    budget_period: Period | UnsetType | None = UNSET
+    expires_at: UnixTime | UnsetType | None = UNSET
+    rpm: Limit | UnsetType | None = UNSET
+    tpm: Limit | UnsetType | None = UNSET
+    max_concurrent: Limit | UnsetType | None = UNSET
+    allowed_ips: Networks | UnsetType | None = UNSET
+    metadata: Metadata | UnsetType | None = UNSET
+
+
+class KeyObject(Struct, kw_only=True):
+    id: str
+    object: Literal["api_key"] = "api_key"
+    name: str
+    key_prefix: str
+    status: KeyStatus
+    models: list[str]
+    budget_usd: float | None
+    budget_period: Period
+    spend_usd: float
+    budget_remaining_usd: float | None
+    budget_resets_at: int | None
+    expires_at: int | None
+    rpm: int | None
+    tpm: int | None
+    max_concurrent: int | None
+    allowed_ips: list[str]
+    metadata: dict[str, Any]
+    created_at: int
+    updated_at: int | None
+    disabled_at: int | None
+    revoked_at: int | None
+
+
+class KeyCreated(KeyObject, kw_only=True):
+    """A key object with its secret: shown on create and rotate, never again."""
+
+    key: str
+
+
+class KeyList(Struct, kw_only=True):
+    object: Literal["list"] = "list"
+    data: list[KeyObject]
+
+
+class KeyDeleted(Struct, kw_only=True):
+    id: str
+    object: Literal["api_key"] = "api_key"
+    deleted: bool = True
+
+
+class UsageRow(Struct, kw_only=True):
+    """One group of ledger records; the grouping fields appear only when grouped by them."""
+
+    day: str | UnsetType = UNSET
+    hour: str | UnsetType = UNSET
+    model: str | UnsetType | None = UNSET
+    key_id: str | UnsetType | None = UNSET
+    key_name: str | UnsetType | None = UNSET
+    requests: int
+    errors: int
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    reasoning_tokens: int
+    total_tokens: int
+    cost_usd: float
+
+
+class UsageList(Struct, kw_only=True):
+    object: Literal["list"] = "list"
+    data: list[UsageRow]
+
+
+class RequestRecord(Struct, kw_only=True):
+    """One ledger row: one request, however it ended."""
+
+    request_id: str
+    created_at: int
+    key_id: str | None
+    key_name: str | None
+    model: str | None
+    provider: str | None
+    upstream_model: str | None
+    stream: bool
+    status: int
+    error_code: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int | None
+    reasoning_tokens: int | None
+    total_tokens: int
+    cost_usd: float
+    latency_ms: float
+    ttft_ms: float | None
+    client_disconnected: bool
+    usage_estimated: bool
+
+
+class RequestList(Struct, kw_only=True):
+    object: Literal["list"] = "list"
+    data: list[RequestRecord]
+    has_more: bool
+    next_cursor: str | None
+
+
+class ModelPrice(Struct, kw_only=True):
+    """USD per million tokens."""
+
+    input: float
+    output: float
+    cached_input: float
+    cache_write: float
+
+
+class ModelCapabilities(Struct, kw_only=True):
+    vision: bool
+    reasoning: bool
+    tools: bool
+
+
+class DeploymentHealth(Struct, kw_only=True):
+    provider: str
+    upstream_model: str
+    priority: int
+    weight: float
+    state: Literal["healthy", "cooldown", "half_open"]
+    cooldown_remaining_seconds: float
+    consecutive_failures: int
+
+
+class ModelInfo(Struct, kw_only=True):
+    id: str
+    object: Literal["model"] = "model"
+    owned_by: str
+    description: str | None
+    aliases: list[str]
+    provider: str
+    capabilities: ModelCapabilities
+    price: ModelPrice | None
+    health: list[DeploymentHealth]
+
+
+class ModelList(Struct, kw_only=True):
+    object: Literal["list"] = "list"
+    data: list[ModelInfo]
+
+
+class BillingSubscription(Struct, kw_only=True):
+    """OpenAI's old `GET /v1/dashboard/billing/subscription`."""
+
+    object: Literal["billing_subscription"] = "billing_subscription"
+    has_payment_method: bool = True
+    hard_limit_usd: float
+    soft_limit_usd: float
+    system_hard_limit_usd: float
+    access_until: int
+
+
+class BillingLineItem(Struct, kw_only=True):
+    name: str
+    cost: Annotated[float, Meta(description="US cents")]
+
+
+class BillingDay(Struct, kw_only=True):
+    timestamp: int
+    line_items: list[BillingLineItem]
+
+
+class BillingUsage(Struct, kw_only=True):
+    """OpenAI's old `GET /v1/dashboard/billing/usage`; costs in cents, as OpenAI's were."""
+
+    object: Literal["list"] = "list"
+    daily_costs: list[BillingDay]
+    total_usage: Annotated[float, Meta(description="US cents")]
+
+
+class ErrorDetail(Struct, kw_only=True):
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class ErrorBody(Struct, kw_only=True):
+    error: ErrorDetail
+
+
+def encode(value: Any) -> bytes:
+    return msgspec.json.encode(value)

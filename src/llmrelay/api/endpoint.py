@@ -1,0 +1,74 @@
+"""One row of the admin and customer route table: enough to serve it and to document it."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from llmrelay.gate.auth import bearer_token
+from llmrelay.protocol.errors import RelayError
+
+MAX_BODY_BYTES = 64 * 1024
+"""Admin bodies are small: a key's fields, metadata included, fit in a quarter of this."""
+
+Handler = Callable[[Request], Awaitable[Response]]
+Caller = Literal["admin", "key"]
+
+
+@dataclass(frozen=True, slots=True)
+class QueryParam:
+    name: str
+    description: str
+    schema: dict[str, Any]
+    required: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    response: Any
+    """The msgspec type of the answer (None for CSV)."""
+    caller: Caller = "admin"
+    body: Any = None
+    query: tuple[QueryParam, ...] = ()
+    status: int = 200
+    media_type: str = "application/json"
+
+    def route(self) -> Route:
+        return Route(self.path, self.handler, methods=[self.method])
+
+
+def json_response(value: Any, status: int = 200) -> Response:
+    """Encode a response struct (or plain data) with msgspec."""
+    return Response(msgspec.json.encode(value), status, media_type="application/json")
+
+
+def query(name: str, description: str, kind: str = "string", **schema: Any) -> QueryParam:
+    return QueryParam(name, description, {"type": kind, **schema})
+
+
+def request_token(request: Request) -> str | None:
+    value = request.headers.get("authorization")
+    return bearer_token(value.encode("latin-1")) if value is not None else None
+
+
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RelayError(
+                413, f"The request body is larger than {limit} bytes.", code="request_too_large"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)

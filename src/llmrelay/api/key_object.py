@@ -1,0 +1,61 @@
+"""The key object the admin API, the customer API and the console all show."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from llmrelay.api.admin_shapes import KeyCreated, KeyObject
+from llmrelay.store.keys import ApiKey
+
+if TYPE_CHECKING:
+    from llmrelay.app import Relay
+    from llmrelay.gate.budgets import BudgetStanding
+
+
+def _seconds(value: float | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def _fields(key: ApiKey, standing: BudgetStanding | None, now: float) -> dict[str, Any]:
+    remaining = key.budget_usd if standing is None else standing.remaining_usd
+    return {
+        "id": key.id,
+        "name": key.name,
+        "key_prefix": key.key_prefix,
+        "status": key.status(now),
+        "models": list(key.models),
+        "budget_usd": key.budget_usd,
+        "budget_period": key.budget_period,
+        "spend_usd": 0.0 if standing is None else standing.spend_usd,
+        "budget_remaining_usd": None if key.budget_usd is None else remaining,
+        "budget_resets_at": None if standing is None else _seconds(standing.resets_at),
+        "expires_at": _seconds(key.expires_at),
+        "rpm": key.rpm,
+        "tpm": key.tpm,
+        "max_concurrent": key.max_concurrent,
+        "allowed_ips": list(key.allowed_ips),
+        "metadata": key.metadata,
+        "created_at": int(key.created_at),
+        "updated_at": _seconds(key.updated_at),
+        "disabled_at": _seconds(key.disabled_at),
+        "revoked_at": _seconds(key.revoked_at),
+    }
+
+
+def key_object(key: ApiKey, standing: BudgetStanding | None, now: float) -> KeyObject:
+    """The key as the API shows it: limits, status at `now`, and its money this period."""
+    return KeyObject(**_fields(key, standing, now))
+
+
+def key_created(
+    key: ApiKey, secret: str, standing: BudgetStanding | None, now: float
+) -> KeyCreated:
+    return KeyCreated(**_fields(key, standing, now), key=secret)
+
+
+async def standing_of(relay: Relay, key: ApiKey) -> BudgetStanding | None:
+    """The key's spend and remaining budget in its current period."""
+    budgets = getattr(relay, "budgets", None)
+    if budgets is None:
+        return None
+    return await budgets.standing(key)

@@ -1,0 +1,118 @@
+"""The OpenAPI 3.1 document of the admin and customer API, generated from the route table.
+
+Schemas come from the same msgspec structs that decode the bodies and encode the answers.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+
+from llmrelay import __version__
+from llmrelay.api.admin_shapes import ErrorBody
+from llmrelay.api.endpoint import Endpoint
+
+REF = "#/components/schemas/{name}"
+_PATH_PARAM = re.compile(r"\{(\w+)\}")
+ERRORS = {
+    "400": "a bad body or query parameter; `param` names it",
+    "401": "no key, an unknown key, or a disabled or expired one",
+    "403": "an API key on an admin route",
+    "404": "no such key",
+    "409": "the name is taken, or the key is revoked",
+}
+
+
+def _operation_id(endpoint: Endpoint) -> str:
+    words = re.sub(r"[^a-z0-9]+", "_", endpoint.path.lower()).strip("_")
+    return f"{endpoint.method.lower()}_{words}"
+
+
+def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
+    path = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in _PATH_PARAM.findall(endpoint.path)
+    ]
+    queries = [
+        {
+            "name": p.name,
+            "in": "query",
+            "required": p.required,
+            "description": p.description,
+            "schema": p.schema,
+        }
+        for p in endpoint.query
+    ]
+    return path + queries
+
+
+def _errors(endpoint: Endpoint) -> list[str]:
+    codes = ["401"]
+    if endpoint.caller == "admin":
+        codes.append("403")
+    if endpoint.body is not None or endpoint.query:
+        codes.append("400")
+    if "{id}" in endpoint.path:
+        codes.append("404")
+    if endpoint.body is not None or endpoint.path.endswith("/rotate"):
+        codes.append("409")
+    return sorted(codes)
+
+
+def _responses(endpoint: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
+    if endpoint.response is None:
+        schema: dict[str, Any] = {"type": "string"}
+    else:
+        schema = refs[endpoint.response]
+    ok = {"description": "OK", "content": {endpoint.media_type: {"schema": schema}}}
+    responses: dict[str, Any] = {str(endpoint.status): ok}
+    for code in _errors(endpoint):
+        responses[code] = {
+            "description": ERRORS[code],
+            "content": {"application/json": {"schema": refs[ErrorBody]}},
+        }
+    return responses
+
+
+def _operation(endpoint: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "operationId": _operation_id(endpoint),
+        "summary": endpoint.summary,
+        "tags": ["admin" if endpoint.caller == "admin" else "customer"],
+        "security": [{"bearer": []}],
+        "parameters": _parameters(endpoint),
+        "responses": _responses(endpoint, refs),
+    }
+    if endpoint.body is not None:
+        content = {"application/json": {"schema": refs[endpoint.body]}}
+        operation["requestBody"] = {"required": True, "content": content}
+    return operation
+
+
+def openapi_document(endpoints: list[Endpoint]) -> dict[str, Any]:
+    kinds = [ErrorBody]
+    for endpoint in endpoints:
+        for kind in (endpoint.response, endpoint.body):
+            if kind is not None and kind not in kinds:
+                kinds.append(kind)
+    schemas, components = msgspec.json.schema_components(kinds, ref_template=REF)
+    refs = dict(zip(kinds, schemas, strict=True))
+    paths: dict[str, dict[str, Any]] = {}
+    for endpoint in endpoints:
+        paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = _operation(endpoint, refs)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "llmrelay admin and customer API",
+            "version": __version__,
+            "description": "Admin routes take the admin key; customer routes any API key, "
+            "about itself only. Errors take OpenAI's shape.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }

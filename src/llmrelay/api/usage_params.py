@@ -1,0 +1,131 @@
+"""Query parameters of the usage and request-log routes, checked: 400 naming the bad one."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import UTC, date, datetime, timedelta
+
+import orjson
+from starlette.datastructures import QueryParams
+
+from llmrelay.api.endpoint import QueryParam, query
+from llmrelay.protocol.errors import RelayError, invalid_request
+from llmrelay.store.usage_queries import GROUPS, Cursor, UsageFilter
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 1000
+
+TIME_HELP = "Unix seconds, or a UTC date YYYY-MM-DD"
+FILTER_PARAMS = (
+    query("start", f"records from this time on ({TIME_HELP})"),
+    query("end", f"records before this time ({TIME_HELP}; a date includes that whole day)"),
+    query("key_id", "only this key's records"),
+    query("model", "only this public model's records"),
+)
+STATUS_PARAM = query("status", "only successes or only failures", enum=["ok", "error"])
+USAGE_PARAMS: tuple[QueryParam, ...] = (
+    query("group_by", "comma list of day, hour, model, key (none: one row of totals)"),
+    *FILTER_PARAMS,
+)
+LOG_FILTER_PARAMS: tuple[QueryParam, ...] = (*FILTER_PARAMS, STATUS_PARAM)
+PAGE_PARAMS: tuple[QueryParam, ...] = (
+    query("limit", f"records per page (1 to {MAX_LIMIT})", "integer", default=DEFAULT_LIMIT),
+    query("cursor", "next_cursor of the previous page"),
+)
+
+
+def _bad(param: str, message: str) -> RelayError:
+    return invalid_request(message, param=param, code="invalid_value")
+
+
+def day_start(text: str, param: str) -> float:
+    """The Unix time a `YYYY-MM-DD` UTC day begins."""
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise _bad(param, f"Invalid '{param}': expected a date YYYY-MM-DD.") from None
+    return datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
+
+
+def parse_time(text: str, param: str, *, end: bool = False) -> float:
+    """Unix seconds, or a date (for an `end`, the day after it begins: the day is included)."""
+    try:
+        value = float(text)
+    except ValueError:
+        if len(text) != 10:
+            raise _bad(param, f"Invalid '{param}': expected {TIME_HELP}.") from None
+        start = day_start(text, param)
+        return start + 86400 if end else start
+    if not 0 <= value < 1e11:
+        raise _bad(param, f"Invalid '{param}': {text} is not a Unix time in seconds.")
+    return value
+
+
+def usage_filter(params: QueryParams, key_id: str | None = None) -> UsageFilter:
+    """The filters of `params`; `key_id` given (a customer's own key) overrides theirs."""
+    start = params.get("start")
+    end = params.get("end")
+    status = params.get("status") or None
+    if status not in (None, "ok", "error"):
+        raise _bad("status", "Invalid 'status': expected 'ok' or 'error'.")
+    where = UsageFilter(
+        start=parse_time(start, "start") if start else None,
+        end=parse_time(end, "end", end=True) if end else None,
+        key_id=key_id or params.get("key_id") or None,
+        model=params.get("model") or None,
+        status=status,  # type: ignore[arg-type]
+    )
+    if where.start is not None and where.end is not None and where.end <= where.start:
+        raise _bad("end", "Invalid 'end': it must come after 'start'.")
+    return where
+
+
+def group_by(params: QueryParams) -> tuple[str, ...]:
+    names = [name.strip() for name in params.get("group_by", "").split(",") if name.strip()]
+    for name in names:
+        if name not in GROUPS:
+            raise _bad(
+                "group_by", f"Invalid 'group_by': {name!r} is not one of {', '.join(GROUPS)}."
+            )
+    return tuple(dict.fromkeys(names))
+
+
+def page_limit(params: QueryParams, maximum: int = MAX_LIMIT) -> int:
+    text = params.get("limit")
+    if text is None:
+        return DEFAULT_LIMIT
+    if not text.isdigit() or not 1 <= int(text) <= maximum:
+        raise _bad("limit", f"Invalid 'limit': expected an integer from 1 to {maximum}.")
+    return int(text)
+
+
+def encode_cursor(cursor: Cursor | None) -> str | None:
+    if cursor is None:
+        return None
+    return base64.urlsafe_b64encode(orjson.dumps(list(cursor))).decode().rstrip("=")
+
+
+def decode_cursor(params: QueryParams) -> Cursor | None:
+    text = params.get("cursor")
+    if not text:
+        return None
+    try:
+        created_at, row_id = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        if isinstance(row_id, bool) or not isinstance(row_id, int):
+            raise ValueError
+        return float(created_at), row_id
+    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
+        raise _bad("cursor", "Invalid 'cursor': pass next_cursor from the previous page.") from None
+
+
+def utc_day(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d")
+
+
+def utc_hour(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:00:00Z")
+
+
+def next_day(text: str) -> str:
+    return (date.fromisoformat(text) + timedelta(days=1)).isoformat()
