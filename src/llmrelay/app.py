@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from starlette.applications import Starlette
 
+from llmrelay.api.admin import admin_routes
 from llmrelay.api.chat import ChatCompletionsEndpoint
 from llmrelay.api.routes import build_routes, exception_handlers
 from llmrelay.config import Settings
@@ -89,7 +90,7 @@ class RelayApp:
         self.on_ready: Callable[[], None] | None = None
         self.chat = ChatCompletionsEndpoint(relay)
         self.routes = Starlette(
-            routes=[*build_routes(relay), *console_routes()],
+            routes=[*build_routes(relay), *admin_routes(relay), *console_routes()],
             exception_handlers=exception_handlers(),
             lifespan=self._lifespan,
         )
