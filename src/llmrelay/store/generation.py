@@ -12,6 +12,7 @@ import fcntl
 import mmap
 import os
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 _COUNTER = struct.Struct("<Q")
@@ -25,19 +26,25 @@ class GenerationCounter:
         if os.fstat(self._fd).st_size < _COUNTER.size:
             os.pwrite(self._fd, bytes(_COUNTER.size), 0)
         self._map = mmap.mmap(self._fd, _COUNTER.size)
+        self.remote_changes = 0
+        """Changes announced by relays on other machines (through Redis), counted here."""
+        self.announce: Callable[[], None] | None = None
+        """Tells other machines of a change made here (set when Redis is configured)."""
 
     def read(self) -> int:
-        return _COUNTER.unpack_from(self._map, 0)[0]
+        return _COUNTER.unpack_from(self._map, 0)[0] + self.remote_changes
 
     def bump(self) -> int:
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         try:
-            value = self.read() + 1
+            value = _COUNTER.unpack_from(self._map, 0)[0] + 1
             _COUNTER.pack_into(self._map, 0, value)
             self._map.flush()
-            return value
         finally:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
+        if self.announce is not None:
+            self.announce()
+        return value
 
     def close(self) -> None:
         self._map.close()
