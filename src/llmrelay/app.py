@@ -19,7 +19,10 @@ from llmrelay.api.chat import ChatCompletionsEndpoint
 from llmrelay.api.routes import build_routes, exception_handlers
 from llmrelay.config import Settings
 from llmrelay.console import console_routes
+from llmrelay.gate.admission import Gate
 from llmrelay.gate.auth import KeyRegistry, ensure_admin_key
+from llmrelay.gate.budgets import Budgets
+from llmrelay.gate.setup import build_gate
 from llmrelay.metering.ledger import Ledger
 from llmrelay.metering.tokens import TokenCounter
 from llmrelay.providers import Provider, build_providers
@@ -28,6 +31,7 @@ from llmrelay.routing.catalog import ModelCatalog
 from llmrelay.routing.router import Router
 from llmrelay.store.database import migrate, open_engine
 from llmrelay.store.generation import GenerationCounter
+from llmrelay.store.key_events import announce_through, follow_key_changes
 from llmrelay.store.keys import KeyStore
 from llmrelay.store.usage import UsageStore
 
@@ -52,6 +56,9 @@ class Relay:
     tokens: TokenCounter
     generation: GenerationCounter
     images: ImageFetcher
+    gate: Gate
+    budgets: Budgets
+    redis: Any = None
     new_admin_key: str | None = None
 
 
@@ -61,10 +68,14 @@ def open_relay_state(settings: Settings, admin_key: str | None) -> Relay:
     migrate(engine)
     key_store = KeyStore(engine)
     generation = GenerationCounter(settings.data_path / "keys.generation")
+    if settings.server.redis_url:
+        generation.announce = announce_through(settings.server.redis_url)
     new_admin_key = ensure_admin_key(key_store, generation, admin_key)
     usage = UsageStore(engine)
     images = ImageFetcher(settings.images)
     providers = build_providers(settings, images)
+    tokens = TokenCounter()
+    gate, budgets, redis = build_gate(settings, usage, tokens)
     return Relay(
         settings=settings,
         engine=engine,
@@ -75,9 +86,12 @@ def open_relay_state(settings: Settings, admin_key: str | None) -> Relay:
         providers=providers,
         catalog=ModelCatalog.from_settings(settings, providers),
         router=Router(settings.routing),
-        tokens=TokenCounter(),
+        tokens=tokens,
         generation=generation,
         images=images,
+        gate=gate,
+        budgets=budgets,
+        redis=redis,
         new_admin_key=new_admin_key,
     )
 
@@ -116,6 +130,8 @@ class RelayApp:
     @contextlib.asynccontextmanager
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
         relay = self.relay
+        if relay.redis is not None:
+            follower = asyncio.create_task(follow_key_changes(relay.redis, relay.generation))
         await relay.keys.load()
         await asyncio.to_thread(relay.tokens.load)
         await relay.ledger.start()
@@ -134,6 +150,9 @@ class RelayApp:
             for provider in relay.providers.values():
                 await provider.close()
             await relay.images.close()
+            if relay.redis is not None:
+                follower.cancel()
+                await relay.redis.aclose()
             await relay.ledger.close()
             await asyncio.to_thread(relay.engine.dispose)
 

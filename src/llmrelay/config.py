@@ -123,6 +123,16 @@ class DeploymentConfig(msgspec.Struct, forbid_unknown_fields=True):
     priority: int = 0
 
 
+class Price(msgspec.Struct, forbid_unknown_fields=True):
+    """USD per million tokens. Reasoning tokens are output tokens; cached input and cache
+    writes cost `input` unless priced apart."""
+
+    input: float = 0.0
+    output: float = 0.0
+    cached_input: float | None = None
+    cache_write: float | None = None
+
+
 FallbackKind = Literal["context_length", "content_filter"]
 
 
@@ -159,6 +169,7 @@ class ModelConfig(msgspec.Struct, forbid_unknown_fields=True):
     reasoning_budgets: ReasoningBudgets = msgspec.field(default_factory=ReasoningBudgets)
     think_tags: bool = False
     drop_unsupported_params: bool = False
+    price: Price | None = None
 
     def deployment_list(self, name: str) -> list[DeploymentConfig]:
         if self.deployments:
@@ -187,6 +198,8 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
     database_url: str | None = None
     max_body_bytes: int = 20 * 1024 * 1024
     keepalive_ping_seconds: float = 10.0
+    redis_url: str | None = None
+    """Shared rate limits, budgets and key changes across replicas; in-process without it."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 
@@ -220,8 +233,23 @@ class RoutingConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Active health checks; off unless set."""
 
 
+class BillingConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """How budgets reserve a request's worst-case cost before it goes upstream."""
+
+    require_prices: bool = False
+    default_max_tokens: int = 4096
+    """Output tokens reserved for a request that sets no `max_tokens`."""
+    prompt_margin: float = 1.25
+    """Locally counted prompt tokens times this: vendors' tokenizers count differently."""
+    image_tokens: int = 1600
+    """Prompt tokens reserved per image part."""
+    reservation_ttl_seconds: float = 3600.0
+    """A reservation left by a replica that died is released after this long."""
+
+
 class Settings(msgspec.Struct, forbid_unknown_fields=True):
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
+    billing: BillingConfig = msgspec.field(default_factory=BillingConfig)
     images: ImagesConfig = msgspec.field(default_factory=ImagesConfig)
     routing: RoutingConfig = msgspec.field(default_factory=RoutingConfig)
     providers: dict[str, ProviderConfig] = {}
@@ -286,6 +314,12 @@ def _check_model(settings: Settings, name: str, model: ModelConfig, seen: set[st
             )
         if deployment.weight <= 0:
             raise ConfigError(f"{where}.deployments[{i}].weight: must be above 0")
+    if model.price is None and settings.billing.require_prices:
+        raise ConfigError(f"{where}.price: required, since billing.require_prices is on")
+    if model.price is not None:
+        for part, value in msgspec.structs.asdict(model.price).items():
+            if value is not None and value < 0:
+                raise ConfigError(f"{where}.price.{part}: must not be negative")
     _check_fallbacks(settings, name, model)
     for alias in model.aliases:
         if alias in settings.models or alias in seen:
@@ -328,11 +362,12 @@ def parse_settings(document: dict[str, Any] | None) -> Settings:
     if document is not None and "models" not in raw and "providers" not in raw:
         raw = {**DEFAULT_CONFIG, **raw}
     raw = _interpolate(raw, "$")
-    unknown = set(raw) - {"server", "images", "routing", "providers", "models"}
+    unknown = set(raw) - {"server", "billing", "images", "routing", "providers", "models"}
     if unknown:
         raise ConfigError(f"$: unknown section(s): {', '.join(sorted(unknown))}")
     settings = Settings(
         server=_convert(raw.get("server") or {}, ServerConfig, "$.server"),
+        billing=_convert(raw.get("billing") or {}, BillingConfig, "$.billing"),
         images=_convert(raw.get("images") or {}, ImagesConfig, "$.images"),
         routing=_convert(raw.get("routing") or {}, RoutingConfig, "$.routing"),
         providers=_convert_each(raw.get("providers"), ProviderConfig, "$.providers"),
@@ -390,7 +425,13 @@ def load_settings(
         raise ConfigError(f"LLMRELAY_PORT: not a port number: {port_text!r}") from None
     data_dir = data_dir or os.environ.get("LLMRELAY_DATA_DIR") or server.data_dir
     database_url = os.environ.get("LLMRELAY_DATABASE_URL") or server.database_url
+    redis_url = os.environ.get("LLMRELAY_REDIS_URL") or server.redis_url
     settings.server = msgspec.structs.replace(
-        server, host=host, port=port_number, data_dir=data_dir, database_url=database_url
+        server,
+        host=host,
+        port=port_number,
+        data_dir=data_dir,
+        database_url=database_url,
+        redis_url=redis_url,
     )
     return settings

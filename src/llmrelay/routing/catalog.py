@@ -53,6 +53,12 @@ class ModelEntry:
     refusal_fallbacks: dict[str, list[ModelEntry]] = field(default_factory=dict)
     """By refusal kind (`context_length`, `content_filter`): tried when an upstream refuses."""
 
+    @property
+    def priced_models(self) -> list[ModelConfig]:
+        """This model and every model it may fall back to: a request may cost any of them."""
+        others = [*self.fallbacks, *(f for fs in self.refusal_fallbacks.values() for f in fs)]
+        return [self.config, *(fallback.config for fallback in others)]
+
     def card(self, name: str | None = None) -> dict[str, Any]:
         """The model in OpenAI's `GET /v1/models` shape."""
         return {
