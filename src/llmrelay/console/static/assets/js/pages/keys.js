@@ -1,0 +1,195 @@
+// API keys: list with status, limits and spend; create, edit, disable/enable, rotate, delete.
+import { api, keys as keysApi } from "../api.js";
+import { badge, button, clear, confirmDialog, empty, errorAlert, fmtCompact, fmtDate, fmtRelative,
+  fmtUSD, h, iconButton, segmented, skeletonRows, toast } from "../ui.js";
+import { keyFormDialog, secretDialog } from "./key-form.js";
+
+const STATUS_KIND = { active: "success", disabled: "warning", expired: "", revoked: "danger" };
+const PERIOD = { total: "total", daily: "per day", weekly: "per week", monthly: "per month" };
+
+export function budgetCell(k) {
+  if (k.budget_usd === null || k.budget_usd === undefined) {
+    return h("div", null, h("div", null, fmtUSD(k.spend_usd || 0), h("span", { class: "muted" }, " spent")),
+      h("div", { class: "muted small" }, "No budget"));
+  }
+  const share = k.budget_usd > 0 ? Math.min(1, (k.spend_usd || 0) / k.budget_usd) : 1;
+  const bar = h("span");
+  bar.style.width = `${(share * 100).toFixed(1)}%`;
+  const cls = share >= 1 ? "progress over" : share >= 0.8 ? "progress warn" : "progress";
+  return h("div", { class: "budget" },
+    h("div", { class: "small" }, h("b", null, fmtUSD(k.spend_usd || 0)), h("span", { class: "muted" },
+      ` of ${fmtUSD(k.budget_usd)} ${PERIOD[k.budget_period] || ""}`)),
+    h("div", { class: cls, role: "progressbar", "aria-label": `Budget used by ${k.name}`,
+      "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": String(Math.round(share * 100)) }, bar));
+}
+
+export function limitsText(k) {
+  const parts = [];
+  if (k.rpm) parts.push(`${fmtCompact(k.rpm)} rpm`);
+  if (k.tpm) parts.push(`${fmtCompact(k.tpm)} tpm`);
+  if (k.max_concurrent) parts.push(`${k.max_concurrent} concurrent`);
+  return parts.length ? parts.join(" · ") : "Unlimited";
+}
+
+export function modelsCell(models) {
+  if (!models || !models.length) return h("span", { class: "muted" }, "All models");
+  const shown = models.slice(0, 3).map((m) => h("span", { class: "chip" }, m));
+  if (models.length > 3) shown.push(h("span", { class: "chip", title: models.slice(3).join(", ") }, `+${models.length - 3}`));
+  return h("div", { class: "chips" }, shown);
+}
+
+export async function mount(root, { signal }) {
+  let all = [];
+  let filter = "all";
+  let search = "";
+  let modelNames = [];
+  const tbody = h("tbody", null, skeletonRows(7));
+  const body = h("div", { class: "table-wrap" });
+  const counts = h("div");
+  const searchInput = h("input", { class: "input", type: "search", placeholder: "Search by name or prefix",
+    "aria-label": "Search keys" });
+  searchInput.style.maxWidth = "260px";
+  searchInput.addEventListener("input", () => { search = searchInput.value.trim().toLowerCase(); renderTable(); });
+  const createBtn = button("Create key", { kind: "primary", iconName: "plus", onClick: create });
+
+  const table = h("table", { class: "table responsive", "aria-label": "API keys" },
+    h("thead", null, h("tr", null, ["Name", "Status", "Models", "Spend", "Limits", "Expires", ""].map((t) =>
+      h("th", { scope: "col" }, t || h("span", { class: "visually-hidden" }, "Actions"))))),
+    tbody);
+  body.append(table);
+  clear(root,
+    h("div", { class: "page-head" },
+      h("div", null, h("h1", null, "API keys"),
+        h("p", null, "Every key has its own models, budget and rate limits. Changes apply on the next request.")),
+      h("div", { class: "actions" }, createBtn)),
+    h("section", { class: "card" },
+      h("div", { class: "card-head" }, counts, searchInput),
+      body));
+
+  async function load() {
+    try {
+      const [list, models] = await Promise.all([keysApi.list(signal),
+        api("/v1/models", { signal }).catch(() => ({ data: [] }))]);
+      all = list.data;
+      modelNames = models.data.map((m) => m.id);
+      renderCounts();
+      renderTable();
+    } catch (e) {
+      if (e.name === "AbortError") return;
+      clear(body, h("div", { class: "card-body" }, errorAlert(e, "Could not load the keys"),
+        h("div", { class: "actions" }, button("Try again", { iconName: "refresh", onClick: () => { clear(body, table); load(); } }))));
+    }
+  }
+
+  function renderCounts() {
+    const n = (s) => all.filter((k) => s === "all" || k.status === s).length;
+    const options = [["all", "All"], ["active", "Active"], ["disabled", "Disabled"], ["expired", "Expired"],
+      ["revoked", "Revoked"]].filter(([s]) => s === "all" || s === "active" || n(s) > 0);
+    const control = segmented("Filter by status", options, filter, (v) => { filter = v; renderTable(); });
+    options.forEach(([s], i) => control.children[i].append(h("span", { class: "count" }, String(n(s)))));
+    clear(counts, control);
+  }
+
+  function renderTable() {
+    if (!all.length) {
+      clear(body, empty({ iconName: "key", title: "No keys yet — create one",
+        text: "Give each app, team or customer its own key, with the models, budget and limits it needs.",
+        action: button("Create key", { kind: "primary", iconName: "plus", onClick: create }) }));
+      return;
+    }
+    if (!body.contains(table)) clear(body, table);
+    const rows = all.filter((k) => (filter === "all" || k.status === filter) &&
+      (!search || k.name.toLowerCase().includes(search) || (k.key_prefix || "").toLowerCase().includes(search)));
+    if (!rows.length) {
+      clear(tbody, h("tr", null, h("td", { colspan: 7 }, empty({ iconName: "search", title: "No keys match",
+        text: "Try another status or search." }))));
+      return;
+    }
+    clear(tbody, rows.map(row));
+  }
+
+  function row(k) {
+    const enabled = k.status !== "disabled";
+    return h("tr", { dataset: { keyId: k.id } },
+      h("td", { class: "primary-cell" }, h("div", { class: "cell-title" }, k.name),
+        h("div", { class: "cell-sub" }, `${k.key_prefix}…`)),
+      h("td", { "data-label": "Status" }, badge(k.status, STATUS_KIND[k.status] ?? "")),
+      h("td", { "data-label": "Models" }, modelsCell(k.models)),
+      h("td", { "data-label": "Spend" }, budgetCell(k)),
+      h("td", { "data-label": "Limits", class: "small" }, limitsText(k)),
+      h("td", { "data-label": "Expires", class: "nowrap small", title: k.expires_at ? fmtDate(k.expires_at) : null },
+        k.expires_at ? fmtRelative(k.expires_at) : h("span", { class: "muted" }, "Never")),
+      h("td", { class: "actions-cell" }, h("div", { class: "row-actions" },
+        iconButton("edit", `Edit ${k.name}`, () => edit(k)),
+        k.status === "revoked" ? null : enabled
+          ? iconButton("pause", `Disable ${k.name}`, () => setEnabled(k, false))
+          : iconButton("play", `Enable ${k.name}`, () => setEnabled(k, true)),
+        k.status === "revoked" ? null : iconButton("rotate", `Rotate ${k.name}`, () => rotate(k)),
+        iconButton("trash", `Delete ${k.name}`, () => remove(k)))));
+  }
+
+  function replace(updated) {
+    const i = all.findIndex((x) => x.id === updated.id);
+    if (i >= 0) all[i] = updated;
+    else all.unshift(updated);
+    renderCounts();
+    renderTable();
+  }
+
+  async function create() {
+    const created = await keyFormDialog({ key: null, models: modelNames, save: (b) => keysApi.create(b) });
+    if (!created) return;
+    const { key: _secret, ...rest } = created;
+    replace(rest);
+    await secretDialog({ title: "Your new API key", created });
+  }
+
+  async function edit(k) {
+    const updated = await keyFormDialog({ key: k, models: modelNames, save: (b) => keysApi.update(k.id, b) });
+    if (updated) {
+      replace(updated);
+      toast(`Saved ${updated.name}`);
+    }
+  }
+
+  async function setEnabled(k, on) {
+    try {
+      const updated = on ? await keysApi.enable(k.id) : await keysApi.disable(k.id);
+      replace(updated && updated.id ? updated : { ...k, status: on ? "active" : "disabled" });
+      toast(on ? `${k.name} enabled` : `${k.name} disabled: its requests are refused`);
+    } catch (e) {
+      toast(e.message, "error");
+    }
+  }
+
+  async function rotate(k) {
+    const ok = await confirmDialog({ title: `Rotate ${k.name}?`, confirm: "Rotate key",
+      text: "A new secret is issued with the same limits. The current secret stops working immediately." });
+    if (!ok) return;
+    try {
+      const created = await keysApi.rotate(k.id);
+      const { key: _secret, ...rest } = created;
+      replace(rest);
+      await secretDialog({ title: "Key rotated", created });
+    } catch (e) {
+      toast(e.message, "error");
+    }
+  }
+
+  async function remove(k) {
+    const ok = await confirmDialog({ title: `Delete ${k.name}?`, danger: true, confirm: "Delete key",
+      text: "Requests with this key are refused at once. This cannot be undone; its usage history stays." });
+    if (!ok) return;
+    try {
+      await keysApi.remove(k.id);
+      all = all.filter((x) => x.id !== k.id);
+      renderCounts();
+      renderTable();
+      toast(`${k.name} deleted`);
+    } catch (e) {
+      toast(e.message, "error");
+    }
+  }
+
+  load();
+}

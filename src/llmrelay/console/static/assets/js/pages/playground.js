@@ -1,0 +1,209 @@
+// Playground: chat with any model the key may use; the answer streams in token by token and
+// the model's thinking (reasoning_content) is shown apart, in a collapsible block.
+import { api } from "../api.js";
+import { icon } from "../icons.js";
+import { setParams } from "../router.js";
+import { streamChat } from "../sse.js";
+import { button, clear, empty, errorAlert, field, fmtInt, fmtMs, h, loading } from "../ui.js";
+
+export async function mount(root, { me, params, signal }) {
+  const modelSelect = h("select", { class: "select", name: "model" });
+  const system = h("textarea", { class: "textarea", name: "system", rows: 4,
+    placeholder: "You are a helpful assistant." });
+  const temperature = h("input", { type: "range", min: "0", max: "2", step: "0.1", value: "0.7",
+    name: "temperature" });
+  const tempOut = h("output", { for: "pg-temp" }, "0.7");
+  temperature.addEventListener("input", () => { tempOut.textContent = temperature.value; });
+  const maxTokens = h("input", { class: "input", type: "number", min: "1", step: "1", value: "256",
+    name: "max_tokens", inputMode: "numeric" });
+  const prompt = h("textarea", { class: "textarea", rows: 1, name: "prompt", id: "pg-prompt",
+    placeholder: "Send a message… (Enter to send, Shift+Enter for a new line)" });
+  const send = h("button", { class: "btn btn-primary", type: "submit" }, icon("send"), "Send");
+  const stop = h("button", { class: "btn btn-danger", type: "button", hidden: true }, icon("stop"), "Stop");
+  const clearBtn = button("New chat", { iconName: "plus", small: true });
+  const messagesEl = h("div", { class: "messages", role: "log", "aria-live": "polite", "aria-label": "Conversation" });
+  const composer = h("form", { class: "composer" },
+    h("label", { class: "visually-hidden", for: "pg-prompt" }, "Message"), prompt, send, stop);
+
+  const tempRow = h("div", { class: "range-row" }, temperature, tempOut);
+  temperature.id = "pg-temp";
+  const side = h("aside", { class: "card play-side", "aria-label": "Settings" },
+    h("div", { class: "card-head" }, h("h2", null, "Settings"), clearBtn),
+    h("div", { class: "card-body" },
+      field("Model", modelSelect, { id: "pg-model" }),
+      field("System prompt", system, { id: "pg-system" }),
+      h("div", { class: "field" }, h("label", { for: "pg-temp" }, "Temperature"), tempRow),
+      field("Max tokens", maxTokens, { id: "pg-max", hint: "The most the answer may use; budgets reserve it." }),
+      h("p", { class: "hint" }, me.role === "admin"
+        ? "Requests use your admin key and appear in usage under it."
+        : "Requests use your key and count against its budget.")));
+  const chat = h("section", { class: "card play-chat", "aria-label": "Chat" }, messagesEl, composer);
+
+  clear(root,
+    h("div", { class: "page-head" },
+      h("div", null, h("h1", null, "Playground"),
+        h("p", null, "Try any model your key may use. Answers stream in as they are generated."))),
+    h("div", { class: "play" }, chat, side));
+
+  const history = [];
+  let controller = null;
+
+  function showWelcome() {
+    clear(messagesEl, empty({ iconName: "playground", title: "Start a conversation",
+      text: "Pick a model, optionally set a system prompt, and send a message. Reasoning models show their thinking apart from the answer." }));
+  }
+
+  clear(messagesEl, loading("Loading models…"));
+  try {
+    const models = (await api("/v1/models", { signal })).data.map((m) => m.id).sort();
+    if (!models.length) {
+      clear(messagesEl, empty({ iconName: "models", title: "No models available",
+        text: "This key may not use any model." }));
+      send.disabled = true;
+      return () => {};
+    }
+    for (const m of models) modelSelect.append(h("option", { value: m }, m));
+    const wanted = params.get("model");
+    modelSelect.value = wanted && models.includes(wanted) ? wanted : models[0];
+  } catch (e) {
+    if (e.name === "AbortError") return () => {};
+    clear(messagesEl, h("div", { class: "card-body" }, errorAlert(e, "Could not load the models")));
+    return () => {};
+  }
+  modelSelect.addEventListener("change", () => setParams({ model: modelSelect.value }));
+  showWelcome();
+
+  function bubble(role, text) {
+    const textEl = h("div", { class: "msg-text" }, text);
+    const main = h("div", { class: "msg-main" }, h("div", { class: "msg-role" }, role === "user" ? "You" : modelSelect.value), textEl);
+    const el = h("div", { class: `msg ${role}` },
+      h("div", { class: "msg-avatar", "aria-hidden": "true" }, role === "user" ? (me.name || "Y").slice(0, 1).toUpperCase() : "AI"), main);
+    messagesEl.append(el);
+    return { el, main, textEl };
+  }
+
+  function scroll() {
+    const nearBottom = messagesEl.scrollHeight - messagesEl.scrollTop - messagesEl.clientHeight < 120;
+    if (nearBottom) messagesEl.scrollTop = messagesEl.scrollHeight;
+  }
+
+  async function submit() {
+    const text = prompt.value.trim();
+    if (!text || controller) return;
+    if (messagesEl.querySelector(".empty")) clear(messagesEl);
+    prompt.value = "";
+    autosize();
+    bubble("user", text);
+    history.push({ role: "user", content: text });
+    const reply = bubble("assistant", "");
+    reply.el.classList.add("streaming");
+    reply.el.dataset.testid = "assistant-message";
+    messagesEl.scrollTop = messagesEl.scrollHeight;
+
+    let thinking = null;
+    let thinkingText = null;
+    let answer = "";
+    let reasoning = "";
+    const started = performance.now();
+    let firstToken = null;
+    let thinkingEnd = null;
+    controller = new AbortController();
+    send.hidden = true;
+    stop.hidden = false;
+    const messages = [];
+    if (system.value.trim()) messages.push({ role: "system", content: system.value.trim() });
+    messages.push(...history);
+    const body = { model: modelSelect.value, messages, temperature: Number(temperature.value) };
+    if (maxTokens.value) body.max_tokens = Number(maxTokens.value);
+    let result = null;
+    let failure = null;
+    try {
+      result = await streamChat({
+        body,
+        signal: controller.signal,
+        onDelta({ content, reasoning: r }) {
+          if (firstToken === null) firstToken = performance.now();
+          if (r) {
+            if (!thinking) {
+              thinkingText = h("div", { class: "thinking-text" });
+              thinking = h("details", { class: "thinking", open: true },
+                h("summary", null, icon("bulb"), h("span", { class: "thinking-label" }, "Thinking…")), thinkingText);
+              reply.main.insertBefore(thinking, reply.textEl);
+            }
+            reasoning += r;
+            thinkingText.textContent = reasoning;
+          }
+          if (content) {
+            if (thinking && thinkingEnd === null) {
+              thinkingEnd = performance.now();
+              thinking.open = false;
+            }
+            answer += content;
+            reply.textEl.textContent = answer;
+          }
+          scroll();
+        },
+      });
+    } catch (e) {
+      failure = e;
+    }
+    const elapsed = performance.now() - started;
+    reply.el.classList.remove("streaming");
+    reply.textEl.classList.add("ended");
+    if (thinking) {
+      const secs = (((thinkingEnd ?? performance.now()) - (firstToken ?? started)) / 1000).toFixed(1);
+      thinking.querySelector(".thinking-label").textContent = `Thought for ${secs} s`;
+    }
+    if (failure && failure.name === "AbortError") {
+      reply.main.append(h("div", { class: "msg-meta" }, "Stopped."));
+    } else if (failure) {
+      reply.main.append(errorAlert(failure, "The request failed"));
+    }
+    if (answer) history.push({ role: "assistant", content: answer });
+    else if (!failure) reply.textEl.append(h("span", { class: "muted" }, "(empty answer)"));
+    if (result) {
+      const u = result.usage;
+      const completion = u ? u.completion_tokens : null;
+      const genMs = firstToken !== null ? elapsed - (firstToken - started) : null;
+      const meta = h("div", { class: "msg-meta", dataset: { testid: "usage" } });
+      if (u) {
+        meta.append(h("span", null, `${fmtInt(u.prompt_tokens)} prompt`),
+          h("span", null, `${fmtInt(u.completion_tokens)} completion`),
+          h("span", null, `${fmtInt(u.total_tokens)} total tokens`));
+        const details = u.completion_tokens_details;
+        if (details && details.reasoning_tokens) meta.append(h("span", null, `${fmtInt(details.reasoning_tokens)} reasoning`));
+      }
+      if (firstToken !== null) meta.append(h("span", null, `first token ${fmtMs(firstToken - started)}`));
+      if (completion && genMs > 0) meta.append(h("span", null, `${(completion / (genMs / 1000)).toFixed(1)} tok/s`));
+      if (result.finishReason === "length") meta.append(h("span", null, "stopped at max tokens"));
+      if (result.requestId) meta.append(h("span", { class: "mono" }, result.requestId));
+      reply.main.append(meta);
+    }
+    controller = null;
+    send.hidden = false;
+    stop.hidden = true;
+    scroll();
+    prompt.focus();
+  }
+
+  function autosize() {
+    prompt.style.height = "auto";
+    prompt.style.height = `${Math.min(prompt.scrollHeight + 2, 200)}px`;
+  }
+  prompt.addEventListener("input", autosize);
+  prompt.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      submit();
+    }
+  });
+  composer.addEventListener("submit", (e) => { e.preventDefault(); submit(); });
+  stop.addEventListener("click", () => controller && controller.abort());
+  clearBtn.addEventListener("click", () => {
+    if (controller) controller.abort();
+    history.length = 0;
+    showWelcome();
+    prompt.focus();
+  });
+  return () => { if (controller) controller.abort(); };
+}

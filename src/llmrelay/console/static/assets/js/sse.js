@@ -1,0 +1,78 @@
+// Streaming chat completions: fetch + ReadableStream, parsed as Server-Sent Events.
+import { ApiError, errorFrom, session } from "./api.js";
+
+/** Yields the `data` of each event of an SSE body (comments such as `: ping` are skipped). */
+export async function* sseData(body) {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  let data = [];
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value, { stream: true });
+      let newline;
+      while ((newline = buffer.indexOf("\n")) >= 0) {
+        let line = buffer.slice(0, newline);
+        buffer = buffer.slice(newline + 1);
+        if (line.endsWith("\r")) line = line.slice(0, -1);
+        if (line === "") {
+          if (data.length) yield data.join("\n");
+          data = [];
+        } else if (line.startsWith("data:")) {
+          data.push(line.slice(line[5] === " " ? 6 : 5));
+        }
+      }
+    }
+    if (data.length) yield data.join("\n");
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+/**
+ * POST /v1/chat/completions with `stream: true`; calls onDelta({content, reasoning}) for every
+ * piece as it arrives. Resolves {usage, finishReason, requestId, model}; throws ApiError.
+ */
+export async function streamChat({ body, signal, onDelta, onStart }) {
+  const key = (session.get() || {}).key;
+  let response;
+  try {
+    response = await fetch("/v1/chat/completions", {
+      method: "POST",
+      signal,
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json",
+        accept: "text/event-stream" },
+      body: JSON.stringify({ ...body, stream: true, stream_options: { include_usage: true } }),
+    });
+  } catch (e) {
+    if (e.name === "AbortError") throw e;
+    throw new ApiError(0, "Cannot reach the relay. Check that it is running and try again.");
+  }
+  if (!response.ok) throw await errorFrom(response);
+  const result = { usage: null, finishReason: null, requestId: response.headers.get("x-request-id"),
+    model: body.model };
+  if (onStart) onStart(result);
+  for await (const data of sseData(response.body)) {
+    if (data === "[DONE]") break;
+    let chunk;
+    try {
+      chunk = JSON.parse(data);
+    } catch {
+      continue;
+    }
+    if (chunk.error) {
+      throw new ApiError(502, chunk.error.message || "The stream failed", chunk.error);
+    }
+    if (chunk.usage) result.usage = chunk.usage;
+    if (chunk.model) result.model = chunk.model;
+    for (const choice of chunk.choices || []) {
+      const delta = choice.delta || {};
+      const reasoning = delta.reasoning_content || delta.reasoning || "";
+      if (delta.content || reasoning) onDelta({ content: delta.content || "", reasoning });
+      if (choice.finish_reason) result.finishReason = choice.finish_reason;
+    }
+  }
+  return result;
+}

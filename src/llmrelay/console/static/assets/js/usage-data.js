@@ -1,0 +1,71 @@
+// Turning /usage rows (grouped by hour or day, and by model or key) into chart series.
+import { fmtCompact, fmtInt, fmtUSD } from "./ui.js";
+
+export const RANGES = {
+  "24h": { label: "24 hours", grain: "hour", count: 24 },
+  "7d": { label: "7 days", grain: "day", count: 7 },
+  "30d": { label: "30 days", grain: "day", count: 30 },
+};
+
+export const METRICS = {
+  total_tokens: { label: "Tokens", format: fmtCompact, exact: fmtInt },
+  cost_usd: { label: "Cost", format: (v) => fmtUSD(v), exact: (v) => fmtUSD(v, { exact: true }) },
+  requests: { label: "Requests", format: fmtCompact, exact: fmtInt },
+  errors: { label: "Errors", format: fmtCompact, exact: fmtInt },
+};
+
+const pad = (n) => String(n).padStart(2, "0");
+const utcDay = (d) => `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`;
+const utcHour = (d) => `${utcDay(d)}T${pad(d.getUTCHours())}:00:00Z`;
+
+/** The buckets of a range, oldest first: {key, short, long}, and the `start` to query. */
+export function rangeBuckets(rangeName, now = new Date()) {
+  const range = RANGES[rangeName] || RANGES["7d"];
+  const buckets = [];
+  if (range.grain === "hour") {
+    const top = Math.floor(now.getTime() / 3600000) * 3600000;
+    for (let i = range.count - 1; i >= 0; i--) {
+      const d = new Date(top - i * 3600000);
+      buckets.push({
+        key: utcHour(d),
+        short: d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" }),
+        long: d.toLocaleString(undefined, { weekday: "short", month: "short", day: "numeric",
+          hour: "2-digit", minute: "2-digit" }),
+      });
+    }
+    return { grain: "hour", buckets, start: Math.floor((top - (range.count - 1) * 3600000) / 1000) };
+  }
+  const today = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
+  for (let i = range.count - 1; i >= 0; i--) {
+    const d = new Date(today - i * 86400000);
+    buckets.push({
+      key: utcDay(d),
+      short: d.toLocaleDateString(undefined, { month: "short", day: "numeric", timeZone: "UTC" }),
+      long: d.toLocaleDateString(undefined, { weekday: "short", month: "short", day: "numeric",
+        year: "numeric", timeZone: "UTC" }) + " (UTC)",
+    });
+  }
+  return { grain: "day", buckets, start: buckets[0].key };
+}
+
+/** Series per model or key for `metric`, aligned on `buckets`. */
+export function toSeries(rows, { buckets, grain, by, metric }) {
+  const index = new Map(buckets.map((b, i) => [b.key, i]));
+  const series = new Map();
+  for (const row of rows) {
+    const i = index.get(row[grain]);
+    if (i === undefined) continue;
+    const id = by === "key" ? row.key_id || "—" : row.model || "—";
+    const name = by === "key" ? row.key_name || row.key_id || "(deleted key)" : row.model || "(none)";
+    if (!series.has(id)) series.set(id, { name, values: new Array(buckets.length).fill(0) });
+    series.get(id).values[i] += row[metric] || 0;
+  }
+  return [...series.values()];
+}
+
+export function totals(rows) {
+  const t = { requests: 0, errors: 0, prompt_tokens: 0, completion_tokens: 0, total_tokens: 0,
+    cost_usd: 0, reasoning_tokens: 0, cached_tokens: 0 };
+  for (const row of rows) for (const k of Object.keys(t)) t[k] += row[k] || 0;
+  return t;
+}
