@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Sequence
 
+from llmrelay.cli_keys import add_key_commands
 from llmrelay.config import ConfigError, Settings, load_settings
 
 
@@ -20,74 +21,10 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
-def _open_keys(settings: Settings):
-    from llmrelay.store.database import migrate, open_engine
-    from llmrelay.store.generation import GenerationCounter
-    from llmrelay.store.keys import KeyStore
-
-    engine = open_engine(settings.database_url)
-    migrate(engine)
-    return KeyStore(engine), GenerationCounter(settings.data_path / "keys.generation")
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
     from llmrelay.server import serve
 
     return serve(_settings(args))
-
-
-def cmd_keys_create(args: argparse.Namespace) -> int:
-    from llmrelay.store.keys import KeyExists
-
-    settings = _settings(args)
-    models = [m.strip() for m in (args.models or "").split(",") if m.strip()]
-    unknown = [m for m in models if m not in settings.models]
-    if unknown:
-        print(f"error: unknown model(s): {', '.join(unknown)}", file=sys.stderr)
-        return 2
-    keys, generation = _open_keys(settings)
-    try:
-        record, secret = keys.create(args.name, models)
-    except KeyExists as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    generation.bump()
-    allowed = ", ".join(record.models) if record.models else "all models"
-    print(f"Created key {record.name!r} ({record.id}) for {allowed}.")
-    print("Store it now: it is shown only this once.")
-    print(secret)
-    return 0
-
-
-def cmd_keys_list(args: argparse.Namespace) -> int:
-    keys, _ = _open_keys(_settings(args))
-    records = keys.all()
-    if args.json:
-        print(json.dumps([r.public() for r in records], indent=2))
-        return 0
-    if not records:
-        print("No keys yet. Create one: llmrelay keys create --name NAME")
-        return 0
-    print(f"{'NAME':24} {'ID':22} {'PREFIX':10} {'STATUS':8} MODELS")
-    for r in records:
-        status = "revoked" if r.revoked_at else "active"
-        models = ",".join(r.models) or "*"
-        print(f"{r.name:24} {r.id:22} {r.key_prefix + '…':10} {status:8} {models}")
-    return 0
-
-
-def cmd_keys_revoke(args: argparse.Namespace) -> int:
-    from llmrelay.store.keys import KeyNotFound
-
-    keys, generation = _open_keys(_settings(args))
-    try:
-        record = keys.revoke(args.name)
-    except KeyNotFound as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    generation.bump()
-    print(f"Revoked key {record.name!r} ({record.id}).")
-    return 0
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -141,19 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (env LLMRELAY_PORT; 8080)")
     serve.set_defaults(func=cmd_serve)
 
-    keys = sub.add_parser("keys", help="manage API keys").add_subparsers(
-        dest="action", required=True
-    )
-    create = keys.add_parser("create", parents=[common], help="create a key; prints it once")
-    create.add_argument("--name", required=True)
-    create.add_argument("--models", help="comma-separated allowlist (default: all models)")
-    create.set_defaults(func=cmd_keys_create)
-    listing = keys.add_parser("list", parents=[common], help="list keys")
-    listing.add_argument("--json", action="store_true")
-    listing.set_defaults(func=cmd_keys_list)
-    revoke = keys.add_parser("revoke", parents=[common], help="revoke a key by name or id")
-    revoke.add_argument("name")
-    revoke.set_defaults(func=cmd_keys_revoke)
+    add_key_commands(sub, common)
 
     models = sub.add_parser("models", parents=[common], help="list configured models")
     models.set_defaults(func=cmd_models)
