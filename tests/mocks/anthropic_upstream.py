@@ -343,6 +343,9 @@ SCENARIOS: dict[str, Handler] = {
         429, "rate_limit_error", "Number of requests exceeded", **{"retry-after": "7"}
     ),
     "mock-500": _failing(500, "api_error", "Internal server error"),
+    "mock-too-long": _failing(
+        400, "invalid_request_error", "prompt is too long: 208656 tokens > 200000 maximum"
+    ),
     "mock-529": _failing(529, "overloaded_error", "Overloaded"),
     "mock-midstream-error": _midstream_error,
     "mock-cut": _cut_stream,

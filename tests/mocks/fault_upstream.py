@@ -19,6 +19,12 @@ Modes:
 - `slow_headers`: the normal answer, after `mock.delay` seconds of silence.
 - `slow_first_token`: streamed, the headers at once and the first chunk `mock.delay` later.
 - `hang_after_headers`: streamed, the headers at once and then nothing.
+- `context_length`: OpenAI's 400 `context_length_exceeded` ("This model's maximum context
+  length is ...", `param: messages`), as OpenAI sends it.
+- `content_filter`: Azure OpenAI's 400 `content_filter` for a filtered prompt (with its
+  `innererror.code: ResponsibleAIPolicyViolation` and `content_filter_result`).
+- `filtered_answer`: a 200 whose only choice ended `content_filter` with no content (Azure's
+  filtered answer); streamed, a role chunk and then the `content_filter` finish.
 """
 
 from __future__ import annotations
@@ -31,12 +37,9 @@ import time
 from collections import Counter
 from typing import Any
 
-import httpx
-import openai
 import orjson
 from aiohttp import web
 
-from tests.conftest import RunningRelay, wait_until
 from tests.mocks.openai_upstream import (
     UPSTREAM_KEY,
     MockOpenAI,
@@ -65,6 +68,9 @@ MODES = frozenset(
         "slow_headers",
         "slow_first_token",
         "hang_after_headers",
+        "context_length",
+        "content_filter",
+        "filtered_answer",
     }
 )
 
@@ -216,12 +222,19 @@ async def _two_frames(response: web.StreamResponse, body: dict[str, Any]) -> Non
 
 def _whole(body: dict[str, Any], words: list[str], usage: dict[str, Any] | None) -> web.Response:
     message = {"role": "assistant", "content": " ".join(words), "refusal": None}
+    choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}
+    return _whole_with(body, choice, usage)
+
+
+def _whole_with(
+    body: dict[str, Any], choice: dict[str, Any], usage: dict[str, Any] | None
+) -> web.Response:
     answer: dict[str, Any] = {
         "id": "chatcmpl-fault",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": body["model"],
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}],
+        "choices": [choice],
     }
     if usage is not None:
         answer["usage"] = usage
@@ -349,6 +362,57 @@ async def _hang_after_headers(mock, request, body):
     await asyncio.sleep(3600)
 
 
+CONTEXT_LENGTH_ERROR = {
+    "error": {
+        "message": "This model's maximum context length is 8192 tokens. However, your messages "
+        "resulted in 8227 tokens. Please reduce the length of the messages.",
+        "type": "invalid_request_error",
+        "param": "messages",
+        "code": "context_length_exceeded",
+    }
+}
+CONTENT_FILTER_ERROR = {
+    "error": {
+        "message": "The response was filtered due to the prompt triggering Azure OpenAI's "
+        "content management policy. Please modify your prompt and retry.",
+        "type": None,
+        "param": "prompt",
+        "code": "content_filter",
+        "status": 400,
+        "innererror": {
+            "code": "ResponsibleAIPolicyViolation",
+            "content_filter_result": {
+                "hate": {"filtered": False, "severity": "safe"},
+                "self_harm": {"filtered": False, "severity": "safe"},
+                "sexual": {"filtered": False, "severity": "safe"},
+                "violence": {"filtered": True, "severity": "high"},
+            },
+        },
+    }
+}
+
+
+def _refusal(payload: dict[str, Any]) -> Any:
+    async def handler(mock: FaultUpstream, request: web.Request, body: dict[str, Any]):
+        return web.Response(status=400, body=orjson.dumps(payload), content_type="application/json")
+
+    return handler
+
+
+async def _filtered_answer(mock, request, body):
+    if not body.get("stream"):
+        message = {"role": "assistant", "content": None, "refusal": None}
+        choice = {"index": 0, "message": message, "logprobs": None}
+        choice["finish_reason"] = "content_filter"
+        return _whole_with(body, choice, usage_for(body, []))
+    response = await _open(mock, request)
+    await response.write(_chunk(body, _delta("", role=True)))
+    await response.write(_chunk(body, _delta("", finish="content_filter")))
+    await response.write(_chunk(body, [], usage=usage_for(body, [])))
+    await response.write(b"data: [DONE]\n\n")
+    return response
+
+
 FAULTS: dict[str, Any] = {
     "slow_headers": _slow_headers,
     "slow_first_token": _slow_first_token,
@@ -362,103 +426,6 @@ FAULTS: dict[str, Any] = {
     "no_usage": _no_usage,
 }
 FAULTS.update({status: _status(int(status)) for status in ("400", "429", "500", "503")})
-
-
-# ---- helpers the routing tests share --------------------------------------------------------
-
-
-def provider(mock: FaultUpstream, **timeouts: float) -> dict[str, Any]:
-    """A relay provider entry pointing at `mock`, with small timeouts."""
-    return {
-        "type": "openai",
-        "base_url": mock.base_url,
-        "api_key": "${MOCK_UPSTREAM_KEY}",
-        "timeouts": {**FAST_TIMEOUTS, **timeouts},
-    }
-
-
-def start_mocks(*names: str) -> dict[str, FaultUpstream]:
-    mocks = {name: FaultUpstream(name) for name in names}
-    for mock in mocks.values():
-        mock.start()
-    return mocks
-
-
-def stop_mocks(mocks: dict[str, FaultUpstream]) -> None:
-    for mock in mocks.values():
-        mock.stop()
-
-
-def wait_idle(*mocks: FaultUpstream, timeout: float = 5.0) -> None:
-    """Every mock let go of every request (the relay closed what it opened)."""
-    try:
-        wait_until(lambda: all(m.idle for m in mocks), timeout=timeout)
-    except AssertionError:
-        held = {m.name: (m.in_flight, m.open_streams) for m in mocks if not m.idle}
-        raise AssertionError(f"mocks hold requests open (in_flight, streams): {held}") from None
-
-
-def deployments(relay: RunningRelay, model: str | None = None) -> list[dict[str, Any]]:
-    """The `deployments` list of `GET /readyz`, only `model`'s when given."""
-    body = httpx.get(relay.url + "/readyz", timeout=5).json()
-    rows = body["deployments"]
-    return [row for row in rows if model is None or row["model"] == model]
-
-
-def deployment(relay: RunningRelay, model: str, provider_name: str) -> dict[str, Any]:
-    rows = [row for row in deployments(relay, model) if row["provider"] == provider_name]
-    assert len(rows) == 1, rows
-    return rows[0]
-
-
-HELLO = [{"role": "user", "content": "hello there"}]
-"""What the tests ask; the mocks answer "echo: hello there" (3 completion tokens)."""
-
-
-def ask(client: openai.OpenAI, model: str, stream: bool = False) -> tuple[str, str, str]:
-    """(request id, answer text, response model) of one request that must succeed."""
-    raw = client.chat.completions.with_raw_response.create(
-        model=model, messages=HELLO, stream=stream
-    )
-    request_id = raw.headers["x-request-id"]
-    if not stream:
-        completion = raw.parse()
-        return request_id, completion.choices[0].message.content, completion.model
-    text, models = [], set()
-    for chunk in raw.parse():
-        models.add(chunk.model)
-        text += [c.delta.content or "" for c in chunk.choices]
-    assert len(models) == 1, models
-    return request_id, "".join(text), models.pop()
-
-
-def post(relay: RunningRelay, api_key: str, model: str, stream: bool = False) -> httpx.Response:
-    return httpx.post(
-        relay.url + "/v1/chat/completions",
-        headers={"authorization": f"Bearer {api_key}"},
-        json={"model": model, "messages": HELLO, "stream": stream},
-        timeout=30,
-    )
-
-
-def assert_openai_error(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    error = response.json()["error"]
-    assert set(error) == {"message", "type", "param", "code"}
-    assert error["message"]
-    return error
-
-
-def seen_by(mocks: dict[str, FaultUpstream], request_id: str) -> list[str]:
-    """Which mocks received this client request, one entry per attempt."""
-    return [name for name, mock in mocks.items() for rid in mock.request_ids if request_id in rid]
-
-
-def totals(mocks: dict[str, FaultUpstream]) -> dict[str, int]:
-    return {name: mock.total for name, mock in mocks.items()}
-
-
-def grown(before: dict[str, int], mocks: dict[str, FaultUpstream]) -> dict[str, int]:
-    """The mocks that received requests since `before`, and how many."""
-    return {n: m.total - before[n] for n, m in mocks.items() if m.total != before[n]}
+FAULTS["context_length"] = _refusal(CONTEXT_LENGTH_ERROR)
+FAULTS["content_filter"] = _refusal(CONTENT_FILTER_ERROR)
+FAULTS["filtered_answer"] = _filtered_answer

@@ -102,6 +102,11 @@ ERRORS = {
     "500": gemini_error(500, "INTERNAL", f"An internal error has occurred (key {GEMINI_KEY})."),
     "503": gemini_error(503, "UNAVAILABLE", "The model is overloaded. Please try again later."),
     "504": gemini_error(504, "DEADLINE_EXCEEDED", "Deadline expired before operation complete."),
+    "too-long": gemini_error(
+        400,
+        "INVALID_ARGUMENT",
+        "The input token count (1200293) exceeds the maximum number of tokens allowed (1048576).",
+    ),
     "precondition": gemini_error(
         400, "FAILED_PRECONDITION", "User location is not supported for the API use."
     ),

@@ -1,14 +1,14 @@
 """Routing that survives failure: failover before the first byte, tiers, fallbacks, weights.
 
 The relay here runs against one fault-injecting mock per deployment (tests/mocks/
-fault_upstream.py). Its breaker needs 1,000 failures to trip, so every test sees each
-deployment fresh; the cooldowns have their own relay in test_routing_breaker.py.
+fault_upstream.py; the fixtures are in conftest.py). Its breaker needs 1,000 failures to trip,
+so every test sees each deployment fresh; the cooldowns have their own relay in
+test_routing_breaker.py.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -17,9 +17,8 @@ import openai
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import RunningRelay, start_relay, stop_relay, wait_until
-from tests.mocks.fault_upstream import (
-    FaultUpstream,
+from tests.conftest import RunningRelay, wait_until
+from tests.e2e.routing.helpers import (
     ask,
     assert_openai_error,
     deployment,
@@ -28,13 +27,12 @@ from tests.mocks.fault_upstream import (
     post,
     provider,
     seen_by,
-    start_mocks,
-    stop_mocks,
     totals,
     wait_idle,
 )
+from tests.mocks.fault_upstream import FaultUpstream
 
-NAMES = ("a", "b", "c", "d", "e", "f", "g", "h")
+MOCKS = ("a", "b", "c", "d", "e", "f", "g", "h")
 FIRST_TOKEN = 1.0
 
 
@@ -53,7 +51,7 @@ TAGS = [f"{fault}-{s}" for fault in FAULTS for s in "ws"]
 TAGS += [f"{first}-{last}-{s}" for first, last, _ in FAILING for s in "ws"] + ["rested"]
 
 
-def routing_config(mocks: dict[str, FaultUpstream]) -> dict[str, Any]:
+def relay_config(mocks: dict[str, FaultUpstream]) -> dict[str, Any]:
     return {
         "routing": {
             "max_attempts": 4,
@@ -89,38 +87,9 @@ def routing_config(mocks: dict[str, FaultUpstream]) -> dict[str, Any]:
     }
 
 
-@pytest.fixture(scope="module")
-def mocks() -> Iterator[dict[str, FaultUpstream]]:
-    running = start_mocks(*NAMES)
-    yield running
-    stop_mocks(running)
-
-
-@pytest.fixture(scope="module")
-def relay(
-    mocks: dict[str, FaultUpstream], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RunningRelay]:
-    running = start_relay(routing_config(mocks), tmp_path_factory.mktemp("routing"))
-    yield running
-    stop_relay(running)
-
-
-@pytest.fixture(scope="module")
-def api_key(relay: RunningRelay) -> str:
-    return relay.create_key("routing")
-
-
-@pytest.fixture()
-def client(relay: RunningRelay, api_key: str) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=relay.base_url, api_key=api_key, max_retries=0, timeout=30) as sdk:
-        yield sdk
-
-
 @pytest.fixture(autouse=True)
-def fresh(mocks: dict[str, FaultUpstream], relay: RunningRelay) -> Iterator[None]:
-    """Every mock answers normally and no deployment rests (a 429 rests one for Retry-After)."""
-    for mock in mocks.values():
-        mock.reset()
+def rested(fresh: None, relay: RunningRelay) -> None:
+    """No deployment rests (a 429 rests one for its Retry-After)."""
 
     def resting() -> list[dict[str, Any]]:
         rows = httpx.get(relay.url + "/readyz", timeout=5).json().get("deployments", [])
@@ -130,9 +99,6 @@ def fresh(mocks: dict[str, FaultUpstream], relay: RunningRelay) -> Iterator[None
         wait_until(lambda: not resting(), timeout=15)
     except AssertionError:
         raise AssertionError(f"deployments still resting: {resting()}") from None
-    yield
-    for mock in mocks.values():
-        mock.reset()
 
 
 # ---- one broken deployment: the client never notices ----------------------------------------
@@ -345,6 +311,7 @@ def test_the_single_provider_form_still_works(client: openai.OpenAI, mocks) -> N
 # ---- weights, readiness, the ledger ----------------------------------------------------------
 
 
+@pytest.mark.pool(8)
 def test_weights_are_respected(client: openai.OpenAI, mocks: dict[str, FaultUpstream]) -> None:
     before = totals(mocks)
     with ThreadPoolExecutor(8) as pool:

@@ -7,35 +7,33 @@ Each test has a model of its own over two mocks of its own, so no breaker state 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import openai
 import pytest
 
-from tests.conftest import RunningRelay, start_relay, stop_relay, wait_until
-from tests.mocks.fault_upstream import (
-    FaultUpstream,
+from tests.conftest import RunningRelay, wait_until
+from tests.e2e.routing.helpers import (
     ask,
     assert_openai_error,
     deployment,
     grown,
     post,
     provider,
-    start_mocks,
-    stop_mocks,
     totals,
     wait_idle,
 )
+from tests.mocks.fault_upstream import FaultUpstream
 
 COOLDOWN = 2.0
 LOAD = ["refuse", "500", "hang_before_headers"]
 PAIRS = {"cool": ("p", "q"), "reprobe": ("r", "s"), "retry-after": ("t", "u"), "rest": ("x", "y")}
 PAIRS.update({f"load-{fault}": (f"{fault}-1", f"{fault}-2") for fault in LOAD})
+MOCKS = [name for pair in PAIRS.values() for name in pair]
 
 
-def breaker_config(mocks: dict[str, FaultUpstream]) -> dict[str, Any]:
+def relay_config(mocks: dict[str, FaultUpstream]) -> dict[str, Any]:
     return {
         "routing": {
             "max_attempts": 4,
@@ -58,29 +56,6 @@ def breaker_config(mocks: dict[str, FaultUpstream]) -> dict[str, Any]:
             for model, (first, second) in PAIRS.items()
         },
     }
-
-
-@pytest.fixture(scope="module")
-def mocks() -> Iterator[dict[str, FaultUpstream]]:
-    running = start_mocks(*(name for pair in PAIRS.values() for name in pair))
-    yield running
-    stop_mocks(running)
-
-
-@pytest.fixture(scope="module")
-def relay(
-    mocks: dict[str, FaultUpstream], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RunningRelay]:
-    running = start_relay(breaker_config(mocks), tmp_path_factory.mktemp("routing-breaker"))
-    yield running
-    stop_relay(running)
-
-
-@pytest.fixture(scope="module")
-def client(relay: RunningRelay) -> Iterator[openai.OpenAI]:
-    key = relay.create_key("routing")
-    with openai.OpenAI(base_url=relay.base_url, api_key=key, max_retries=0, timeout=30) as sdk:
-        yield sdk
 
 
 def state(relay: RunningRelay, model: str, name: str) -> str:
@@ -141,6 +116,7 @@ def test_a_cooled_down_deployment_gets_no_traffic_until_its_probe_succeeds(
     wait_idle(p, q)
 
 
+@pytest.mark.pool(8)
 def test_a_failed_probe_rests_it_again_for_longer(
     relay: RunningRelay, client: openai.OpenAI, mocks: dict[str, FaultUpstream]
 ) -> None:
@@ -195,6 +171,7 @@ def test_every_deployment_resting_is_answered_at_once(
     assert row["status"] == response.status_code
 
 
+@pytest.mark.pool(8)
 @pytest.mark.parametrize("fault", LOAD)
 def test_breaking_one_deployment_under_load_is_invisible(
     relay: RunningRelay, client: openai.OpenAI, mocks: dict[str, FaultUpstream], fault: str

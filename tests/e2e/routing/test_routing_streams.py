@@ -8,7 +8,6 @@ ledger keeps one row for what happened.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -16,28 +15,27 @@ import openai
 import orjson
 import pytest
 
-from tests.conftest import RunningRelay, start_relay, stop_relay
-from tests.mocks.fault_upstream import (
-    FAST_TIMEOUTS,
+from tests.conftest import RunningRelay
+from tests.e2e.routing.helpers import (
     HELLO,
-    FaultUpstream,
     ask,
     assert_openai_error,
     grown,
     post,
     provider,
     seen_by,
-    start_mocks,
-    stop_mocks,
     totals,
     wait_idle,
 )
+from tests.e2e.routing.resources import assert_within_pool
+from tests.mocks.fault_upstream import FAST_TIMEOUTS, FaultUpstream
 from tests.mocks.openai_upstream import answer_words, usage_for
 
 IDLE = FAST_TIMEOUTS["idle"]
+MOCKS = ("a", "b")
 
 
-def streams_config(mocks: dict[str, FaultUpstream]) -> dict[str, Any]:
+def relay_config(mocks: dict[str, FaultUpstream]) -> dict[str, Any]:
     a = {"provider": "a", "upstream_model": "up-a", "priority": 0}
     b = {"provider": "b", "upstream_model": "up-b", "priority": 1}
     return {
@@ -50,42 +48,6 @@ def streams_config(mocks: dict[str, FaultUpstream]) -> dict[str, Any]:
             "impatient": {"deployments": [a, b], "timeouts": {"first_token": 0.4}},
         },
     }
-
-
-@pytest.fixture(scope="module")
-def mocks() -> Iterator[dict[str, FaultUpstream]]:
-    running = start_mocks("a", "b")
-    yield running
-    stop_mocks(running)
-
-
-@pytest.fixture(scope="module")
-def relay(
-    mocks: dict[str, FaultUpstream], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RunningRelay]:
-    running = start_relay(streams_config(mocks), tmp_path_factory.mktemp("routing-streams"))
-    yield running
-    stop_relay(running)
-
-
-@pytest.fixture(scope="module")
-def api_key(relay: RunningRelay) -> str:
-    return relay.create_key("routing")
-
-
-@pytest.fixture()
-def client(relay: RunningRelay, api_key: str) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=relay.base_url, api_key=api_key, max_retries=0, timeout=30) as sdk:
-        yield sdk
-
-
-@pytest.fixture(autouse=True)
-def fresh(mocks: dict[str, FaultUpstream]) -> Iterator[None]:
-    for mock in mocks.values():
-        mock.reset()
-    yield
-    for mock in mocks.values():
-        mock.reset()
 
 
 def stream_lines(
@@ -281,3 +243,32 @@ def test_headers_without_a_first_token_fail_over(
     assert seen_by(mocks, request_id) == ["a", "b"]
     assert time.monotonic() - started < FAST_TIMEOUTS["first_token"] + 3
     wait_idle(*mocks.values())
+
+
+LEAK_FAULTS = ["reset_mid_stream", "hang_mid_stream", "malformed_sse", "malformed_json"]
+LEAK_FAULTS += ["hang_after_headers", "hang_before_headers", "500", "refuse"]
+FAULTY = 6
+
+
+@pytest.mark.parametrize("fault", LEAK_FAULTS)
+def test_faulty_requests_leave_the_relay_holding_nothing_more(
+    relay: RunningRelay, api_key: str, mocks: dict[str, FaultUpstream], fault: str
+) -> None:
+    """The relay's own sockets (from /proc): after FAULTY faulty requests, whole and streamed,
+    it holds at most its one pooled connection to the upstream, nothing half-closed, and no
+    more file descriptors than before (the fixtures check every other test the same way)."""
+    a = mocks["a"]
+    assert post(relay, api_key, "solo").status_code == 200
+    before = assert_within_pool(relay, [a], {"a": 1})
+    assert before.to(a.port) == 1, "the pooled connection is seen"
+    a.mode = fault
+    for i in range(FAULTY):
+        if i % 2:
+            stream_lines(relay, api_key, "solo")
+        else:
+            assert post(relay, api_key, "solo").status_code >= 500
+    wait_idle(a)
+    a.mode = "ok"
+    after = assert_within_pool(relay, [a], {"a": 1})
+    assert after.fds <= before.fds + 2, (before, after)
+    assert post(relay, api_key, "solo").status_code == 200
