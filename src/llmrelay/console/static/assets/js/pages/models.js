@@ -29,9 +29,9 @@ function health(deployments) {
 function capabilities(c) {
   if (!c) return h("span", { class: "muted" }, "—");
   const items = [["vision", "Vision"], ["reasoning", "Reasoning"], ["tools", "Tools"]];
-  return h("div", { class: "chips" }, items.map(([k, label]) =>
-    h("span", { class: `badge plain ${c[k] ? "info" : ""}`, title: c[k] ? label : `No ${label.toLowerCase()}` },
-      c[k] ? label : h("s", { class: "muted" }, label))));
+  const present = items.filter(([k]) => c[k]);
+  if (!present.length) return h("span", { class: "muted" }, "Text only");
+  return h("div", { class: "chips" }, present.map(([, label]) => h("span", { class: "badge plain info" }, label)));
 }
 
 function copyName(id) {

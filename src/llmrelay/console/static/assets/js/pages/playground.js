@@ -17,7 +17,7 @@ export async function mount(root, { me, params, signal }) {
   const maxTokens = h("input", { class: "input", type: "number", min: "1", step: "1", value: "256",
     name: "max_tokens", inputMode: "numeric" });
   const prompt = h("textarea", { class: "textarea", rows: 1, name: "prompt", id: "pg-prompt",
-    placeholder: "Send a message… (Enter to send, Shift+Enter for a new line)" });
+    placeholder: "Send a message…", title: "Enter sends; Shift+Enter starts a new line" });
   const send = h("button", { class: "btn btn-primary", type: "submit" }, icon("send"), "Send");
   const stop = h("button", { class: "btn btn-danger", type: "button", hidden: true }, icon("stop"), "Stop");
   const clearBtn = button("New chat", { iconName: "plus", small: true });
@@ -27,9 +27,13 @@ export async function mount(root, { me, params, signal }) {
 
   const tempRow = h("div", { class: "range-row" }, temperature, tempOut);
   temperature.id = "pg-temp";
+  const toggle = h("button", { class: "btn btn-sm btn-ghost settings-toggle", type: "button",
+    "aria-expanded": "true", "aria-controls": "pg-settings" }, "Hide");
+  const modelLabel = h("span", { class: "muted small mono settings-model" });
   const side = h("aside", { class: "card play-side", "aria-label": "Settings" },
-    h("div", { class: "card-head" }, h("h2", null, "Settings"), clearBtn),
-    h("div", { class: "card-body" },
+    h("div", { class: "card-head" }, h("div", null, h("h2", null, "Settings"), modelLabel),
+      h("div", { class: "actions" }, toggle, clearBtn)),
+    h("div", { class: "card-body", id: "pg-settings" },
       field("Model", modelSelect, { id: "pg-model" }),
       field("System prompt", system, { id: "pg-system" }),
       h("div", { class: "field" }, h("label", { for: "pg-temp" }, "Temperature"), tempRow),
@@ -44,6 +48,14 @@ export async function mount(root, { me, params, signal }) {
       h("div", null, h("h1", null, "Playground"),
         h("p", null, "Try any model your key may use. Answers stream in as they are generated."))),
     h("div", { class: "play" }, chat, side));
+
+  const setCollapsed = (collapsed) => {
+    side.classList.toggle("collapsed", collapsed);
+    toggle.setAttribute("aria-expanded", String(!collapsed));
+    toggle.textContent = collapsed ? "Show" : "Hide";
+  };
+  toggle.addEventListener("click", () => setCollapsed(!side.classList.contains("collapsed")));
+  setCollapsed(window.matchMedia("(max-width: 1000px)").matches);
 
   const history = [];
   let controller = null;
@@ -70,7 +82,11 @@ export async function mount(root, { me, params, signal }) {
     clear(messagesEl, h("div", { class: "card-body" }, errorAlert(e, "Could not load the models")));
     return () => {};
   }
-  modelSelect.addEventListener("change", () => setParams({ model: modelSelect.value }));
+  modelLabel.textContent = modelSelect.value;
+  modelSelect.addEventListener("change", () => {
+    modelLabel.textContent = modelSelect.value;
+    setParams({ model: modelSelect.value });
+  });
   showWelcome();
 
   function bubble(role, text) {

@@ -81,7 +81,7 @@ export async function mount(root, { me, params, signal }) {
           : "Your key's tokens, spend and errors. Days are UTC.")),
       filters),
     statsEl,
-    h("section", { class: "card section", "aria-labelledby": "chart-title" },
+    h("section", { class: "card section", "aria-labelledby": "chart-title", dataset: { testid: "usage-chart" } },
       h("div", { class: "card-head" }, chartTitle, h("div", { class: "actions" }, metricControl, byControl)),
       chartBody),
     h("section", { class: "card section", "aria-labelledby": "log-title" },
