@@ -1,7 +1,8 @@
 """Fixtures every routing test module shares: its fault mocks, a relay over them, a key, a client.
 
 A module names its mocks in `MOCKS` and builds its relay's configuration in
-`relay_config(mocks)`; the fixtures here start both once per module.
+`relay_config(mocks, **vendors)`; the fixtures here start both once per module. A module that
+needs other upstreams too (the Anthropic or Gemini mock) overrides `vendors` to start them.
 
 After every test, the relay process itself (seen through /proc, resources.py) must hold no more
 connections to each mock than before the test, or than the pool the test needed
@@ -37,12 +38,19 @@ def mocks(request: pytest.FixtureRequest) -> Iterator[dict[str, FaultUpstream]]:
 
 
 @pytest.fixture(scope="module")
+def vendors() -> dict[str, Any]:
+    """Other upstreams the module's relay talks to, by keyword for `relay_config`."""
+    return {}
+
+
+@pytest.fixture(scope="module")
 def relay(
     request: pytest.FixtureRequest,
     mocks: dict[str, FaultUpstream],
+    vendors: dict[str, Any],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[RunningRelay]:
-    config: dict[str, Any] = request.module.relay_config(mocks)
+    config: dict[str, Any] = request.module.relay_config(mocks, **vendors)
     name = request.module.__name__.rsplit(".", 1)[-1]
     running = start_relay(config, tmp_path_factory.mktemp(name))
     yield running
