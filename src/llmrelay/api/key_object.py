@@ -53,9 +53,6 @@ def key_created(
     return KeyCreated(**_fields(key, standing, now), key=secret)
 
 
-async def standing_of(relay: Relay, key: ApiKey) -> BudgetStanding | None:
+async def standing_of(relay: Relay, key: ApiKey) -> BudgetStanding:
     """The key's spend and remaining budget in its current period."""
-    budgets = getattr(relay, "budgets", None)
-    if budgets is None:
-        return None
-    return await budgets.standing(key)
+    return await relay.budgets.standing(key)

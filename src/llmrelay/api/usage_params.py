@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 import orjson
 from starlette.datastructures import QueryParams
@@ -125,7 +125,3 @@ def utc_day(seconds: float) -> str:
 
 def utc_hour(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:00:00Z")
-
-
-def next_day(text: str) -> str:
-    return (date.fromisoformat(text) + timedelta(days=1)).isoformat()

@@ -83,17 +83,6 @@ class ApiKey:
     def may_use(self, model: str) -> bool:
         return not self.models or model in self.models
 
-    def public(self) -> dict[str, Any]:
-        """What listing a key shows: never the hash, only the first characters."""
-        return {
-            "id": self.id,
-            "name": self.name,
-            "key_prefix": self.key_prefix,
-            "models": list(self.models),
-            "created_at": int(self.created_at),
-            "revoked_at": int(self.revoked_at) if self.revoked_at else None,
-        }
-
 
 SETTABLE_FIELDS = (
     "name",
