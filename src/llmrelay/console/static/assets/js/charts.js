@@ -40,16 +40,17 @@ export function topSeries(series, limit = 8) {
  * buckets: [{short, long}] along the x axis; series: [{name, values}] stacked bottom-up.
  * format(value) renders axis ticks, tooltip and legend values.
  */
-export function stackedBarChart({ buckets, series, format = String, height = 260, label = "Chart" }) {
+export function stackedBarChart({ buckets, series, format = String, exact, height = 260, label = "Chart" }) {
+  const precise = exact || format;
   const colored = series.map((x, i) => ({ ...x, color: x.color || PALETTE[i % PALETTE.length] }));
   const tooltip = h("div", { class: "tooltip", hidden: true, role: "presentation" });
   const holder = h("div", { class: "chart-svg" });
   const totals = colored.map((x) => x.values.reduce((a, b) => a + b, 0));
   const legend = h("div", { class: "legend" }, colored.map((x, i) =>
     h("span", null, h("i", { class: "swatch", dataset: { color: x.color } }), x.name,
-      h("b", { class: "muted" }, format(totals[i])))));
+      h("b", { class: "muted" }, precise(totals[i])))));
   for (const sw of legend.querySelectorAll(".swatch")) sw.style.background = sw.dataset.color;
-  const summary = colored.map((x, i) => `${x.name}: ${format(totals[i])}`).join("; ");
+  const summary = colored.map((x, i) => `${x.name}: ${precise(totals[i])}`).join("; ");
   const root = h("figure", { class: "chart", style: null }, holder, tooltip, legend);
   root.style.margin = "0";
 
@@ -116,11 +117,11 @@ export function stackedBarChart({ buckets, series, format = String, height = 260
         const swatch = h("i");
         swatch.style.background = x.color;
         tooltip.append(h("div", { class: "tt-row" }, h("span", null, swatch, x.name),
-          h("b", null, format(x.values[i] || 0))));
+          h("b", null, precise(x.values[i] || 0))));
       }
       if (colored.length > 1) {
         tooltip.append(h("div", { class: "tt-row tt-total" }, h("span", null, "Total"),
-          h("b", null, format(sums[i]))));
+          h("b", null, precise(sums[i]))));
       }
       tooltip.hidden = false;
       const center = m.left + band * (i + 0.5);

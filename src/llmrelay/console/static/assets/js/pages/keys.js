@@ -5,7 +5,7 @@ import { badge, button, clear, confirmDialog, empty, errorAlert, fmtCompact, fmt
 import { keyFormDialog, secretDialog } from "./key-form.js";
 
 const STATUS_KIND = { active: "success", disabled: "warning", expired: "", revoked: "danger" };
-const PERIOD = { total: "total", daily: "per day", weekly: "per week", monthly: "per month" };
+const PERIOD = { total: "in total", daily: "per day", weekly: "per week", monthly: "per month" };
 
 export function budgetCell(k) {
   if (k.budget_usd === null || k.budget_usd === undefined) {
@@ -17,10 +17,11 @@ export function budgetCell(k) {
   bar.style.width = `${(share * 100).toFixed(1)}%`;
   const cls = share >= 1 ? "progress over" : share >= 0.8 ? "progress warn" : "progress";
   return h("div", { class: "budget" },
-    h("div", { class: "small" }, h("b", null, fmtUSD(k.spend_usd || 0)), h("span", { class: "muted" },
-      ` of ${fmtUSD(k.budget_usd)} ${PERIOD[k.budget_period] || ""}`)),
+    h("div", { class: "small nowrap" }, h("b", null, fmtUSD(k.spend_usd || 0)),
+      h("span", { class: "muted" }, ` of ${fmtUSD(k.budget_usd)}`)),
     h("div", { class: cls, role: "progressbar", "aria-label": `Budget used by ${k.name}`,
-      "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": String(Math.round(share * 100)) }, bar));
+      "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": String(Math.round(share * 100)) }, bar),
+    h("div", { class: "muted small" }, PERIOD[k.budget_period] || ""));
 }
 
 export function limitsText(k) {

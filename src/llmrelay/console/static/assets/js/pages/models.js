@@ -34,6 +34,10 @@ function capabilities(c) {
   return h("div", { class: "chips" }, present.map(([, label]) => h("span", { class: "badge plain info" }, label)));
 }
 
+function unpriced() {
+  return h("span", { class: "muted", title: "No price set: requests cost nothing" }, "—");
+}
+
 function copyName(id) {
   return iconButton("copy", `Copy ${id}`, async () => {
     if (await copyText(id)) toast(`Copied ${id}`);
@@ -96,9 +100,9 @@ export async function mount(root, { me, signal }) {
             m.description ? h("div", { class: "muted small" }, m.description) : null),
           h("td", { "data-label": "Provider" }, m.provider),
           h("td", { "data-label": "Capabilities" }, capabilities(m.capabilities)),
-          h("td", { "data-label": "Input / 1M", class: "num" }, m.price ? fmtPrice(m.price.input) : h("span", { class: "muted" }, "Free")),
-          h("td", { "data-label": "Output / 1M", class: "num" }, m.price ? fmtPrice(m.price.output) : h("span", { class: "muted" }, "Free")),
-          h("td", { "data-label": "Cached / 1M", class: "num" }, m.price ? fmtPrice(m.price.cached_input) : h("span", { class: "muted" }, "—")),
+          h("td", { "data-label": "Input / 1M", class: "num" }, m.price ? fmtPrice(m.price.input) : unpriced()),
+          h("td", { "data-label": "Output / 1M", class: "num" }, m.price ? fmtPrice(m.price.output) : unpriced()),
+          h("td", { "data-label": "Cached / 1M", class: "num" }, m.price ? fmtPrice(m.price.cached_input) : unpriced()),
           h("td", { "data-label": "Health" }, health(m.health)))
         : h("tr", null,
           h("td", { class: "primary-cell" }, h("span", { class: "cell-title mono" }, m.id)),
@@ -106,7 +110,8 @@ export async function mount(root, { me, signal }) {
           h("td", { class: "actions-cell" }, h("div", { class: "row-actions" },
             h("a", { class: "btn btn-sm", href: `#/playground?model=${encodeURIComponent(m.id)}` }, "Try it"),
             copyName(m.id)))))));
-    const note = admin ? h("div", { class: "card-foot" }, "Prices are USD per million tokens; reasoning tokens count as output.") : null;
+    const note = admin ? h("div", { class: "card-foot" },
+      "Prices are USD per million tokens; reasoning tokens count as output. — means no price is set: such requests cost nothing.") : null;
     clear(body, h("div", { class: "table-wrap" }, table), note);
   }
   search.addEventListener("input", render);

@@ -3,7 +3,7 @@ import { api, usageApi } from "../api.js";
 import { stackedBarChart, topSeries } from "../charts.js";
 import { icon } from "../icons.js";
 import { badge, clear, empty, errorAlert, fmtCompact, fmtDate, fmtInt, fmtRelative, fmtUSD, h,
-  loading } from "../ui.js";
+  loading, plural } from "../ui.js";
 import { METRICS, rangeBuckets, toSeries, totals } from "../usage-data.js";
 import { budgetCell, limitsText, modelsCell } from "./keys.js";
 
@@ -32,7 +32,7 @@ async function usageCards(me, signal) {
   const rows = (await usageApi(me.role).usage({ group_by: "day,model", start: range.start }, signal)).data;
   const t = totals(rows);
   const stats = h("div", { class: "stats" },
-    stat("Requests · 7 days", "activity", fmtInt(t.requests), `${fmtInt(t.errors)} errors`),
+    stat("Requests · 7 days", "activity", fmtInt(t.requests), plural(t.errors, "error")),
     stat("Tokens · 7 days", "hash", fmtCompact(t.total_tokens),
       `${fmtCompact(t.prompt_tokens)} in · ${fmtCompact(t.completion_tokens)} out`),
     stat("Spend · 7 days", "coins", fmtUSD(t.cost_usd), "across all models"));
@@ -43,14 +43,17 @@ async function usageCards(me, signal) {
   if (rows.length) {
     chart = stackedBarChart({ buckets: range.buckets,
       series: topSeries(toSeries(rows, { ...range, by: "model", metric: "requests" })),
-      format: METRICS.requests.format, height: 200, label: "Requests by model, last 7 days" });
+      format: METRICS.requests.format, exact: METRICS.requests.exact, height: 200, label: "Requests by model, last 7 days" });
     chartCard.append(h("div", { class: "card-body" }, chart));
   } else {
     chartCard.append(empty({ iconName: "usage", title: "No requests in the last 7 days",
       text: "Send one from the playground to see it here.",
       action: h("a", { class: "btn", href: "#/playground" }, icon("playground"), "Open the playground") }));
   }
-  return { stats, chartCard, chart };
+  const byModel = new Map();
+  for (const r of rows) byModel.set(r.model, (byModel.get(r.model) || 0) + r.requests);
+  const busiest = [...byModel.entries()].sort((a, b) => b[1] - a[1]).map(([m]) => m);
+  return { stats, chartCard, chart, busiest };
 }
 
 async function adminOverview(root, me, signal) {
@@ -92,8 +95,14 @@ async function adminOverview(root, me, signal) {
       h("p", null, "Your relay at a glance: traffic, spend and health."))),
     usage.stats, usage.chartCard,
     h("div", { class: "cols section" }, keysCard, healthCard),
-    h("div", { class: "section" }, quickStart(models.data[0] && models.data[0].id)));
+    h("div", { class: "section" }, quickStart(pickModel(usage.busiest, models.data))));
   return usage.chart;
+}
+
+/** The model to show in the quick start: the busiest one this week that is listed, else any. */
+function pickModel(busiest, listed) {
+  const ids = new Set(listed.map((m) => m.id));
+  return busiest.find((m) => ids.has(m)) || (listed[0] && listed[0].id);
 }
 
 async function customerOverview(root, me, signal) {
@@ -123,7 +132,7 @@ async function customerOverview(root, me, signal) {
       h("p", null, "Your key's budget, limits and recent usage."))),
     h("div", { class: "cols" }, budgetCard, detailsCard),
     h("div", { class: "section" }, usage.stats), usage.chartCard,
-    h("div", { class: "section" }, quickStart(models.data[0] && models.data[0].id)));
+    h("div", { class: "section" }, quickStart(pickModel(usage.busiest, models.data))));
   return usage.chart;
 }
 

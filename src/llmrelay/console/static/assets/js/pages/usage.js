@@ -172,7 +172,7 @@ export async function mount(root, { me, params, signal }) {
       return;
     }
     const series = topSeries(toSeries(rows, { ...range, by, metric: state.metric }));
-    const chart = stackedBarChart({ buckets: range.buckets, series, format: metric.format,
+    const chart = stackedBarChart({ buckets: range.buckets, series, format: metric.format, exact: metric.exact,
       label: `${metric.label} by ${by}, last ${RANGES[state.range].label}` });
     charts.push(chart);
     clear(chartBody, chart);
@@ -203,8 +203,18 @@ export async function mount(root, { me, params, signal }) {
   }
 
   function statusBadge(r) {
-    if (r.status < 400) return badge(r.client_disconnected ? "client left" : String(r.status), r.client_disconnected ? "warning" : "success");
-    return badge(`${r.status} ${r.error_code || ""}`.trim(), "danger");
+    if (r.status < 400) {
+      return r.client_disconnected ? badge("client left", "warning") : badge(String(r.status), "success");
+    }
+    return h("div", { class: "status-error" }, badge(String(r.status), "danger"),
+      r.error_code ? h("div", { class: "cell-sub" }, r.error_code) : null);
+  }
+
+  function when(seconds) {
+    const d = new Date(seconds * 1000);
+    const today = new Date().toDateString() === d.toDateString();
+    const time = d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+    return today ? time : `${d.toLocaleDateString(undefined, { month: "short", day: "numeric" })}, ${time}`;
   }
 
   function renderLog(result) {
@@ -212,23 +222,25 @@ export async function mount(root, { me, params, signal }) {
       clear(logBody, empty({ iconName: "activity", title: page ? "No more requests" : "No requests match",
         text: page ? "You reached the oldest request." : "Requests in this range and with these filters appear here." }));
     } else {
-      const headers = ["Time", admin ? "Key" : null, "Model", "Status", "Tokens in / out", "Cost", "Latency", "Request"]
+      const headers = ["Time", admin ? "Key" : null, "Model", "Status", "Tokens", "Cost", "Latency", "Request"]
         .filter(Boolean);
       const table = h("table", { class: "table responsive" },
         h("thead", null, h("tr", null, headers.map((t, i) =>
           h("th", { scope: "col", class: i >= headers.length - 3 && t !== "Request" ? "num" : null }, t)))),
         h("tbody", null, result.data.map((r) => h("tr", null,
-          h("td", { "data-label": "Time", class: "nowrap", title: fmtDate(r.created_at) }, fmtRelative(r.created_at)),
-          admin ? h("td", { "data-label": "Key" }, r.key_name || r.key_id || "—") : null,
-          h("td", { "data-label": "Model" }, h("span", { class: "mono" }, r.model || "—"),
-            r.stream ? h("span", { class: "muted small" }, " · stream") : null),
+          h("td", { "data-label": "Time", class: "nowrap", title: `${fmtDate(r.created_at)} (${fmtRelative(r.created_at)})` },
+            when(r.created_at)),
+          admin ? h("td", { "data-label": "Key", class: "nowrap" }, r.key_name || r.key_id || "—") : null,
+          h("td", { "data-label": "Model", class: "nowrap" }, h("span", { class: "mono" }, r.model || "—"),
+            r.stream ? h("span", { class: "muted small", title: "streamed" }, " · SSE") : null),
           h("td", { "data-label": "Status" }, statusBadge(r)),
-          h("td", { "data-label": "Tokens in / out", class: "num" },
-            `${fmtInt(r.prompt_tokens)} / ${fmtInt(r.completion_tokens)}`, r.usage_estimated ? " ≈" : ""),
+          h("td", { "data-label": "Tokens in → out", class: "num",
+            title: r.usage_estimated ? "counted by the relay: the upstream reported none" : null },
+          `${fmtInt(r.prompt_tokens)} → ${fmtInt(r.completion_tokens)}`, r.usage_estimated ? " ≈" : ""),
           h("td", { "data-label": "Cost", class: "num" }, fmtUSD(r.cost_usd, { exact: true })),
           h("td", { "data-label": "Latency", class: "num", title: r.ttft_ms != null ? `first token ${fmtMs(r.ttft_ms)}` : null },
             fmtMs(r.latency_ms)),
-          h("td", { "data-label": "Request" }, h("span", { class: "cell-sub" }, r.request_id))))));
+          h("td", { "data-label": "Request" }, h("span", { class: "cell-sub req-id", title: r.request_id }, r.request_id))))));
       clear(logBody, h("div", { class: "table-wrap" }, table));
     }
     const prev = button("Newer", { iconName: "chevronLeft", small: true, onClick: () => { page -= 1; loadLog(); } });
