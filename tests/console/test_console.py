@@ -146,9 +146,9 @@ def seeded(console_relay: RunningRelay) -> dict[str, str]:
     return {name: key["key"] for name, key in made.items()}
 
 
-def shot(page: Page, name: str) -> None:
-    page.wait_for_timeout(250)  # let charts lay out and toasts settle
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+def shot(page: Page, name: str, *, full_page: bool = True) -> None:
+    page.wait_for_timeout(250)  # let charts lay out and transitions settle
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page)
 
 
 def new_page(browser: Browser, viewport: dict[str, int]) -> Page:
@@ -357,6 +357,10 @@ def test_admin_creates_a_key_the_customer_streams_an_answer_and_usage_shows_it(
     expect(chart.locator(".tooltip")).to_contain_text("Total")
     shot(page, "desktop-12-admin-usage")
 
+    page.emulate_media(color_scheme="dark")
+    shot(page, "desktop-13-admin-usage-dark")
+    page.emulate_media(color_scheme="light")
+
     with page.expect_download() as download_info:
         page.get_by_role("button", name="Export CSV").click()
     exported = Path(download_info.value.path()).read_text()
@@ -379,7 +383,7 @@ def test_the_console_on_a_phone(
     expect(nav).to_be_hidden()
     page.get_by_role("button", name="Open menu").click()
     expect(nav).to_be_visible()
-    shot(page, "phone-02-menu")
+    shot(page, "phone-02-menu", full_page=False)
     nav.get_by_role("link", name="Overview").click()
     expect(nav).to_be_hidden()
     expect(page.locator(".chart svg")).to_be_visible()

@@ -29,7 +29,9 @@ export function limitsText(k) {
   if (k.rpm) parts.push(`${fmtCompact(k.rpm)} rpm`);
   if (k.tpm) parts.push(`${fmtCompact(k.tpm)} tpm`);
   if (k.max_concurrent) parts.push(`${k.max_concurrent} concurrent`);
-  return parts.length ? parts.join(" · ") : "Unlimited";
+  if (!parts.length) return "Unlimited";
+  // Wrap only between limits, never inside one.
+  return h("span", null, parts.map((p, i) => [i ? " · " : null, h("span", { class: "nowrap" }, p)]));
 }
 
 export function modelsCell(models) {
@@ -71,7 +73,7 @@ export async function mount(root, { signal }) {
     try {
       const [list, models] = await Promise.all([keysApi.list(signal),
         api("/v1/models", { signal }).catch(() => ({ data: [] }))]);
-      all = list.data;
+      all = [...list.data].sort((a, b) => (b.created_at || 0) - (a.created_at || 0));
       modelNames = models.data.map((m) => m.id);
       renderCounts();
       renderTable();

@@ -3,7 +3,7 @@ import { api, usageApi } from "../api.js";
 import { stackedBarChart, topSeries } from "../charts.js";
 import { icon } from "../icons.js";
 import { badge, clear, empty, errorAlert, fmtCompact, fmtDate, fmtInt, fmtRelative, fmtUSD, h,
-  loading, plural } from "../ui.js";
+  copyButton, loading, plural } from "../ui.js";
 import { METRICS, rangeBuckets, toSeries, totals } from "../usage-data.js";
 import { budgetCell, limitsText, modelsCell } from "./keys.js";
 
@@ -24,7 +24,7 @@ function quickStart(model) {
     h("div", { class: "card-body" },
       h("p", { class: "muted", style: null }, "Point any OpenAI SDK at ", h("code", null, base),
         " with your key as the API key."),
-      h("pre", { class: "code section" }, code)));
+      h("div", { class: "code-wrap section" }, h("pre", { class: "code" }, code), copyButton(() => code))));
 }
 
 async function usageCards(me, signal) {

@@ -6,6 +6,8 @@ import { setParams } from "../router.js";
 import { streamChat } from "../sse.js";
 import { button, clear, empty, errorAlert, field, fmtInt, fmtMs, h, loading } from "../ui.js";
 
+const LAST_MODEL = "llmrelay.console.playground-model";
+
 export async function mount(root, { me, params, signal }) {
   const modelSelect = h("select", { class: "select", name: "model" });
   const system = h("textarea", { class: "textarea", name: "system", rows: 4,
@@ -75,8 +77,8 @@ export async function mount(root, { me, params, signal }) {
       return () => {};
     }
     for (const m of models) modelSelect.append(h("option", { value: m }, m));
-    const wanted = params.get("model");
-    modelSelect.value = wanted && models.includes(wanted) ? wanted : models[0];
+    const wanted = [params.get("model"), localStorage.getItem(LAST_MODEL)].find((m) => m && models.includes(m));
+    modelSelect.value = wanted || models[0];
   } catch (e) {
     if (e.name === "AbortError") return () => {};
     clear(messagesEl, h("div", { class: "card-body" }, errorAlert(e, "Could not load the models")));
@@ -86,6 +88,7 @@ export async function mount(root, { me, params, signal }) {
   modelSelect.addEventListener("change", () => {
     modelLabel.textContent = modelSelect.value;
     setParams({ model: modelSelect.value });
+    localStorage.setItem(LAST_MODEL, modelSelect.value);
   });
   showWelcome();
 

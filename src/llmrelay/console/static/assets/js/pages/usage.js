@@ -224,7 +224,7 @@ export async function mount(root, { me, params, signal }) {
     } else {
       const headers = ["Time", admin ? "Key" : null, "Model", "Status", "Tokens", "Cost", "Latency", "Request"]
         .filter(Boolean);
-      const table = h("table", { class: "table responsive" },
+      const table = h("table", { class: "table responsive log" },
         h("thead", null, h("tr", null, headers.map((t, i) =>
           h("th", { scope: "col", class: i >= headers.length - 3 && t !== "Request" ? "num" : null }, t)))),
         h("tbody", null, result.data.map((r) => h("tr", null,
@@ -238,9 +238,9 @@ export async function mount(root, { me, params, signal }) {
             title: r.usage_estimated ? "counted by the relay: the upstream reported none" : null },
           `${fmtInt(r.prompt_tokens)} → ${fmtInt(r.completion_tokens)}`, r.usage_estimated ? " ≈" : ""),
           h("td", { "data-label": "Cost", class: "num" }, fmtUSD(r.cost_usd, { exact: true })),
-          h("td", { "data-label": "Latency", class: "num", title: r.ttft_ms != null ? `first token ${fmtMs(r.ttft_ms)}` : null },
+          h("td", { "data-label": "Latency", class: "num hide-sm", title: r.ttft_ms != null ? `first token ${fmtMs(r.ttft_ms)}` : null },
             fmtMs(r.latency_ms)),
-          h("td", { "data-label": "Request" }, h("span", { class: "cell-sub req-id", title: r.request_id }, r.request_id))))));
+          h("td", { "data-label": "Request", class: "hide-sm" }, h("span", { class: "cell-sub req-id", title: r.request_id }, r.request_id))))));
       clear(logBody, h("div", { class: "table-wrap" }, table));
     }
     const prev = button("Newer", { iconName: "chevronLeft", small: true, onClick: () => { page -= 1; loadLog(); } });
