@@ -235,6 +235,12 @@ def test_admin_creates_a_key_the_customer_streams_an_answer_and_usage_shows_it(
     expect(page.get_by_role("row", name=re.compile("batch-jobs"))).to_be_visible()
     page.get_by_role("button", name="Create key").first.click()
     form = page.get_by_role("dialog", name="Create an API key")
+    form.get_by_label("Name", exact=True).fill("batch-jobs")
+    form.get_by_role("button", name="Create key").click()
+    refusal = form.get_by_role("alert")
+    expect(refusal).to_contain_text("Could not create the key")
+    expect(refusal).to_contain_text("batch-jobs")  # the relay's own message names the clash
+    shot(page, "desktop-04-keys-create-refused", full_page=False)
     form.get_by_label("Name", exact=True).fill("acme-web")
     form.get_by_label("Every model, including ones added later").uncheck()
     form.get_by_label(LOCAL_MODEL).check()
@@ -243,7 +249,7 @@ def test_admin_creates_a_key_the_customer_streams_an_answer_and_usage_shows_it(
     form.get_by_label("Budget period").select_option("monthly")
     form.get_by_label("Requests per minute").fill("60")
     form.get_by_label("Metadata (JSON)").fill('{"team": "web"}')
-    shot(page, "desktop-04-keys-create-dialog")
+    shot(page, "desktop-04b-keys-create-dialog")
     form.get_by_role("button", name="Create key").click()
     secret_dialog = page.get_by_role("dialog", name="Your new API key")
     expect(secret_dialog).to_contain_text("only time the key is shown")
@@ -308,6 +314,16 @@ def test_admin_creates_a_key_the_customer_streams_an_answer_and_usage_shows_it(
     assert page.evaluate("window.__updates") > 5, "the answer arrived in pieces, not at once"
     request_id = re.search(r"req_[0-9a-f]+", answer.get_by_test_id("usage").inner_text()).group(0)
     shot(page, "desktop-09-customer-playground")
+
+    # Stop: the stream is cut and the answer so far stays.
+    page.get_by_label("Max tokens").fill("400")
+    page.get_by_label("Message", exact=True).fill("Write a long story about a dragon and a knight.")
+    page.get_by_role("button", name="Send").click()
+    story = page.get_by_test_id("assistant-message").last
+    expect(story.locator(".msg-text")).not_to_be_empty(timeout=SLOW)
+    page.get_by_role("button", name="Stop").click()
+    expect(story).to_contain_text("Stopped.")
+    expect(page.get_by_role("button", name="Send")).to_be_visible()
 
     # A reasoning model: the thinking is shown apart, in a collapsible block.
     page.get_by_role("button", name="New chat").click()

@@ -51,7 +51,7 @@ export function stackedBarChart({ buckets, series, format = String, exact, heigh
       h("b", { class: "muted" }, precise(totals[i])))));
   for (const sw of legend.querySelectorAll(".swatch")) sw.style.background = sw.dataset.color;
   const summary = colored.map((x, i) => `${x.name}: ${precise(totals[i])}`).join("; ");
-  const root = h("figure", { class: "chart", style: null }, holder, tooltip, legend);
+  const root = h("figure", { class: "chart" }, holder, tooltip, legend);
   root.style.margin = "0";
 
   const sums = buckets.map((_, b) => colored.reduce((a, x) => a + (x.values[b] || 0), 0));

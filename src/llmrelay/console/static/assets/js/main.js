@@ -40,7 +40,7 @@ function shell(me, active) {
     h("div", { class: "sidebar-foot" },
       h("div", { class: "who" },
         h("span", { class: "avatar", "aria-hidden": "true" }, (me.name || "?").slice(0, 1).toUpperCase()),
-        h("div", { style: null, class: "who-text" },
+        h("div", { class: "who-text" },
           h("div", { class: "who-name" }, me.name),
           h("div", { class: "who-role" }, me.role === "admin" ? "Admin · full access" : "API key"))),
       h("button", { class: "btn btn-sm signout", type: "button", onclick: () => signOut() },
@@ -78,7 +78,8 @@ async function render() {
     navigate(DEFAULT_ROUTE);
     return;
   }
-  if (!shellState || shellState.key !== me.key) {
+  const firstRender = !shellState || shellState.key !== me.key;
+  if (firstRender) {
     const built = shell(me, route.path);
     shellState = { key: me.key, ...built };
     clear(app, built.shellEl);
@@ -98,6 +99,11 @@ async function render() {
     if (controller.signal.aborted) return;
     clear(content);
     current.cleanup = await page.mount(content, { me, params, signal: controller.signal });
+    if (!firstRender) {
+      // Like a page load: back to the top, and screen readers start at the new page.
+      window.scrollTo(0, 0);
+      content.focus({ preventScroll: true });
+    }
   } catch (e) {
     if (e.name === "AbortError") return;
     console.error(e);

@@ -103,7 +103,7 @@ export function loading(text = "Loading…") {
 export function skeletonRows(columns, rows = 4) {
   return Array.from({ length: rows }, () =>
     h("tr", null, Array.from({ length: columns }, (_, i) =>
-      h("td", null, h("div", { class: "skeleton", style: null, dataset: { w: i } })))));
+      h("td", null, h("div", { class: "skeleton", dataset: { w: i } })))));
 }
 
 export function empty({ iconName = "info", title, text, action }) {

@@ -22,7 +22,7 @@ function quickStart(model) {
   return h("section", { class: "card" },
     h("div", { class: "card-head" }, h("h2", null, "Quick start")),
     h("div", { class: "card-body" },
-      h("p", { class: "muted", style: null }, "Point any OpenAI SDK at ", h("code", null, base),
+      h("p", { class: "muted" }, "Point any OpenAI SDK at ", h("code", null, base),
         " with your key as the API key."),
       h("div", { class: "code-wrap section" }, h("pre", { class: "code" }, code), copyButton(() => code))));
 }
