@@ -170,12 +170,26 @@ def write_relay_config(path: Path, mock_url: str, *, with_model: bool) -> None:
     providers: dict[str, object] = {
         "mock": {"type": "openai", "base_url": mock_url, "api_key": "sk-bench"}
     }
-    models: dict[str, object] = {RELAY_MODEL: {"provider": "mock", "upstream_model": "mock"}}
+    # Priced, so every request reserves its worst case against the bench key's budget.
+    models: dict[str, object] = {
+        RELAY_MODEL: {
+            "provider": "mock",
+            "upstream_model": "mock",
+            "price": {"input": 0.15, "output": 0.6},
+        }
+    }
     if with_model:
         providers["local"] = {"type": "local"}
         models[LOCAL_MODEL] = {"provider": "local"}
     config = {"providers": providers, "models": models}
     path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+BENCH_KEY_LIMITS = [
+    *["--budget-usd", "1000000", "--budget-period", "monthly"],
+    *["--rpm", "100000000", "--tpm", "2000000000", "--max-concurrent", "100000"],
+    *["--allow-ip", "127.0.0.0/8"],
+]
 
 
 @dataclass
@@ -186,7 +200,9 @@ class RelayService(Service):
 def start_relay(
     workdir: Path, mock_url: str, port: int, cpu: int | None, *, with_model: bool = False
 ) -> RelayService:
-    """`llmrelay serve` with every existing feature on: key auth and the usage ledger.
+    """`llmrelay serve` with every existing feature on: key auth, the usage ledger, prices,
+    a budget reserved and settled per request, RPM/TPM/concurrency limits and an IP allowlist
+    (all far above what the load reaches, so they are counted, never hit).
 
     Without `with_model` it serves only the mock model; with it, the embedded local model
     too (ready once the model is loaded). Each relay has its own config, data dir and log."""
@@ -197,7 +213,10 @@ def start_relay(
     env = _relay_env("sk-bench-admin-" + secrets.token_hex(16))
     common = ["--config", str(config), "--data-dir", str(data_dir)]
     created = subprocess.run(
-        [sys.executable, "-m", "llmrelay", "keys", "create", "--name", "bench", *common],
+        [
+            *[sys.executable, "-m", "llmrelay", "keys", "create", "--name", "bench", *common],
+            *BENCH_KEY_LIMITS,
+        ],
         env=env,
         capture_output=True,
         text=True,

@@ -35,7 +35,7 @@ def open_store(settings: Settings) -> KeyStore:
     engine = open_engine(settings.database_url)
     migrate(engine)
     generation = GenerationCounter(settings.data_path / "keys.generation")
-    redis_url = getattr(settings.server, "redis_url", None)
+    redis_url = settings.server.redis_url
     if redis_url:
         from llmrelay.store.key_events import announce_through
 
