@@ -157,6 +157,14 @@ def new_page(browser: Browser, viewport: dict[str, int]) -> Page:
     page.set_default_timeout(20_000)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    def on_console(message: Any) -> None:
+        # Refused API calls (401, 403) are logged by the browser itself; anything else, such as
+        # a script error or a Content-Security-Policy violation, is a bug.
+        if message.type == "error" and "Failed to load resource" not in message.text:
+            errors.append(message.text)
+
+    page.on("console", on_console)
     page.js_errors = errors  # type: ignore[attr-defined]
     return page
 
@@ -373,6 +381,14 @@ def test_admin_creates_a_key_the_customer_streams_an_answer_and_usage_shows_it(
     expect(chart.locator(".tooltip")).to_contain_text("Total")
     shot(page, "desktop-12-admin-usage")
 
+    page.get_by_role("button", name="24 hours").click()
+    page.get_by_role("button", name="Requests", exact=True).click()
+    expect(chart.locator(".legend")).to_contain_text("acme-web")
+    expect(chart.locator("svg rect[fill]").first).to_be_visible()
+    expect(chart.locator("rect.hover-col")).to_have_count(24)
+    page.get_by_role("button", name="7 days").click()
+    page.get_by_role("button", name="Cost").click()
+    expect(chart.locator("rect.hover-col")).to_have_count(7)
     page.emulate_media(color_scheme="dark")
     shot(page, "desktop-13-admin-usage-dark")
     page.emulate_media(color_scheme="light")
