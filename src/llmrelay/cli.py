@@ -55,13 +55,13 @@ def cmd_usage(args: argparse.Namespace) -> int:
         return 0
     print(
         f"{'KEY':20} {'MODEL':28} {'REQUESTS':>9} {'ERRORS':>7} {'PROMPT':>9} "
-        f"{'COMPLETION':>11} {'TOTAL':>9}"
+        f"{'COMPLETION':>11} {'TOTAL':>9} {'COST_USD':>11}"
     )
     for r in rows:
         print(
             f"{r['key_name'] or '-':20} {r['model'] or '-':28} {r['requests']:>9} "
             f"{r['errors']:>7} {r['prompt_tokens']:>9} {r['completion_tokens']:>11} "
-            f"{r['total_tokens']:>9}"
+            f"{r['total_tokens']:>9} {r['cost_usd'] or 0:>11.6f}"
         )
     return 0
 

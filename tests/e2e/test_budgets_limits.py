@@ -266,3 +266,27 @@ def test_replicas_share_one_requests_per_minute_count(replicas) -> None:
         except openai.RateLimitError:
             outcomes.append("limited")
     assert outcomes == ["ok", "ok", "ok", "limited", "limited"]
+
+
+def test_the_usage_command_sums_cost_per_key_and_model(priced_relay) -> None:
+    import json
+
+    key = new_key(priced_relay)
+    client = openai.OpenAI(base_url=priced_relay.base_url, api_key=key, max_retries=0)
+    raws = [
+        client.chat.completions.with_raw_response.create(
+            model="priced", messages=ASK, max_tokens=5
+        )
+        for _ in range(2)
+    ]
+    for raw in raws:
+        priced_relay.ledger_row(raw.headers["x-request-id"])
+    rows = json.loads(priced_relay.cli("usage", "--json").stdout)
+    name = httpx.get(
+        priced_relay.url + "/v1/key", headers={"authorization": f"Bearer {key}"}
+    ).json()["name"]
+    mine = next(r for r in rows if r["key_name"] == name and r["model"] == "priced")
+    assert mine["requests"] == 2
+    assert mine["cost_usd"] == pytest.approx(2 * COST)
+    table = priced_relay.cli("usage").stdout
+    assert "COST_USD" in table and f"{2 * COST:.6f}" in table

@@ -57,6 +57,7 @@ class UsageStore:
                 sa.func.sum(u.prompt_tokens).label("prompt_tokens"),
                 sa.func.sum(u.completion_tokens).label("completion_tokens"),
                 sa.func.sum(u.total_tokens).label("total_tokens"),
+                sa.func.sum(u.cost_usd).label("cost_usd"),
             )
             .group_by(u.key_name, u.model)
             .order_by(u.key_name, u.model)
