@@ -24,7 +24,7 @@ Modes:
 - `content_filter`: Azure OpenAI's 400 `content_filter` for a filtered prompt (with its
   `innererror.code: ResponsibleAIPolicyViolation` and `content_filter_result`).
 - `filtered_answer`: a 200 whose only choice ended `content_filter` with no content (Azure's
-  filtered answer); streamed, a role chunk and then the `content_filter` finish.
+  filtered answer); streamed, a role chunk and, 50 ms later, the `content_filter` finish.
 """
 
 from __future__ import annotations
@@ -407,6 +407,7 @@ async def _filtered_answer(mock, request, body):
         return _whole_with(body, choice, usage_for(body, []))
     response = await _open(mock, request)
     await response.write(_chunk(body, _delta("", role=True)))
+    await asyncio.sleep(0.05)  # the role and the refusal arrive in reads of their own
     await response.write(_chunk(body, _delta("", finish="content_filter")))
     await response.write(_chunk(body, [], usage=usage_for(body, [])))
     await response.write(b"data: [DONE]\n\n")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
+from llmrelay.api.stream_relay import PrimedStream
 from llmrelay.config import RoutingConfig
 from llmrelay.protocol.errors import RelayError, invalid_request
-from llmrelay.providers.base import UpstreamError
+from llmrelay.providers.base import ChunkStream, UpstreamError
 from llmrelay.routing.catalog import Deployment, ModelEntry
 from llmrelay.routing.fallbacks import refused_answer
 from llmrelay.routing.router import Router
@@ -184,3 +187,41 @@ def test_only_a_bare_refusal_counts() -> None:
     )
     assert refused_answer(FakeStream([chunk({"role": "assistant"})])) is None
     assert refused_answer("text") is None
+
+
+class Batches(ChunkStream):
+    """An upstream stream that yields the given batches, then ends (or hangs)."""
+
+    def __init__(self, *batches: list[dict[str, Any]], hang: bool = False) -> None:
+        self._batches = batches
+        self.hang = hang
+
+    async def batches(self) -> AsyncIterator[list[dict[str, Any]]]:
+        for batch in self._batches:
+            yield batch
+        if self.hang:
+            await asyncio.Event().wait()
+
+    async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        async for batch in self.batches():
+            for item in batch:
+                yield item
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def test_priming_reads_past_a_role_only_batch_to_the_refusal() -> None:
+    role, finish = chunk({"role": "assistant", "content": ""}), chunk({}, "content_filter")
+    primed = PrimedStream(Batches([role], [finish]))
+    await primed.prime(1.0, "up")
+    assert primed.first_batch == [role, finish]
+    assert refused_answer(primed) == "content_filter"
+    assert [c async for c in primed] == [role, finish]
+
+
+async def test_a_role_only_stream_that_goes_silent_is_a_first_token_timeout() -> None:
+    primed = PrimedStream(Batches([chunk({"role": "assistant"})], hang=True))
+    with pytest.raises(UpstreamError) as caught:
+        await primed.prime(0.05, "up")
+    assert caught.value.code == "upstream_timeout"

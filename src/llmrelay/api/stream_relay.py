@@ -182,10 +182,25 @@ async def relay_stream(
     return error
 
 
+def carries_token(chunks: list[dict[str, Any]]) -> bool:
+    """Some choice has a finish reason or a delta with anything but its role: a first token.
+    (A role-only chunk, or a usage chunk, is not one.)"""
+    for chunk in chunks:
+        for choice in chunk.get("choices") or ():
+            if not isinstance(choice, dict):
+                continue
+            delta = choice.get("delta")
+            if choice.get("finish_reason") or (
+                isinstance(delta, dict) and any(v for k, v in delta.items() if k != "role")
+            ):
+                return True
+    return False
+
+
 class PrimedStream(ChunkStream):
-    """A stream whose first batch has arrived: until then nothing but `: ping` comments has
-    reached the client, so a deployment that accepted the request and then said nothing can
-    still be swapped for another without the client noticing."""
+    """A stream whose first token has arrived: until then nothing but `: ping` comments has
+    reached the client, so a deployment that accepted the request and then said nothing (or
+    only its role) can still be swapped for another without the client noticing."""
 
     def __init__(self, inner: ChunkStream) -> None:
         self.inner = inner
@@ -193,17 +208,23 @@ class PrimedStream(ChunkStream):
         self._first: list[dict[str, Any]] | None = None
 
     async def prime(self, first_token: float, provider: str) -> None:
+        """Read, within `first_token`, up to the first batch that carries a token (or the
+        end); the chunks read so far are sent first, together."""
+        first: list[dict[str, Any]] = []
         try:
             async with asyncio.timeout(first_token):
-                self._first = await anext(self._batches)
+                while not carries_token(first):
+                    first.extend(await anext(self._batches))
         except TimeoutError:
             raise upstream_timeout(provider, "no first token in time") from None
         except StopAsyncIteration:
-            self._first = []
+            pass
+        self._first = first
 
     @property
     def first_batch(self) -> list[dict[str, Any]]:
-        """What arrived first (the router looks for a content filter's bare refusal)."""
+        """What arrived up to the first token (the router looks for a content filter's bare
+        refusal there)."""
         return self._first or []
 
     async def batches(self) -> AsyncIterator[list[dict[str, Any]]]:
