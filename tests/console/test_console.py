@@ -29,6 +29,7 @@ from tests.conftest import (
     relay_config,
     stop_relay,
     wait_ready,
+    wait_until,
 )
 from tests.mocks.openai_upstream import MockOpenAI
 from tests.services import services_required
@@ -143,6 +144,12 @@ def seeded(console_relay: RunningRelay) -> dict[str, str]:
                         ],
                     },
                 )
+        # The ledger writer moves records into the database twice a second: wait for all
+        # 11, or the first page may load before there is anything to chart.
+        wait_until(
+            lambda: len(http.get("/admin/requests", params={"limit": 50}).json()["data"]) >= 11,
+            timeout=30,
+        )
     return {name: key["key"] for name, key in made.items()}
 
 
