@@ -145,7 +145,7 @@ async def test_budget_refusal_gives_back_the_concurrency_slot(gate: Gate) -> Non
     assert await gate.admit(key, request(), FREE, None) is not None
 
 
-def test_worst_case_covers_prompt_images_and_every_choice(gate: Gate) -> None:
+async def test_worst_case_covers_prompt_images_and_every_choice(gate: Gate) -> None:
     model = ModelConfig(provider="p", price=Price(input=1.0, output=2.0))
     small = gate.worst_case(request(max_tokens=10), model)
     with_image = request(max_tokens=10)
