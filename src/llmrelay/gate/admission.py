@@ -123,7 +123,7 @@ class Gate:
     ) -> Admission | None:
         """Take what the request needs, or raise the refusal. None: nothing to give back."""
         if key.allowed_ips:
-            self._check_address(key, client)
+            self.check_address(key, client)
         admission = None
         if key.rpm is not None or key.tpm is not None or key.max_concurrent is not None:
             admission = await self._count(key)
@@ -155,7 +155,10 @@ class Gate:
             raise rate_limited(key, count, now)
         return Admission(key, ratelimit_headers(key, count, now), lease)
 
-    def _check_address(self, key: ApiKey, client: str | None) -> None:
+    def check_address(self, key: ApiKey, client: str | None) -> None:
+        """Refuse (403 `ip_not_allowed`) a key used from outside its `allowed_ips`."""
+        if not key.allowed_ips:
+            return
         networks = self._networks.get(key.allowed_ips)
         if networks is None:
             networks = [ipaddress.ip_network(text, strict=False) for text in key.allowed_ips]
