@@ -76,13 +76,17 @@ def open_relay_state(settings: Settings, admin_key: str | None) -> Relay:
     providers = build_providers(settings, images)
     tokens = TokenCounter()
     gate, budgets, redis = build_gate(settings, usage, tokens)
+    ledger = Ledger(settings.data_path / "outbox", settings.database_url)
+    budgets.flushed = ledger.flushed
+    keys = KeyRegistry(key_store, generation)
+    keys.on_budget_change = budgets.budget_changed
     return Relay(
         settings=settings,
         engine=engine,
         key_store=key_store,
-        keys=KeyRegistry(key_store, generation),
+        keys=keys,
         usage=usage,
-        ledger=Ledger(settings.data_path / "outbox", settings.database_url),
+        ledger=ledger,
         providers=providers,
         catalog=ModelCatalog.from_settings(settings, providers),
         router=Router(settings.routing),

@@ -40,6 +40,9 @@ class OpenAIProvider(msgspec.Struct, tag="openai", tag_field="type", forbid_unkn
     max_connections: int = 1000
     reasoning_style: Literal["openai", "deepseek", "qwen", "vllm"] = "openai"
     """How a reasoning model-name suffix is spelt for this server (see README)."""
+    max_tokens_field: Literal["max_tokens", "max_completion_tokens"] | None = None
+    """How to send an output cap the relay sets itself (a budget's): `max_completion_tokens`
+    for api.openai.com, `max_tokens` elsewhere, unless set."""
 
 
 class LocalProvider(msgspec.Struct, tag="local", tag_field="type", forbid_unknown_fields=True):
@@ -243,6 +246,8 @@ class BillingConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Locally counted prompt tokens times this: vendors' tokenizers count differently."""
     image_tokens: int = 1600
     """Prompt tokens reserved per image part."""
+    attachment_chars_per_token: int = 4
+    """Files and audio: prompt tokens reserved per this many base64 characters."""
     reservation_ttl_seconds: float = 3600.0
     """A reservation left by a replica that died is released after this long."""
 

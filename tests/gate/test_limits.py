@@ -91,18 +91,29 @@ async def test_requests_per_minute_then_a_new_minute(gate: Gate, clock: Clock) -
     assert await gate.admit(key, request(), FREE, "127.0.0.1") is not None
 
 
-async def test_tokens_per_minute_count_what_requests_used(gate: Gate, clock: Clock) -> None:
+async def test_tokens_per_minute_count_estimates_then_what_was_used(
+    gate: Gate, clock: Clock
+) -> None:
     key = limited(tpm=100)
-    first = await gate.admit(key, request(), FREE, None)
-    assert dict(first.headers)[b"x-ratelimit-remaining-tokens"] == b"100"
-    await gate.release(first, 60, 0)
-    second = await gate.admit(key, request(), FREE, None)
-    assert dict(second.headers)[b"x-ratelimit-remaining-tokens"] == b"40"
-    await gate.release(second, 60, 0)
-    error = await refused(gate, key)
-    assert error.code == "rate_limit_exceeded" and "tokens" in error.message
+    asked = gate.estimator.prompt_tokens(request()) + 20
+    first = await gate.admit(key, request(max_tokens=20), FREE, None)
+    assert dict(first.headers)[b"x-ratelimit-remaining-tokens"] == str(100 - asked).encode()
+    await gate.release(first, 60, 0)  # it used more than its estimate
+    second = await gate.admit(key, request(max_tokens=20), FREE, None)
+    assert dict(second.headers)[b"x-ratelimit-remaining-tokens"] == str(40 - asked).encode()
+    with pytest.raises(RelayError) as caught:  # in flight: its estimate still counts
+        await gate.admit(key, request(max_tokens=20), FREE, None)
+    assert (caught.value.code, caught.value.type) == ("rate_limit_exceeded", "tokens")
+    await gate.release(second, 5, 0)  # used less: the window gets the rest back
+    assert await gate.admit(key, request(max_tokens=20), FREE, None) is not None
     clock.now += 60
-    assert await gate.admit(key, request(), FREE, None) is not None
+    assert await gate.admit(key, request(max_tokens=20), FREE, None) is not None
+
+
+async def test_a_request_larger_than_the_tpm_is_told_it_can_never_fit(gate: Gate) -> None:
+    with pytest.raises(RelayError) as caught:
+        await gate.admit(limited(tpm=100), request(max_tokens=500), FREE, None)
+    assert "never fit" in caught.value.message
 
 
 async def test_concurrent_requests_are_slots_given_back(gate: Gate) -> None:
@@ -181,10 +192,10 @@ async def test_redis_limits_are_shared_by_replicas(redis_client, clock: Clock) -
     from llmrelay.gate.limit_book import Limits
 
     limits = Limits(rpm=5, tpm=None, max_concurrent=None)
-    verdicts = [(await replicas[i % 3].admit("k", limits, "")).verdict for i in range(8)]
+    verdicts = [(await replicas[i % 3].admit("k", limits, "", 0)).verdict for i in range(8)]
     assert verdicts == [0] * 5 + [1] * 3
     clock.now += 60
-    assert (await replicas[1].admit("k", limits, "")).verdict == 0
+    assert (await replicas[1].admit("k", limits, "", 0)).verdict == 0
 
 
 async def test_redis_concurrency_and_tokens(redis_client, clock: Clock) -> None:
@@ -193,10 +204,14 @@ async def test_redis_concurrency_and_tokens(redis_client, clock: Clock) -> None:
     prefix = f"llmrelay-test-{secrets.token_hex(4)}:"
     book = RedisLimitBook(redis_client, prefix=prefix, clock=clock)
     slots = Limits(rpm=None, tpm=None, max_concurrent=1)
-    assert (await book.admit("k", slots, "a")).verdict == 0
-    assert (await book.admit("k", slots, "b")).verdict == 3
-    await book.release("k", "a", 70)
-    assert (await book.admit("k", slots, "c")).verdict == 0
+    first = await book.admit("k", slots, "a", 0)
+    assert first.verdict == 0
+    assert (await book.admit("k", slots, "b", 0)).verdict == 3
+    await book.release("k", "a", first.window, 0)
+    assert (await book.admit("k", slots, "c", 0)).verdict == 0
     tokens = Limits(rpm=None, tpm=70, max_concurrent=None)
-    count = await book.admit("k", tokens, "")
-    assert (count.verdict, count.tokens) == (2, 70)
+    counted = await book.admit("k", tokens, "", 50)
+    assert (counted.verdict, counted.tokens) == (0, 50)
+    assert (await book.admit("k", tokens, "", 30)).verdict == 2  # 50 + 30 > 70
+    await book.release("k", None, counted.window, -40)  # it used 10
+    assert (await book.admit("k", tokens, "", 30)).tokens == 40

@@ -57,3 +57,18 @@ def test_period_bounds() -> None:
     for period, (start, end) in (("daily", day), ("weekly", week), ("monthly", month)):
         assert period_bounds(period, now) == (start.timestamp(), end.timestamp())
     assert period_bounds("total", now) == (0.0, None)
+
+
+def test_upstream_counts_out_of_range_are_clamped() -> None:
+    usage = Usage.from_openai(
+        {
+            "prompt_tokens": 2**63 + 5,
+            "completion_tokens": -5_000_000,
+            "prompt_tokens_details": {"cached_tokens": -1},
+            "completion_tokens_details": {"reasoning_tokens": True},
+        }
+    )
+    assert usage is not None
+    assert (usage.prompt_tokens, usage.completion_tokens) == (2**31 - 1, 0)
+    assert usage.cached_tokens == 0 and usage.reasoning_tokens is None
+    assert cost_nano(Price(input=1.0, output=1.0), usage) >= 0

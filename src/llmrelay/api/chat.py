@@ -106,11 +106,21 @@ class ChatCompletionsEndpoint:
             if not exchange.response_started:
                 await self._send_error(send, error, exchange, request_id_header)
         finally:
-            self.relay.ledger.record(exchange.record())
-            if exchange.admission is not None:
-                usage = exchange.usage
-                tokens = usage.total_tokens if usage is not None else 0
-                await self.relay.gate.release(exchange.admission, tokens, exchange.cost_nano)
+            if exchange.usage is None and exchange.client_disconnected and exchange.upstream_called:
+                self._bill_prompt(exchange)
+            try:
+                self.relay.ledger.record(exchange.record())
+            finally:
+                if exchange.admission is not None:
+                    usage = exchange.usage
+                    tokens = usage.total_tokens if usage is not None else 0
+                    await self.relay.gate.release(exchange.admission, tokens, exchange.cost_nano)
+
+    def _bill_prompt(self, exchange: Exchange) -> None:
+        """The client left before any answer: the upstream has the prompt, and bills it."""
+        assert exchange.request is not None
+        prompt = self.relay.tokens.count_messages(exchange.request.messages)
+        exchange.usage, exchange.usage_estimated = Usage(prompt, 0), True
 
     async def _send_error(
         self, send: Any, error: RelayError, exchange: Exchange, request_id: tuple
@@ -129,13 +139,18 @@ class ChatCompletionsEndpoint:
         exchange.key = key
         body = await read_body(scope, receive, relay.settings.server.max_body_bytes)
         request = parse_chat_request(body)
+        exchange.request = request
         exchange.model = request.model
         exchange.stream = request.stream
         resolved = relay.catalog.resolve(request.model, key)
         if key.limited:
             client = scope.get("client")
             exchange.admission = await relay.gate.admit(
-                key, request, resolved.entry.priced_models, client[0] if client else None
+                key,
+                request,
+                resolved.entry.priced_models,
+                client[0] if client else None,
+                resolved.reasoning,
             )
         headers = [rid, *exchange.admission.headers] if exchange.admission else [rid]
         attempts = _Attempts(request, resolved, exchange)

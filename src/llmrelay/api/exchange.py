@@ -10,6 +10,7 @@ from llmrelay.gate.admission import Admission
 from llmrelay.metering.ledger import UsageRecord
 from llmrelay.metering.prices import cost_nano, nano_to_usd
 from llmrelay.protocol.errors import RelayError
+from llmrelay.protocol.request import ChatRequest
 from llmrelay.protocol.usage import Usage
 from llmrelay.store.keys import ApiKey
 
@@ -36,6 +37,12 @@ class Exchange:
     client_disconnected: bool = False
     price: Price | None = None
     admission: Admission | None = None
+    request: ChatRequest | None = None
+
+    @property
+    def upstream_called(self) -> bool:
+        """Whether a deployment was tried (and may bill for what it was sent)."""
+        return self.provider is not None
 
     @property
     def cost_nano(self) -> int:

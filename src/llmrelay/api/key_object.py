@@ -54,5 +54,7 @@ def key_created(
 
 
 async def standing_of(relay: Relay, key: ApiKey) -> BudgetStanding:
-    """The key's spend and remaining budget in its current period."""
+    """The key's spend and remaining budget in its current period (after any key change this
+    process has not yet seen, so a budget just changed is read again from the ledger)."""
+    await relay.keys.refresh()
     return await relay.budgets.standing(key)

@@ -16,6 +16,7 @@ from typing import Any
 
 from llmrelay.config import BillingConfig, ModelConfig
 from llmrelay.gate.budgets import BudgetReservation, Budgets
+from llmrelay.gate.estimate import RequestEstimator
 from llmrelay.gate.limit_book import (
     TOO_MANY_CONCURRENT,
     TOO_MANY_REQUESTS,
@@ -27,6 +28,7 @@ from llmrelay.gate.limit_book import (
 from llmrelay.metering.prices import worst_case_nano
 from llmrelay.metering.tokens import TokenCounter
 from llmrelay.protocol.errors import RelayError
+from llmrelay.protocol.reasoning import ReasoningIntent
 from llmrelay.protocol.request import ChatRequest
 from llmrelay.store.keys import ApiKey
 
@@ -40,6 +42,8 @@ class Admission:
     key: ApiKey
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     lease: str | None = None
+    window: int = 0
+    counted_tokens: int = 0
     reservation: BudgetReservation | None = None
     released: bool = False
 
@@ -74,18 +78,26 @@ def ratelimit_headers(key: ApiKey, count: WindowCount, now: float) -> list[tuple
 
 _REFUSALS = {
     TOO_MANY_REQUESTS: "Rate limit reached for requests: this key allows {key.rpm} per minute.",
-    TOO_MANY_TOKENS: "Rate limit reached for tokens: this key allows {key.tpm} per minute.",
+    TOO_MANY_TOKENS: (
+        "Rate limit reached for tokens: this key allows {key.tpm} per minute, and this request "
+        "may use {asked} (its prompt and max_tokens)."
+    ),
     TOO_MANY_CONCURRENT: (
         "Too many requests in flight: this key allows {key.max_concurrent} at once."
     ),
 }
 
 
-def rate_limited(key: ApiKey, count: WindowCount, now: float) -> RelayError:
+def rate_limited(key: ApiKey, count: WindowCount, now: float, asked: int) -> RelayError:
+    message = _REFUSALS[count.verdict].format(key=key, asked=asked)
+    if count.verdict == TOO_MANY_TOKENS and key.tpm is not None and asked > key.tpm:
+        message += " Lower max_tokens: it can never fit."
+    else:
+        message += " Retry after the time in Retry-After."
     error = RelayError(
         429,
-        _REFUSALS[count.verdict].format(key=key) + " Retry after the time in Retry-After.",
-        type="requests",
+        message,
+        type="tokens" if count.verdict == TOO_MANY_TOKENS else "requests",
         code="rate_limit_exceeded",
         retry_after=1.0 if count.verdict == TOO_MANY_CONCURRENT else count.window_ends - now,
     )
@@ -113,24 +125,38 @@ class Gate:
     ) -> None:
         self.limits = limits
         self.budgets = budgets
-        self.tokens = tokens
+        self.estimator = RequestEstimator(tokens, billing)
         self.billing = billing
         self.clock = clock
         self._networks: dict[tuple[str, ...], list[Network]] = {}
 
     async def admit(
-        self, key: ApiKey, request: ChatRequest, models: list[ModelConfig], client: str | None
+        self,
+        key: ApiKey,
+        request: ChatRequest,
+        models: list[ModelConfig],
+        client: str | None,
+        reasoning: ReasoningIntent | None = None,
     ) -> Admission | None:
-        """Take what the request needs, or raise the refusal. None: nothing to give back."""
-        if key.allowed_ips:
-            self.check_address(key, client)
+        """Take what the request needs, or raise the refusal. None: nothing to give back.
+
+        For a key with a budget, a priced request without `max_tokens` gets the output cap
+        its reservation assumed: it is what goes upstream, so the answer cannot outspend it."""
+        self.check_address(key, client)
+        budgeted = key.budget_usd is not None and any(m.price for m in models)
+        if budgeted and request.max_tokens is None:
+            request.max_tokens = models[0].max_tokens_default or self.billing.default_max_tokens
         admission = None
+        prompt = self.estimator.prompt_tokens(request) if budgeted or key.tpm else 0
         if key.rpm is not None or key.tpm is not None or key.max_concurrent is not None:
-            admission = await self._count(key)
-        if key.budget_usd is not None:
+            asked = 0
+            if key.tpm is not None:
+                asked = prompt + self.estimator.output_tokens(request, models[0], reasoning)
+            admission = await self._count(key, asked)
+        if budgeted:
             admission = admission or Admission(key)
             try:
-                amount = max(self.worst_case(request, model) for model in models)
+                amount = max(self._worst_case(request, m, reasoning, prompt) for m in models)
                 admission.reservation = await self.budgets.reserve(key, amount)
             except BaseException:
                 await self.release(admission, 0, 0)
@@ -138,22 +164,27 @@ class Gate:
         return admission
 
     async def release(self, admission: Admission | None, tokens: int, cost: int) -> None:
+        """Give back the slot and correct the TPM count to `tokens`; settle to `cost`."""
         if admission is None or admission.released:
             return
         admission.released = True
         key = admission.key
-        if key.rpm is not None or key.tpm is not None or key.max_concurrent is not None:
-            await self.limits.release(key.id, admission.lease, tokens)
-        await self.budgets.settle(admission.reservation, cost)
+        try:
+            if key.rpm is not None or key.tpm is not None or key.max_concurrent is not None:
+                correction = tokens - admission.counted_tokens if key.tpm else 0
+                await self.limits.release(key.id, admission.lease, admission.window, correction)
+        finally:
+            await self.budgets.settle(admission.reservation, cost)
 
-    async def _count(self, key: ApiKey) -> Admission:
+    async def _count(self, key: ApiKey, asked: int) -> Admission:
         lease = secrets.token_hex(8) if key.max_concurrent is not None else None
         limits = Limits(key.rpm, key.tpm, key.max_concurrent)
-        count = await self.limits.admit(key.id, limits, lease or "")
+        count = await self.limits.admit(key.id, limits, lease or "", asked)
         now = self.clock()
         if count.verdict:
-            raise rate_limited(key, count, now)
-        return Admission(key, ratelimit_headers(key, count, now), lease)
+            raise rate_limited(key, count, now, asked)
+        headers = ratelimit_headers(key, count, now)
+        return Admission(key, headers, lease, count.window, asked)
 
     def check_address(self, key: ApiKey, client: str | None) -> None:
         """Refuse (403 `ip_not_allowed`) a key used from outside its `allowed_ips`."""
@@ -172,28 +203,21 @@ class Gate:
         if not any(address in network for network in networks):
             raise ip_not_allowed(str(address))
 
-    def worst_case(self, request: ChatRequest, model: ModelConfig) -> int:
+    def worst_case(
+        self, request: ChatRequest, model: ModelConfig, reasoning: ReasoningIntent | None = None
+    ) -> int:
         """The most this request can cost on `model`, in nano-dollars."""
-        price = model.price
-        if price is None:
+        prompt = self.estimator.prompt_tokens(request)
+        return self._worst_case(request, model, reasoning, prompt)
+
+    def _worst_case(
+        self,
+        request: ChatRequest,
+        model: ModelConfig,
+        reasoning: ReasoningIntent | None,
+        prompt: int,
+    ) -> int:
+        if model.price is None:
             return 0
-        billing = self.billing
-        prompt = self.tokens.count_messages(request.messages)
-        prompt += billing.image_tokens * _image_parts(request.messages)
-        tools = request.body.get("tools")
-        if tools:
-            prompt += self.tokens.count(str(tools))
-        prompt = int(prompt * billing.prompt_margin) + 1
-        output = request.max_tokens or model.max_tokens_default or billing.default_max_tokens
-        return worst_case_nano(price, prompt, output * request.n)
-
-
-def _image_parts(messages: list[dict[str, Any]]) -> int:
-    count = 0
-    for message in messages:
-        content = message.get("content")
-        if isinstance(content, list):
-            count += sum(
-                1 for p in content if isinstance(p, dict) and p.get("type") == "image_url"
-            )
-    return count
+        output = self.estimator.output_tokens(request, model, reasoning)
+        return worst_case_nano(model.price, prompt, output)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
+from collections.abc import Awaitable, Callable
 
 from llmrelay.protocol.errors import RelayError, invalid_api_key
 from llmrelay.store.generation import GenerationCounter
@@ -45,6 +46,10 @@ def _usable(key: ApiKey, token: str) -> ApiKey:
     return key
 
 
+def _budget_of(key: ApiKey) -> tuple[float | None, str]:
+    return key.budget_usd, key.budget_period
+
+
 class KeyRegistry:
     def __init__(self, keys: KeyStore, generation: GenerationCounter) -> None:
         self.keys = keys
@@ -53,6 +58,8 @@ class KeyRegistry:
         self._loaded = -1
         self._admin_hash: str | None = None
         self._reload_lock = asyncio.Lock()
+        self.on_budget_change: Callable[[ApiKey], Awaitable[None]] | None = None
+        """Called for each key whose budget or budget period changed since the last load."""
 
     async def load(self) -> None:
         async with self._reload_lock:
@@ -60,11 +67,18 @@ class KeyRegistry:
             active, admin = await asyncio.to_thread(
                 lambda: (self.keys.active(), self.keys.admin_hash())
             )
+            before = {key.id: key for key in self._by_hash.values()}
             self._by_hash = {key.key_hash: key for key in active}
             self._admin_hash = admin
             self._loaded = seen
+            if self.on_budget_change is not None:
+                for key in active:
+                    old = before.get(key.id)
+                    if old is not None and _budget_of(old) != _budget_of(key):
+                        await self.on_budget_change(key)
 
-    async def _fresh(self) -> None:
+    async def refresh(self) -> None:
+        """Reload if any process changed keys since the last load."""
         if self.generation.read() != self._loaded:
             await self.load()
 
@@ -74,7 +88,7 @@ class KeyRegistry:
             raise invalid_api_key(
                 "You didn't provide an API key. Send it as 'Authorization: Bearer YOUR_API_KEY'."
             )
-        await self._fresh()
+        await self.refresh()
         digest = hash_key(token)
         key = self._by_hash.get(digest)
         if key is not None and hmac.compare_digest(key.key_hash, digest):
@@ -86,7 +100,7 @@ class KeyRegistry:
     async def is_admin(self, token: str | None) -> bool:
         if token is None:
             return False
-        await self._fresh()
+        await self.refresh()
         if self._admin_hash is None:
             return False
         return hmac.compare_digest(self._admin_hash, hash_key(token))
@@ -95,7 +109,7 @@ class KeyRegistry:
         if token is None:
             raise invalid_api_key("This route needs the admin key as 'Authorization: Bearer'.")
         if not await self.is_admin(token):
-            await self._fresh()
+            await self.refresh()
             if hash_key(token) in self._by_hash:
                 raise RelayError(
                     403,

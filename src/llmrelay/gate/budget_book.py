@@ -22,6 +22,9 @@ Seed = Callable[[], Awaitable[int]]
 class AccountState:
     spent: int = 0
     reserved: int = 0
+    stale: bool = False
+    """The key's budget changed: `spent` is read again from the ledger before the next use
+    (requests made while it had no budget reserved nothing, yet spent)."""
 
 
 class BudgetBook(Protocol):
@@ -32,6 +35,8 @@ class BudgetBook(Protocol):
     async def settle(self, account: str, reservation: str, actual: int) -> None: ...
 
     async def state(self, account: str, seed: Seed) -> AccountState: ...
+
+    async def mark_stale(self, account: str) -> None: ...
 
 
 class LocalBudgetBook:
@@ -44,7 +49,7 @@ class LocalBudgetBook:
 
     async def _account(self, account: str, seed: Seed) -> AccountState:
         state = self._accounts.get(account)
-        if state is not None:
+        if state is not None and not state.stale:
             return state
         pending = self._seeding.get(account)
         if pending is not None:
@@ -52,16 +57,22 @@ class LocalBudgetBook:
         future: asyncio.Future[AccountState] = asyncio.get_running_loop().create_future()
         self._seeding[account] = future
         try:
-            state = AccountState(spent=await seed())
+            spent = await seed()
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: waiters see it, nobody else is told
             raise
         finally:
             del self._seeding[account]
-        self._accounts[account] = state
+        state = self._accounts.setdefault(account, AccountState())
+        state.spent, state.stale = spent, False  # what is reserved stays reserved
         future.set_result(state)
         return state
+
+    async def mark_stale(self, account: str) -> None:
+        state = self._accounts.get(account)
+        if state is not None:
+            state.stale = True
 
     async def reserve(
         self, account: str, budget: int, amount: int, reservation: str, seed: Seed
@@ -87,7 +98,8 @@ class LocalBudgetBook:
 _RESERVE = """
 if redis.call('HEXISTS', KEYS[1], 'spent') == 0 then
   if ARGV[6] == '' then return {-1, 0, 0} end
-  redis.call('HSET', KEYS[1], 'spent', ARGV[6], 'reserved', 0)
+  redis.call('HSET', KEYS[1], 'spent', ARGV[6])
+  redis.call('HSETNX', KEYS[1], 'reserved', 0)
 end
 local stale = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
 for _, id in ipairs(stale) do
@@ -157,6 +169,10 @@ class RedisBudgetBook:
 
     async def settle(self, account: str, reservation: str, actual: int) -> None:
         await self._settle(keys=self._keys(account), args=[reservation, actual])
+
+    async def mark_stale(self, account: str) -> None:
+        """Forget the settled spend (reservations stay): the next use reads it again."""
+        await self.client.hdel(self._keys(account)[0], "spent")
 
     async def state(self, account: str, seed: Seed) -> AccountState:
         key = self._keys(account)[0]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from llmrelay.gate.budget_book import BudgetBook, Seed
@@ -55,10 +55,18 @@ def budget_exceeded(key: ApiKey) -> RelayError:
 
 
 class Budgets:
-    def __init__(self, book: BudgetBook, usage: UsageStore, clock: Clock = time.time) -> None:
+    def __init__(
+        self,
+        book: BudgetBook,
+        usage: UsageStore,
+        clock: Clock = time.time,
+        flushed: Callable[[], Awaitable[bool]] | None = None,
+    ) -> None:
         self.book = book
         self.usage = usage
         self.clock = clock
+        self.flushed = flushed
+        """Waits until the ledger's pending records are in the database, before a seed."""
 
     def _account(self, key: ApiKey, now: float) -> tuple[str, float, float | None]:
         start, resets_at = period_bounds(key.budget_period, now)
@@ -66,6 +74,8 @@ class Budgets:
 
     def _seed(self, key: ApiKey, since: float) -> Seed:
         async def spent_so_far() -> int:
+            if self.flushed is not None:
+                await self.flushed()
             usd = await asyncio.to_thread(self.usage.spend_since, key.id, since)
             return usd_to_nano(usd)
 
@@ -89,6 +99,11 @@ class Budgets:
             return
         reservation.settled = True
         await self.book.settle(reservation.account, reservation.id, actual)
+
+    async def budget_changed(self, key: ApiKey) -> None:
+        """The key's budget or period changed: read its spend again before the next use."""
+        account, _, _ = self._account(key, self.clock())
+        await self.book.mark_stale(account)
 
     async def standing(self, key: ApiKey) -> BudgetStanding:
         now = self.clock()

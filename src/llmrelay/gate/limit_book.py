@@ -1,7 +1,10 @@
 """Where rate-limit counters live: in this process, or in Redis for many replicas.
 
 Requests and tokens are counted in fixed one-minute windows; concurrent requests are leases
-that expire, so a replica that dies mid-request cannot hold a slot for ever.
+that expire, so a replica that dies mid-request cannot hold a slot for ever. A request's
+tokens are counted when it is admitted (its estimate: prompt plus max_tokens, as OpenAI does)
+and corrected to what it used when it ends, so requests racing in together cannot pass a
+TPM limit between them.
 """
 
 from __future__ import annotations
@@ -31,11 +34,19 @@ class WindowCount:
     tokens: int
     window_ends: float
 
+    @property
+    def window(self) -> int:
+        return int(self.window_ends // WINDOW_SECONDS) - 1
+
 
 class LimitBook(Protocol):
-    async def admit(self, key_id: str, limits: Limits, lease: str) -> WindowCount: ...
+    async def admit(self, key_id: str, limits: Limits, lease: str, tokens: int) -> WindowCount:
+        """Count one request and its estimated `tokens`, or refuse (the verdict says why)."""
+        ...
 
-    async def release(self, key_id: str, lease: str | None, tokens: int) -> None: ...
+    async def release(self, key_id: str, lease: str | None, window: int, correction: int) -> None:
+        """Give back the lease; add `correction` (used minus estimated) to `window`'s tokens."""
+        ...
 
 
 @dataclass(slots=True)
@@ -60,12 +71,12 @@ class LocalLimitBook:
             window.number, window.requests, window.tokens = number, 0, 0
         return window
 
-    async def admit(self, key_id: str, limits: Limits, lease: str) -> WindowCount:
+    async def admit(self, key_id: str, limits: Limits, lease: str, tokens: int) -> WindowCount:
         now = self.clock()
         window = self._window(key_id, now)
         ends = (window.number + 1) * WINDOW_SECONDS
         verdict = ADMITTED
-        if limits.tpm is not None and window.tokens >= limits.tpm:
+        if limits.tpm is not None and window.tokens + tokens > limits.tpm:
             verdict = TOO_MANY_TOKENS
         elif limits.rpm is not None and window.requests >= limits.rpm:
             verdict = TOO_MANY_REQUESTS
@@ -78,21 +89,23 @@ class LocalLimitBook:
                 window.leases[lease] = now + LEASE_SECONDS
         if verdict == ADMITTED:
             window.requests += 1
+            window.tokens += tokens
         return WindowCount(verdict, window.requests, window.tokens, ends)
 
-    async def release(self, key_id: str, lease: str | None, tokens: int) -> None:
-        window = self._window(key_id, self.clock())
-        window.tokens += tokens
+    async def release(self, key_id: str, lease: str | None, window: int, correction: int) -> None:
+        counts = self._window(key_id, self.clock())
+        if counts.number == window:
+            counts.tokens = max(counts.tokens + correction, 0)
         if lease is not None:
-            window.leases.pop(lease, None)
+            counts.leases.pop(lease, None)
 
 
 _ADMIT = """
 local rpm, tpm, most = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local now, lease = tonumber(ARGV[4]), ARGV[5]
+local now, lease, asked = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[8])
 local requests = tonumber(redis.call('GET', KEYS[1]) or '0')
 local tokens = tonumber(redis.call('GET', KEYS[2]) or '0')
-if tpm >= 0 and tokens >= tpm then return {2, requests, tokens} end
+if tpm >= 0 and tokens + asked > tpm then return {2, requests, tokens} end
 if rpm >= 0 and requests >= rpm then return {1, requests, tokens} end
 if most >= 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
@@ -102,7 +115,17 @@ if most >= 0 then
 end
 requests = redis.call('INCR', KEYS[1])
 redis.call('EXPIRE', KEYS[1], 2 * tonumber(ARGV[7]))
+if asked > 0 then
+  tokens = redis.call('INCRBY', KEYS[2], asked)
+  redis.call('EXPIRE', KEYS[2], 2 * tonumber(ARGV[7]))
+end
 return {0, requests, tokens}
+"""
+
+_CORRECT = """
+local tokens = redis.call('INCRBY', KEYS[1], ARGV[1])
+if tokens < 0 then redis.call('SET', KEYS[1], 0, 'KEEPTTL') end
+return 1
 """
 
 
@@ -112,16 +135,16 @@ class RedisLimitBook:
         self.prefix = prefix
         self.clock = clock
         self._admit = client.register_script(_ADMIT)
+        self._correct = client.register_script(_CORRECT)
 
-    def _keys(self, key_id: str, now: float) -> tuple[list[str], float]:
-        number = int(now // WINDOW_SECONDS)
+    def _keys(self, key_id: str, number: int) -> list[str]:
         base = f"{self.prefix}limits:{key_id}"
-        keys = [f"{base}:{number}:requests", f"{base}:{number}:tokens", f"{base}:leases"]
-        return keys, (number + 1) * WINDOW_SECONDS
+        return [f"{base}:{number}:requests", f"{base}:{number}:tokens", f"{base}:leases"]
 
-    async def admit(self, key_id: str, limits: Limits, lease: str) -> WindowCount:
+    async def admit(self, key_id: str, limits: Limits, lease: str, tokens: int) -> WindowCount:
         now = self.clock()
-        keys, ends = self._keys(key_id, now)
+        number = int(now // WINDOW_SECONDS)
+        keys, ends = self._keys(key_id, number), (number + 1) * WINDOW_SECONDS
         args = [
             -1 if limits.rpm is None else limits.rpm,
             -1 if limits.tpm is None else limits.tpm,
@@ -130,16 +153,14 @@ class RedisLimitBook:
             lease,
             LEASE_SECONDS,
             WINDOW_SECONDS,
+            tokens,
         ]
         verdict, requests, tokens = await self._admit(keys=keys, args=args)
         return WindowCount(int(verdict), int(requests), int(tokens), ends)
 
-    async def release(self, key_id: str, lease: str | None, tokens: int) -> None:
-        keys, _ = self._keys(key_id, self.clock())
-        async with self.client.pipeline(transaction=False) as pipe:
-            if tokens:
-                pipe.incrby(keys[1], tokens)
-                pipe.expire(keys[1], 2 * WINDOW_SECONDS)
-            if lease is not None:
-                pipe.zrem(keys[2], lease)
-            await pipe.execute()
+    async def release(self, key_id: str, lease: str | None, window: int, correction: int) -> None:
+        keys = self._keys(key_id, window)
+        if correction and int(self.clock() // WINDOW_SECONDS) == window:
+            await self._correct(keys=[keys[1]], args=[correction])
+        if lease is not None:
+            await self.client.zrem(keys[2], lease)

@@ -5,6 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+MAX_TOKENS_COUNTED = 2**31 - 1
+"""No request uses more; a larger (or negative) count from an upstream is a bug or an attack."""
+
+
+def _count(value: Any) -> int | None:
+    """A token count as an int within [0, MAX_TOKENS_COUNTED]; None when not a number."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return None
+    return min(max(value, 0), MAX_TOKENS_COUNTED)
+
 
 @dataclass(slots=True)
 class Usage:
@@ -24,9 +34,9 @@ class Usage:
         """Parse an OpenAI `usage` object; None when absent or malformed."""
         if not isinstance(usage, dict):
             return None
-        prompt = usage.get("prompt_tokens")
-        completion = usage.get("completion_tokens")
-        if not isinstance(prompt, int) or not isinstance(completion, int):
+        prompt = _count(usage.get("prompt_tokens"))
+        completion = _count(usage.get("completion_tokens"))
+        if prompt is None or completion is None:
             return None
         prompt_details = usage.get("prompt_tokens_details") or {}
         completion_details = usage.get("completion_tokens_details") or {}
@@ -42,9 +52,9 @@ class Usage:
         return cls(
             prompt_tokens=prompt,
             completion_tokens=completion,
-            cached_tokens=cached if isinstance(cached, int) else None,
-            reasoning_tokens=reasoning if isinstance(reasoning, int) else None,
-            cache_write_tokens=cache_write if isinstance(cache_write, int) else None,
+            cached_tokens=_count(cached),
+            reasoning_tokens=_count(reasoning),
+            cache_write_tokens=_count(cache_write),
         )
 
     def to_openai(self) -> dict[str, Any]:

@@ -33,6 +33,9 @@ class OpenAICompatibleProvider(HttpProvider):
         super().__init__(name, config, key_header="authorization", key_prefix="Bearer ")
         self.config: OpenAIProviderConfig = config
         self.url = config.base_url.rstrip("/") + "/chat/completions"
+        self.max_tokens_field = config.max_tokens_field or (
+            "max_completion_tokens" if "api.openai.com" in config.base_url else "max_tokens"
+        )
 
     def error_for(self, status: int, raw: bytes, headers: Mapping[str, str]) -> UpstreamError:
         return map_openai_error(self.name, status, raw, headers, self.secrets)
@@ -40,6 +43,9 @@ class OpenAICompatibleProvider(HttpProvider):
     def _payload(self, call: UpstreamCall, stream: bool) -> bytes:
         body = dict(call.request.body)
         body["model"] = call.upstream_model
+        limit = call.request.max_tokens
+        if limit is not None and "max_tokens" not in body and "max_completion_tokens" not in body:
+            body[self.max_tokens_field] = limit  # a cap the relay set (a budget's reservation)
         if call.reasoning_from_name and call.reasoning is not None:
             apply_reasoning(body, call.reasoning, self.config.reasoning_style)
         if stream:
