@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -51,10 +52,18 @@ def _nullable(kind: Callable[[str], Any]) -> Callable[[str], Any]:
     return parse
 
 
+def finite(text: str) -> float:
+    """A number, refused (like the API refuses it) if it is not finite."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
 def unix_time(text: str) -> float:
     """A Unix time, or an ISO date or date-time (UTC unless it says otherwise)."""
     try:
-        return float(text)
+        return finite(text)
     except ValueError:
         pass
     try:
@@ -80,7 +89,7 @@ def add_limit_options(parser: argparse.ArgumentParser) -> None:
     option = parser.add_argument
     keep = argparse.SUPPRESS
     option("--models", default=keep, help="comma-separated allowlist ('*' for every model)")
-    option("--budget-usd", type=_nullable(float), default=keep, help="USD per period, or none")
+    option("--budget-usd", type=_nullable(finite), default=keep, help="USD per period, or none")
     option("--budget-period", choices=["total", "daily", "weekly", "monthly"], default=keep)
     option("--expires-at", type=_nullable(unix_time), default=keep, help="ISO date or Unix time")
     option("--rpm", type=_nullable(int), default=keep, help="requests per minute, or none")

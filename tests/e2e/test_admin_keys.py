@@ -40,6 +40,13 @@ def chat(relay: RunningRelay, secret: str, model: str = "gpt-5") -> str:
     return reply.choices[0].message.content or ""
 
 
+def nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {"v": 1}
+    for _ in range(depth):
+        value = {"v": value}
+    return value
+
+
 def refusal(relay: RunningRelay, secret: str) -> openai.APIStatusError:
     with pytest.raises(openai.APIStatusError) as caught:
         chat(relay, secret)
@@ -103,6 +110,10 @@ def test_a_key_without_limits_reports_nulls(admin: httpx.Client) -> None:
         ({"name": "x", "models": ["gpt-6"]}, "models[0]"),
         ({"name": "x", "metadata": ["not", "an", "object"]}, "metadata"),
         ({"name": "x", "metadata": {"blob": "x" * 17_000}}, "metadata"),
+        ({"name": "x", "metadata": nested(300)}, "metadata"),  # deeper than orjson encodes
+        ({"name": "x", "budget_usd": 1e300}, "budget_usd"),
+        ({"name": "x", "budget_usd": 1_000_000_001}, "budget_usd"),
+        ({"name": "x", "expires_at": 253_402_300_800}, "expires_at"),  # the year 10000
         ({"name": "x", "colour": "red"}, "colour"),
     ],
 )
@@ -115,8 +126,25 @@ def test_bad_create_bodies_name_the_field(
     assert error["type"] == "invalid_request_error" and error["param"] == param
 
 
+def test_a_huge_budget_is_refused_and_the_key_list_keeps_working(
+    relay: RunningRelay, admin: httpx.Client
+) -> None:
+    """A budget too large for nano-dollars used to be stored, and then broke the key list and
+    every request made with the key. The largest one accepted works end to end."""
+    refused = admin.post("/admin/keys", json={"name": unique("huge"), "budget_usd": 1e300})
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "budget_usd"
+    created = create(admin, budget_usd=1e9, expires_at=253_402_300_799)
+    patched = admin.patch(f"/admin/keys/{created['id']}", json={"budget_usd": 1e300})
+    assert patched.status_code == 400 and patched.json()["error"]["param"] == "budget_usd"
+    listed = admin.get("/admin/keys")
+    assert listed.status_code == 200 and created["id"] in {k["id"] for k in listed.json()["data"]}
+    assert chat(relay, created["key"]).startswith("echo:")
+    assert admin.get(f"/admin/keys/{created['id']}").json()["budget_remaining_usd"] > 0
+
+
 def test_a_body_that_is_not_json_is_400(admin: httpx.Client) -> None:
-    for content in (b"{", b"", b"[1]"):
+    too_deep = b'{"name": "x", "metadata": {"a": ' + b"[" * 10_000 + b"]" * 10_000 + b"}}"
+    for content in (b"{", b"", b"[1]", too_deep):
         response = admin.post("/admin/keys", content=content)
         assert response.status_code == 400
         assert response.json()["error"]["type"] == "invalid_request_error"
@@ -308,3 +336,21 @@ def test_the_command_line_rotates_disables_and_deletes(relay: RunningRelay) -> N
     assert bad.returncode == 1 and "nobody-here" in bad.stderr
     bad = relay.cli("keys", "create", "--name", unique(), "--allow-ip", "10.0.0.1/8", check=False)
     assert bad.returncode == 2 and "host bits" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "says"),
+    [
+        ("--budget-usd", "1e300", "budget_usd"),
+        ("--budget-usd", "inf", "finite"),
+        ("--expires-at", "1e12", "expires_at"),
+        ("--expires-at", "nan", "finite"),
+    ],
+)
+def test_the_command_line_refuses_out_of_range_limits(
+    relay: RunningRelay, option: str, value: str, says: str
+) -> None:
+    name = unique("cli")
+    bad = relay.cli("keys", "create", "--name", name, option, value, check=False)
+    assert bad.returncode == 2 and says in bad.stderr, bad.stderr
+    assert name not in relay.cli("keys", "list").stdout

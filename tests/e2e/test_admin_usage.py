@@ -135,7 +135,9 @@ def test_usage_filters_by_model_and_time(admin: httpx.Client, traffic: dict) -> 
         ("/admin/usage", {"start": "2026-01-02", "end": "1767225600"}, "end"),
         ("/admin/requests", {"limit": "0"}, "limit"),
         ("/admin/requests", {"limit": "1001"}, "limit"),
+        ("/admin/requests", {"limit": "²"}, "limit"),  # str.isdigit() says yes
         ("/admin/requests", {"cursor": "not-a-cursor"}, "cursor"),
+        ("/admin/requests", {"cursor": "WzEuMCw5MjIzMzcyMDM2ODU0Nzc1ODA4XQ"}, "cursor"),  # 2**63
         ("/admin/requests", {"status": "maybe"}, "status"),
         ("/admin/requests.csv", {"end": "soon"}, "end"),
     ],

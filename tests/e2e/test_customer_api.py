@@ -3,11 +3,15 @@ request log (never another key's), and the billing routes chat front ends read a
 
 from __future__ import annotations
 
+import base64
+import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from tests.conftest import ADMIN_KEY, RunningRelay, start_relay, stop_relay, wait_until
 from tests.e2e.admin_support import (
@@ -100,6 +104,57 @@ def test_customer_routes_refuse_missing_disabled_and_unknown_keys(
             assert stranger.get(route).status_code == 401
 
 
+CUSTOMER_ROUTES = (
+    "/v1/key",
+    "/v1/key/usage",
+    "/v1/key/requests",
+    "/v1/dashboard/billing/subscription",
+    "/v1/dashboard/billing/usage",
+    "/dashboard/billing/subscription",
+    "/dashboard/billing/usage",
+    "/v1/models",
+    "/v1/models/priced",
+)
+
+
+def test_the_ip_allowlist_covers_every_route_a_key_reads(
+    priced: RunningRelay, admin: httpx.Client
+) -> None:
+    """A key used from outside its `allowed_ips` reads nothing: not its request log, usage,
+    limits, balance or models (chat refuses it too)."""
+    elsewhere = new_key(admin, allowed_ips=["10.9.9.0/24"])
+    here = new_key(admin, allowed_ips=["10.9.9.0/24", "127.0.0.0/8"])
+    with as_key(priced, elsewhere["key"]) as stolen, as_key(priced, here["key"]) as owner:
+        chat = {"model": "priced", "messages": [{"role": "user", "content": "hi"}]}
+        assert stolen.post("/v1/chat/completions", json=chat).status_code == 403
+        for path in CUSTOMER_ROUTES:
+            refused = stolen.get(path)
+            assert refused.status_code == 403, f"{path}: {refused.status_code} {refused.text}"
+            assert refused.json()["error"]["code"] == "ip_not_allowed"
+            assert owner.get(path).status_code == 200, path
+
+
+@pytest.mark.parametrize("limit", ["²", "١٢", "0", "1001", "9" * 5000, "-1"])
+def test_a_bad_limit_is_a_400(priced: RunningRelay, admin: httpx.Client, limit: str) -> None:
+    """`str.isdigit` is true for '²' and Arabic-Indic digits: those were a 500."""
+    with as_key(priced, new_key(admin)["key"]) as customer:
+        answer = customer.get("/v1/key/requests", params={"limit": limit})
+    assert answer.status_code == 400, f"{answer.status_code} {answer.text[:200]}"
+    assert answer.json()["error"]["param"] == "limit"
+
+
+@pytest.mark.parametrize("row_id", [2**63, -(2**63) - 1, -1])
+def test_a_cursor_beyond_64_bits_is_a_400(
+    priced: RunningRelay, admin: httpx.Client, row_id: int
+) -> None:
+    """A crafted cursor whose row id does not fit the database's integers was a 500."""
+    cursor = base64.urlsafe_b64encode(f"[1.0,{row_id}]".encode()).decode().rstrip("=")
+    with as_key(priced, new_key(admin)["key"]) as customer:
+        answer = customer.get("/v1/key/requests", params={"cursor": cursor})
+    assert answer.status_code == 400, f"{answer.status_code} {answer.text[:200]}"
+    assert answer.json()["error"]["param"] == "cursor"
+
+
 def test_usage_and_requests_show_only_the_callers_key(
     priced: RunningRelay, admin: httpx.Client
 ) -> None:
@@ -172,6 +227,56 @@ def test_billing_usage_in_cents_per_day_and_model(
     # What a chat front end shows as the balance: hard limit minus usage in dollars.
     balance = subscription["hard_limit_usd"] - usage["total_usage"] / 100
     assert balance == pytest.approx(key["budget_remaining_usd"])
+
+
+def _spent(relay: RunningRelay, name: str, costs: dict[float, float]) -> None:
+    """Ledger records for the key named `name`, {seconds ago: cost}, written straight to the
+    database before the relay first reads the key's spend."""
+    engine = sa.create_engine(f"sqlite:///{relay.data_dir / 'llmrelay.db'}")
+    try:
+        with engine.begin() as connection:
+            key_id = connection.execute(
+                sa.text("SELECT id FROM api_keys WHERE name = :n"), {"n": name}
+            ).scalar_one()
+            connection.execute(
+                sa.text(
+                    "INSERT INTO usage_records (request_id, created_at, key_id, key_name, model,"
+                    " stream, status, prompt_tokens, completion_tokens, total_tokens,"
+                    " latency_ms, client_disconnected, usage_estimated, cost_usd) VALUES"
+                    " (:r, :t, :k, :n, 'priced', 0, 200, 100, 500, 600, 10, 0, 0, :c)"
+                ),
+                [
+                    {"r": "req_" + uuid.uuid4().hex, "t": time.time() - ago, "k": key_id,
+                     "n": name, "c": cost}
+                    for ago, cost in costs.items()
+                ],
+            )  # fmt: skip
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("period", "remaining"), [("total", 0.3), ("daily", 0.9), ("weekly", 0.9), ("monthly", 0.9)]
+)
+def test_a_front_end_shows_the_balance_the_relay_enforces(
+    priced: RunningRelay, period: str, remaining: float
+) -> None:
+    """Chat front ends show `hard_limit_usd - total_usage / 100`, with usage from the 1st of
+    the month (the route's default). $0.60 spent 40 days ago and $0.10 just now: whatever the
+    budget's period, that lands on what the relay would still let the key spend."""
+    name = "billing-" + uuid.uuid4().hex[:8]
+    made = priced.cli("keys", "create", "--name", name, "--budget-usd", "1",
+                      "--budget-period", period)  # fmt: skip
+    secret = made.stdout.strip().splitlines()[-1]
+    _spent(priced, name, {40 * 86400: 0.6, 1: 0.1})
+    with as_key(priced, secret) as customer:
+        left = customer.get("/v1/key").json()["budget_remaining_usd"]
+        subscription = customer.get("/v1/dashboard/billing/subscription").json()
+        usage = customer.get("/v1/dashboard/billing/usage").json()
+    assert left == pytest.approx(remaining)
+    assert subscription["soft_limit_usd"] == subscription["hard_limit_usd"]
+    shown = subscription["hard_limit_usd"] - usage["total_usage"] / 100
+    assert shown == pytest.approx(left), f"a front end shows ${shown:.2f} left; ${left} is"
 
 
 @pytest.mark.parametrize(

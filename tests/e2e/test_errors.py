@@ -8,7 +8,12 @@ import httpx
 import openai
 import orjson
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
+from llmrelay.api.routes import exception_handlers
 from tests.conftest import RunningRelay
 from tests.mocks.openai_upstream import MockOpenAI
 
@@ -350,3 +355,24 @@ def test_failed_requests_are_in_the_ledger(relay: RunningRelay, http: httpx.Clie
         assert row["error_code"] == code
         assert row["key_name"] == "tests"
         assert row["total_tokens"] == 0
+
+
+async def test_an_unexpected_error_is_an_openai_shaped_500(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A bug on any Starlette route (admin, customer, models) answers JSON in OpenAI's shape,
+    not Starlette's plain-text 500, and its traceback is logged."""
+
+    async def broken(_request: Request) -> Response:
+        raise RuntimeError("a bug")
+
+    app = Starlette(routes=[Route("/broken", broken)], exception_handlers=exception_handlers())
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://relay") as client:
+        response = await client.get("/broken")
+    assert response.status_code == 500
+    assert response.headers["content-type"].startswith("application/json")
+    error = response.json()["error"]
+    assert (error["type"], error["code"]) == ("server_error", "internal_error")
+    assert "a bug" not in response.text
+    assert "RuntimeError: a bug" in caplog.text and "GET /broken" in caplog.text

@@ -6,8 +6,9 @@ import signal
 from pathlib import Path
 
 import httpx
+import orjson
 
-from tests.conftest import relay_config, start_relay, stop_relay, wait_until
+from tests.conftest import RunningRelay, relay_config, start_relay, stop_relay, wait_until
 from tests.mocks.openai_upstream import MockOpenAI
 
 
@@ -42,3 +43,45 @@ def writers_for(outbox: Path) -> list[int]:
         except OSError:
             continue
     return found
+
+
+def test_a_record_the_database_refuses_does_not_stop_the_ledger(
+    mock_openai: MockOpenAI, tmp_path
+) -> None:
+    """A segment holding a record no column can take (a token count past 64 bits) was retried
+    for ever, and every record after it, from any key, stayed in the outbox. It is set aside
+    in `outbox/rejected/` instead, and the good records around it land."""
+    relay = start_relay(relay_config(mock_openai), tmp_path / "poisoned")
+    try:
+        outbox = relay.data_dir / "outbox"
+        good = relay.ledger_row(send(relay, relay.create_key("before")))
+        poisoned = {**good, "request_id": "req_poisoned", "prompt_tokens": 2**63 + 5}
+        neighbour = {**good, "request_id": "req_neighbour"}
+        lines = [orjson.dumps(_without_id(r)) for r in (poisoned, neighbour)]
+        hidden = outbox / ".outbox-gone-00000001.jsonl.new"  # the writer must see it whole
+        hidden.write_bytes(b"\n".join(lines) + b"\n")
+        hidden.rename(outbox / "outbox-gone-00000001.jsonl")
+        after = send(relay, relay.create_key("after"))
+        assert relay.ledger_row(after)["key_name"] == "after"
+        assert relay.ledger_row("req_neighbour")["prompt_tokens"] == good["prompt_tokens"]
+        [rejected] = (outbox / "rejected").glob("rejected-*.jsonl")
+        assert orjson.loads(rejected.read_bytes())["request_id"] == "req_poisoned"
+        assert "req_poisoned cannot be stored" in relay.log()
+    finally:
+        stop_relay(relay)
+
+
+def send(relay: RunningRelay, key: str) -> str:
+    """One chat request; its x-request-id."""
+    response = httpx.post(
+        relay.url + "/v1/chat/completions",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"model": "gpt-5", "messages": [{"role": "user", "content": "hello"}]},
+    )
+    assert response.status_code == 200
+    return response.headers["x-request-id"]
+
+
+def _without_id(row: dict) -> dict:
+    """A ledger row as the outbox holds it (the database numbers the rows)."""
+    return {k: v for k, v in row.items() if k != "id"}

@@ -12,10 +12,14 @@ import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 MAX_INT32 = 2_147_483_647
+MAX_BUDGET_USD = 1e9
+"""A billion dollars: far above any real budget, and a sum nano-dollars still hold in 64 bits."""
+MAX_UNIX_TIME = 253_402_300_799
+"""9999-12-31 23:59:59 UTC: the last second Python's datetime (and the console) can show."""
 
 Name = Annotated[str, Meta(min_length=1, max_length=200)]
-Usd = Annotated[float, Meta(ge=0)]
-UnixTime = Annotated[float, Meta(ge=0)]
+Usd = Annotated[float, Meta(ge=0, le=MAX_BUDGET_USD)]
+UnixTime = Annotated[float, Meta(ge=0, le=MAX_UNIX_TIME)]
 Limit = Annotated[int, Meta(ge=1, le=MAX_INT32, description="null means unlimited")]
 Period = Literal["total", "daily", "weekly", "monthly"]
 KeyStatus = Literal["active", "disabled", "expired", "revoked"]

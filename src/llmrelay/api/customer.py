@@ -23,7 +23,7 @@ from llmrelay.api.admin_shapes import (
     UsageList,
 )
 from llmrelay.api.admin_usage import request_list, usage_list
-from llmrelay.api.endpoint import Endpoint, json_response, query, request_token
+from llmrelay.api.endpoint import Endpoint, caller_key, json_response, query
 from llmrelay.api.key_object import key_object, standing_of
 from llmrelay.api.usage_params import LOG_FILTER_PARAMS, PAGE_PARAMS, USAGE_PARAMS, day_start
 from llmrelay.protocol.errors import invalid_request
@@ -68,8 +68,7 @@ def billing_range(params: QueryParams, now: float) -> tuple[float, float]:
     return start, end
 
 
-def billing_subscription(key: ApiKey) -> BillingSubscription:
-    limit = NO_BUDGET_LIMIT_USD if key.budget_usd is None else key.budget_usd
+def billing_subscription(key: ApiKey, limit: float) -> BillingSubscription:
     return BillingSubscription(
         hard_limit_usd=limit,
         soft_limit_usd=limit,
@@ -102,7 +101,7 @@ class CustomerRoutes:
         self.queries = UsageQueries(relay.engine)
 
     async def _key(self, request: Request) -> ApiKey:
-        return await self.relay.keys.authenticate(request_token(request))
+        return await caller_key(self.relay, request)
 
     async def key(self, request: Request) -> Response:
         key = await self._key(request)
@@ -118,14 +117,28 @@ class CustomerRoutes:
         return json_response(await request_list(self.queries, request.query_params, key.id))
 
     async def subscription(self, request: Request) -> Response:
-        return json_response(billing_subscription(await self._key(request)))
+        key = await self._key(request)
+        return json_response(billing_subscription(key, await self._shown_limit(key)))
 
     async def billing_usage(self, request: Request) -> Response:
         key = await self._key(request)
         start, end = billing_range(request.query_params, time.time())
+        return json_response(await self._billed(key, start, end))
+
+    async def _billed(self, key: ApiKey, start: float, end: float) -> BillingUsage:
         where = UsageFilter(start=start, end=end, key_id=key.id)
         rows = await asyncio.to_thread(self.queries.aggregate, where, ("day", "model"))
-        return json_response(billing_usage(rows, start, end))
+        return billing_usage(rows, start, end)
+
+    async def _shown_limit(self, key: ApiKey) -> float:
+        """The `hard_limit_usd` that makes a front end's `hard_limit_usd - total_usage / 100`
+        (with the usage route's default range, month to date) the budget left: what remains
+        plus what that usage shows, whatever the budget's period."""
+        if key.budget_usd is None:
+            return NO_BUDGET_LIMIT_USD
+        standing = await standing_of(self.relay, key)
+        shown = await self._billed(key, *billing_range(QueryParams(), time.time()))
+        return (standing.remaining_usd or 0.0) + shown.total_usage / 100
 
 
 def customer_endpoints(relay: Relay) -> list[Endpoint]:

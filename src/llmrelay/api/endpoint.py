@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 from starlette.requests import Request
@@ -13,6 +13,10 @@ from starlette.routing import Route
 
 from llmrelay.gate.auth import bearer_token
 from llmrelay.protocol.errors import RelayError
+
+if TYPE_CHECKING:
+    from llmrelay.app import Relay
+    from llmrelay.store.keys import ApiKey
 
 MAX_BODY_BYTES = 64 * 1024
 """Admin bodies are small: a key's fields, metadata included, fit in a quarter of this."""
@@ -59,6 +63,14 @@ def query(name: str, description: str, kind: str = "string", **schema: Any) -> Q
 def request_token(request: Request) -> str | None:
     value = request.headers.get("authorization")
     return bearer_token(value.encode("latin-1")) if value is not None else None
+
+
+async def caller_key(relay: Relay, request: Request) -> ApiKey:
+    """The API key the request authenticates with, refused (403 `ip_not_allowed`) when it is
+    used from outside its `allowed_ips`, as chat refuses it."""
+    key = await relay.keys.authenticate(request_token(request))
+    relay.gate.check_address(key, request.client.host if request.client else None)
+    return key
 
 
 async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:

@@ -61,6 +61,10 @@ def decode_body(raw: bytes, kind: type[T]) -> T:
         raise invalid_request(
             f"The request body is not valid JSON: {exc}.", code="invalid_json"
         ) from None
+    except RecursionError:
+        raise invalid_request(
+            "The request body is nested too deeply.", code="invalid_json"
+        ) from None
 
 
 def _invalid(param: str, message: str) -> RelayError:
@@ -87,7 +91,10 @@ def _check_networks(networks: list[str]) -> list[str]:
 
 
 def _check_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
-    size = len(orjson.dumps(metadata))
+    try:
+        size = len(orjson.dumps(metadata))
+    except orjson.JSONEncodeError:  # nested deeper than orjson goes (254 levels)
+        raise _invalid("metadata", "metadata is nested too deeply.") from None
     if size > MAX_METADATA_BYTES:
         raise _invalid(
             "metadata", f"metadata is {size} bytes once encoded; at most {MAX_METADATA_BYTES}."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -11,12 +12,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from llmrelay.gate.auth import bearer_token
-from llmrelay.protocol.errors import RelayError, method_not_allowed, model_not_found, not_found
+from llmrelay.api.endpoint import caller_key
+from llmrelay.protocol.errors import (
+    RelayError,
+    internal_error,
+    method_not_allowed,
+    model_not_found,
+    not_found,
+)
 from llmrelay.store.database import ping
 
 if TYPE_CHECKING:
     from llmrelay.app import Relay
+
+log = logging.getLogger("llmrelay.api")
 
 
 class JSONResponse(Response):
@@ -45,18 +54,32 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(RelayError(exc.status_code, str(exc.detail)))
 
 
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    """A bug: logged with its traceback, answered in OpenAI's shape rather than plain text.
+    (Starlette raises it again once answered, and uvicorn then closes the connection.)"""
+    request_id = request.scope.get("llmrelay.request_id")
+    log.error(
+        "unhandled error on %s %s (%s)",
+        request.method,
+        request.url.path,
+        request_id,
+        exc_info=exc,
+    )
+    return error_response(internal_error())
+
+
 def exception_handlers() -> dict[Any, Any]:
-    return {RelayError: _relay_error, HTTPException: _http_error}
+    return {RelayError: _relay_error, HTTPException: _http_error, Exception: _unexpected_error}
 
 
 def build_routes(relay: Relay) -> list[Route]:
     async def list_models(request: Request) -> Response:
-        key = await relay.keys.authenticate(bearer_token(_auth(request)))
+        key = await caller_key(relay, request)
         cards = [entry.card(name) for name, entry in relay.catalog.visible_to(key)]
         return JSONResponse({"object": "list", "data": cards})
 
     async def get_model(request: Request) -> Response:
-        key = await relay.keys.authenticate(bearer_token(_auth(request)))
+        key = await caller_key(relay, request)
         model_id = request.path_params["model_id"]
         entry = relay.catalog.lookup(model_id)
         if entry is None or not key.may_use(entry.name):
@@ -93,8 +116,3 @@ def build_routes(relay: Relay) -> list[Route]:
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
     ]
-
-
-def _auth(request: Request) -> bytes | None:
-    value = request.headers.get("authorization")
-    return value.encode("latin-1") if value is not None else None

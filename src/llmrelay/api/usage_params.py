@@ -15,6 +15,8 @@ from llmrelay.store.usage_queries import GROUPS, Cursor, UsageFilter
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
+MAX_ROW_ID = 2**63
+"""Row ids are 64-bit signed integers: a larger one in a cursor would overflow the query."""
 
 TIME_HELP = "Unix seconds, or a UTC date YYYY-MM-DD"
 FILTER_PARAMS = (
@@ -95,7 +97,9 @@ def page_limit(params: QueryParams, maximum: int = MAX_LIMIT) -> int:
     text = params.get("limit")
     if text is None:
         return DEFAULT_LIMIT
-    if not text.isdigit() or not 1 <= int(text) <= maximum:
+    digits = text.lstrip("0")
+    small = text.isascii() and text.isdigit() and len(digits) <= len(str(maximum))
+    if not small or not 1 <= int(text) <= maximum:
         raise _bad("limit", f"Invalid 'limit': expected an integer from 1 to {maximum}.")
     return int(text)
 
@@ -113,6 +117,8 @@ def decode_cursor(params: QueryParams) -> Cursor | None:
     try:
         created_at, row_id = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
         if isinstance(row_id, bool) or not isinstance(row_id, int):
+            raise ValueError
+        if not 0 <= row_id < MAX_ROW_ID:
             raise ValueError
         return float(created_at), row_id
     except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):

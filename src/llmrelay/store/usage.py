@@ -14,6 +14,15 @@ DEFAULTS = {"usage_estimated": False, "client_disconnected": False, "cost_usd": 
 """For outbox records written before a column existed."""
 
 
+def unavailable(exc: BaseException) -> bool:
+    """The database could not be reached or is busy, as opposed to refusing the data: worth
+    trying the same records again later."""
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    transient = (sa.exc.OperationalError, sa.exc.DisconnectionError, sa.exc.TimeoutError, OSError)
+    return isinstance(exc, transient)
+
+
 class UsageStore:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
@@ -26,11 +35,34 @@ class UsageStore:
         return sqlite.insert(usage_records).on_conflict_do_nothing(index_elements=["request_id"])
 
     def insert_many(self, records: list[dict[str, Any]]) -> None:
+        """All of them in one transaction, or none (duplicates of stored ones are skipped)."""
         rows = [
             {name: record.get(name, DEFAULTS.get(name)) for name in COLUMNS} for record in records
         ]
         with self.engine.begin() as connection:
             connection.execute(self._insert_ignoring_duplicates(), rows)
+
+    def insert_each(self, records: list[Any]) -> list[tuple[Any, Exception]]:
+        """Each record in a transaction of its own; the ones that cannot be stored, with why.
+
+        An error that says the database itself is unavailable is raised instead: it would
+        refuse every record, good or bad."""
+        refused = []
+        for record in records:
+            try:
+                self.insert_many([record])
+            except Exception as exc:
+                if unavailable(exc):
+                    raise
+                refused.append((record, exc))
+        if len(refused) == len(records):
+            self.check_table()  # nothing went in: make sure the records are what is wrong
+        return refused
+
+    def check_table(self) -> None:
+        """Raise if the ledger's table cannot be read (a database or schema problem)."""
+        with self.engine.connect() as connection:
+            connection.execute(sa.select(usage_records.c.id).limit(1)).all()
 
     def recent(self, limit: int = 50, key_id: str | None = None) -> list[dict[str, Any]]:
         query = sa.select(usage_records).order_by(usage_records.c.id.desc()).limit(limit)
