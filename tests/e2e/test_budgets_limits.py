@@ -274,9 +274,7 @@ def test_the_usage_command_sums_cost_per_key_and_model(priced_relay) -> None:
     key = new_key(priced_relay)
     client = openai.OpenAI(base_url=priced_relay.base_url, api_key=key, max_retries=0)
     raws = [
-        client.chat.completions.with_raw_response.create(
-            model="priced", messages=ASK, max_tokens=5
-        )
+        client.chat.completions.with_raw_response.create(model="priced", messages=ASK, max_tokens=5)
         for _ in range(2)
     ]
     for raw in raws:

@@ -182,9 +182,7 @@ async def redis_client():
 async def test_replicas_sharing_redis_never_overspend_together(usage, redis_client):
     prefix = f"llmrelay-test-{secrets.token_hex(4)}:"
     who = key(0.10)
-    replicas = [
-        Budgets(RedisBudgetBook(redis_client, 60, prefix=prefix), usage) for _ in range(4)
-    ]
+    replicas = [Budgets(RedisBudgetBook(redis_client, 60, prefix=prefix), usage) for _ in range(4)]
     results = await asyncio.gather(*(race(b, who, CENT, 50) for b in replicas))
     assert sum(sum(r) for r in results) == 10
     assert (await replicas[0].standing(who)).remaining_usd == 0
@@ -211,3 +209,24 @@ async def test_redis_frees_reservations_a_dead_replica_left(usage, redis_client)
     await dead.reserve(who, 10 * CENT)  # never settled, and already past its lifetime
     alive = Budgets(RedisBudgetBook(redis_client, 60, prefix=prefix), usage)
     assert await alive.reserve(who, 10 * CENT) is not None
+
+
+@pytest.mark.parametrize("backend", ["local", "redis"])
+async def test_a_changed_budget_reads_spend_again_keeping_what_is_reserved(usage, backend):
+    client = await redis_or_skip() if backend == "redis" else None
+    prefix = f"llmrelay-test-{secrets.token_hex(4)}:"
+    book = LocalBudgetBook() if client is None else RedisBudgetBook(client, 60, prefix=prefix)
+    budgets = Budgets(book, usage)
+    who = key(1.0)
+    held = await budgets.reserve(who, 10 * CENT)
+    # Spent meanwhile without a reservation (the key had no budget for a while):
+    usage.insert_many([record(who.id, time.time(), 0.5)])
+    assert (await budgets.standing(who)).spend_usd == 0
+    await budgets.budget_changed(who)
+    standing = await budgets.standing(who)
+    assert standing.spend_usd == pytest.approx(0.5)
+    assert standing.reserved_usd == pytest.approx(0.10)
+    await budgets.settle(held, 10 * CENT)
+    assert (await budgets.standing(who)).spend_usd == pytest.approx(0.6)
+    if client is not None:
+        await client.aclose()
