@@ -8,14 +8,13 @@ A key with no limits passes through without any bookkeeping; every limit is one 
 from __future__ import annotations
 
 import ipaddress
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from llmrelay.config import BillingConfig, ModelConfig
-from llmrelay.gate.budgets import BudgetReservation, Budgets
+from llmrelay.gate.budgets import BudgetReservation, Budgets, next_id
 from llmrelay.gate.estimate import RequestEstimator
 from llmrelay.gate.limit_book import (
     TOO_MANY_CONCURRENT,
@@ -177,7 +176,7 @@ class Gate:
             await self.budgets.settle(admission.reservation, cost)
 
     async def _count(self, key: ApiKey, asked: int) -> Admission:
-        lease = secrets.token_hex(8) if key.max_concurrent is not None else None
+        lease = next_id() if key.max_concurrent is not None else None
         limits = Limits(key.rpm, key.tpm, key.max_concurrent)
         count = await self.limits.admit(key.id, limits, lease or "", asked)
         now = self.clock()

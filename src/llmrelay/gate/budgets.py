@@ -8,6 +8,7 @@ failed). A request whose worst case does not fit is refused with 429 `insufficie
 from __future__ import annotations
 
 import asyncio
+import itertools
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -21,6 +22,14 @@ from llmrelay.store.keys import ApiKey
 from llmrelay.store.usage import UsageStore
 
 Clock = Callable[[], float]
+
+_PROCESS = secrets.token_hex(6)
+_counter = itertools.count()
+
+
+def next_id() -> str:
+    """A reservation or lease id unique across replicas (cheaper than fresh randomness)."""
+    return f"{_PROCESS}-{next(_counter)}"
 
 
 @dataclass(slots=True, frozen=True)
@@ -86,7 +95,7 @@ class Budgets:
         if key.budget_usd is None:
             return None
         account, start, _ = self._account(key, self.clock())
-        reservation = BudgetReservation(account, secrets.token_hex(8), amount)
+        reservation = BudgetReservation(account, next_id(), amount)
         granted, _ = await self.book.reserve(
             account, usd_to_nano(key.budget_usd), amount, reservation.id, self._seed(key, start)
         )

@@ -69,6 +69,9 @@ def resting_error(entry: ModelEntry) -> RelayError:
 
 def pick(entry: ModelEntry, tried: set[int], rng: random.Random) -> Deployment | None:
     """A deployment not tried yet: weighted random in the best tier that has one available."""
+    if len(entry.deployments) == 1:  # the common case, on every request: no lists, no dice
+        only = entry.deployments[0]
+        return only if id(only) not in tried and only.breaker.available() else None
     candidates = [d for d in entry.deployments if id(d) not in tried and d.breaker.available()]
     if not candidates:
         return None
