@@ -118,7 +118,8 @@ class Benchmark:
                 relay.api_key,
                 RELAY_MODEL,
                 relay.pid,
-                "client -> llmrelay (core 0, key auth + ledger on, mock model only) -> mock",
+                "client -> llmrelay (core 0, mock model only; key auth, ledger with cost, "
+                "budget reservation, RPM/TPM/concurrency limits and IP allowlist on) -> mock",
             ),
         ]
         if self.args.peer:
