@@ -231,3 +231,21 @@ def test_a_failing_deployment_shows_in_model_health(
         ask(priced, key["key"], "broken")
     [health] = {m["id"]: m for m in admin.get("/admin/models").json()["data"]}["broken"]["health"]
     assert health["state"] == "cooldown" and health["cooldown_remaining_seconds"] > 0
+
+
+def test_status_shows_tasks_backlog_and_upstream_pools(
+    priced: RunningRelay, admin: httpx.Client, traffic: dict
+) -> None:
+    status = admin.get("/admin/status").json()
+    assert status["object"] == "relay.status" and status["uptime_seconds"] > 0
+    assert 1 <= status["asyncio_tasks"] < 50
+    assert status["ledger_backlog_segments"] >= 0
+    mock = status["providers"]["mock"]
+    assert mock["kind"] == "openai" and mock["ready"] is True
+    assert mock["connections_in_use"] == 0  # nothing in flight now
+    assert mock["connections_idle"] >= 1  # the traffic left a kept-alive connection
+    api_key = traffic["first"]["key"]  # type: ignore[index]
+    refused = httpx.get(
+        priced.url + "/admin/status", headers={"authorization": f"Bearer {api_key}"}
+    )
+    assert refused.status_code == 403

@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from llmrelay.api.admin_keys import key_endpoints
 from llmrelay.api.admin_models import model_endpoints
+from llmrelay.api.admin_status import status_endpoints
 from llmrelay.api.admin_usage import usage_endpoints
 from llmrelay.api.customer import customer_endpoints
 from llmrelay.api.endpoint import Endpoint, json_response, request_token
@@ -30,6 +31,7 @@ def admin_endpoints(relay: Relay) -> list[Endpoint]:
         *key_endpoints(relay),
         *usage_endpoints(relay),
         *model_endpoints(relay),
+        *status_endpoints(relay),
         *customer_endpoints(relay),
     ]
     document: dict[str, Any] = {}

@@ -75,6 +75,17 @@ class HttpProvider(Provider):
             skip_auto_headers=("User-Agent",),
         )
 
+    def status(self) -> dict[str, Any]:
+        """`/readyz`'s view, plus the pool: connections lent out and kept idle."""
+        connector = self._session.connector if self._session is not None else None
+        idle = getattr(connector, "_conns", {}) if connector is not None else {}
+        in_use = getattr(connector, "_acquired", ()) if connector is not None else ()
+        return {
+            **super().status(),
+            "connections_in_use": len(in_use),
+            "connections_idle": sum(len(held) for held in idle.values()),
+        }
+
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
