@@ -46,6 +46,7 @@ def banner(settings: Settings, new_admin_key: str | None) -> str:
         f'    -H "Authorization: Bearer {token}" -H "Content-Type: application/json" \\',
         f"    -d {shlex.quote(body)}",
         "",
+        f"Web console: {base}/console  (sign in with the admin key, or a customer's API key)",
         "More: .venv/bin/llmrelay keys create --name NAME | keys list | keys revoke NAME",
     ]
     return "\n".join(lines)

@@ -183,6 +183,9 @@ def test_zero_config_start_prints_a_curl_that_works(tmp_path) -> None:
         assert '"finish_reason"' in result.stdout
         admin_key = re.search(r"sk-[A-Za-z0-9_-]{40,}", banner).group(0)
         assert admin_key.encode() not in (relay.data_dir / "llmrelay.db").read_bytes()
+        console = re.search(r"Web console: (\S+)", banner)
+        assert console is not None, banner
+        assert "llmrelay" in httpx.get(console.group(1), timeout=10).text
     finally:
         stop_relay(relay)
     again = launch_relay(tmp_path, port=int(relay.url.rsplit(":", 1)[1]), log_name="again.log")
