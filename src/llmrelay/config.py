@@ -135,6 +135,15 @@ class Price(msgspec.Struct, forbid_unknown_fields=True):
     cached_input: float | None = None
     cache_write: float | None = None
 
+    @property
+    def cached_input_rate(self) -> float:
+        """What a cached input token costs as charged (`input` unless priced apart)."""
+        return self.input if self.cached_input is None else self.cached_input
+
+    @property
+    def cache_write_rate(self) -> float:
+        return self.input if self.cache_write is None else self.cache_write
+
 
 FallbackKind = Literal["context_length", "content_filter"]
 

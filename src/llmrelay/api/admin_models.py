@@ -29,8 +29,8 @@ def model_price(price: Price | None) -> ModelPrice | None:
     return ModelPrice(
         input=price.input,
         output=price.output,
-        cached_input=price.input if price.cached_input is None else price.cached_input,
-        cache_write=price.input if price.cache_write is None else price.cache_write,
+        cached_input=price.cached_input_rate,
+        cache_write=price.cache_write_rate,
     )
 
 

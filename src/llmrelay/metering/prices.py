@@ -32,12 +32,10 @@ def cost_nano(price: Price | None, usage: Usage | None) -> int:
     cached = usage.cached_tokens or 0
     written = usage.cache_write_tokens or 0
     fresh = max(usage.prompt_tokens - cached - written, 0)
-    cached_price = price.input if price.cached_input is None else price.cached_input
-    write_price = price.input if price.cache_write is None else price.cache_write
     total = (
         _tokens_cost(fresh, price.input)
-        + _tokens_cost(cached, cached_price)
-        + _tokens_cost(written, write_price)
+        + _tokens_cost(cached, price.cached_input_rate)
+        + _tokens_cost(written, price.cache_write_rate)
         + _tokens_cost(usage.completion_tokens, price.output)
     )
     return -int(-total // 1)  # ceil without float surprises for whole numbers
@@ -47,6 +45,6 @@ def worst_case_nano(price: Price | None, prompt_tokens: int, max_output_tokens: 
     """The most a request can cost: every prompt token uncached, every output token used."""
     if price is None:
         return 0
-    input_price = max(price.input, price.cached_input or 0.0, price.cache_write or 0.0)
+    input_price = max(price.input, price.cached_input_rate, price.cache_write_rate)
     total = _tokens_cost(prompt_tokens, input_price) + _tokens_cost(max_output_tokens, price.output)
     return -int(-total // 1)
