@@ -147,7 +147,7 @@ class Gate:
             request.max_tokens = models[0].max_tokens_default or self.billing.default_max_tokens
         admission = None
         prompt = self.estimator.prompt_tokens(request) if budgeted or key.tpm else 0
-        if key.rpm is not None or key.tpm is not None or key.max_concurrent is not None:
+        if key.rate_limited:
             asked = 0
             if key.tpm is not None:
                 asked = prompt + self.estimator.output_tokens(request, models[0], reasoning)
@@ -169,7 +169,7 @@ class Gate:
         admission.released = True
         key = admission.key
         try:
-            if key.rpm is not None or key.tpm is not None or key.max_concurrent is not None:
+            if key.rate_limited:
                 correction = tokens - admission.counted_tokens if key.tpm else 0
                 await self.limits.release(key.id, admission.lease, admission.window, correction)
         finally:

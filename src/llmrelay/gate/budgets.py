@@ -50,10 +50,16 @@ class BudgetReservation:
     settled: bool = False
 
 
+PERIOD_WORDS = {
+    "total": "",
+    "daily": " for today",
+    "weekly": " for this week",
+    "monthly": " for this month",
+}
+
+
 def budget_exceeded(key: ApiKey) -> RelayError:
-    period = "" if key.budget_period == "total" else f" for this {key.budget_period[:-2]}"
-    if key.budget_period == "daily":
-        period = " for today"
+    period = PERIOD_WORDS.get(key.budget_period, "")
     return RelayError(
         429,
         f"You exceeded your current quota: this key's budget of ${key.budget_usd:g}{period} "

@@ -56,15 +56,14 @@ class ApiKey:
     updated_at: float | None = None
 
     @property
+    def rate_limited(self) -> bool:
+        """Whether requests per minute, tokens per minute or requests at once are bounded."""
+        return self.rpm is not None or self.tpm is not None or self.max_concurrent is not None
+
+    @property
     def limited(self) -> bool:
         """Whether the gate has anything to check or count for this key."""
-        return bool(
-            self.allowed_ips
-            or self.rpm is not None
-            or self.tpm is not None
-            or self.max_concurrent is not None
-            or self.budget_usd is not None
-        )
+        return bool(self.allowed_ips or self.rate_limited or self.budget_usd is not None)
 
     @property
     def active(self) -> bool:
