@@ -288,3 +288,31 @@ def test_the_usage_command_sums_cost_per_key_and_model(priced_relay) -> None:
     assert mine["cost_usd"] == pytest.approx(2 * COST)
     table = priced_relay.cli("usage").stdout
     assert "COST_USD" in table and f"{2 * COST:.6f}" in table
+
+
+def test_unreachable_redis_is_a_clear_503_for_limited_keys_only(
+    mock_openai: MockOpenAI, tmp_path
+) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        dead = f"redis://127.0.0.1:{probe.getsockname()[1]}/0"
+    relay = start_relay(
+        priced_config(mock_openai), tmp_path, LLMRELAY_ADMIN_KEY=ADMIN_KEY, LLMRELAY_REDIS_URL=dead
+    )
+    try:
+        limited = new_key(relay, rpm=10)
+        plain = new_key(relay)
+        client = openai.OpenAI(base_url=relay.base_url, api_key=limited, max_retries=0)
+        with pytest.raises(openai.InternalServerError) as caught:
+            client.chat.completions.create(model="gpt-5", messages=ASK)
+        assert caught.value.status_code == 503
+        assert caught.value.code == "counters_unavailable"
+        free = openai.OpenAI(base_url=relay.base_url, api_key=plain, max_retries=0)
+        assert free.chat.completions.create(model="gpt-5", messages=ASK).choices
+        shown = httpx.get(relay.url + "/v1/key", headers={"authorization": f"Bearer {limited}"})
+        assert shown.status_code == 503
+        assert shown.json()["error"]["code"] == "counters_unavailable"
+    finally:
+        stop_relay(relay)

@@ -25,7 +25,7 @@ from llmrelay.api.admin_shapes import (
 )
 from llmrelay.api.endpoint import Endpoint, json_response, query, read_body
 from llmrelay.api.key_bodies import key_create_fields, key_patch_fields
-from llmrelay.api.key_object import key_created, key_object, standing_of
+from llmrelay.api.key_object import key_created, key_object, standing_if_known, standing_of
 from llmrelay.protocol.errors import RelayError, invalid_request
 from llmrelay.store.keys import ApiKey, KeyExists, KeyNotFound, KeyRevoked, KeyStore
 
@@ -55,7 +55,7 @@ class KeyRoutes:
         return key_object(key, await standing_of(self.relay, key), time.time())
 
     async def _created(self, key: ApiKey, secret: str) -> KeyCreated:
-        return key_created(key, secret, await standing_of(self.relay, key), time.time())
+        return key_created(key, secret, await standing_if_known(self.relay, key), time.time())
 
     async def _run(self, operation: Callable[..., Any], *args: Any) -> Any:
         """A blocking store call in a worker thread, its errors as API errors."""

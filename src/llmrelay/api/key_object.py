@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from llmrelay.api.admin_shapes import KeyCreated, KeyObject
+from llmrelay.gate.admission import counters_unavailable
+from llmrelay.protocol.errors import RelayError
 from llmrelay.store.keys import ApiKey
 
 if TYPE_CHECKING:
@@ -57,4 +59,16 @@ async def standing_of(relay: Relay, key: ApiKey) -> BudgetStanding:
     """The key's spend and remaining budget in its current period (after any key change this
     process has not yet seen, so a budget just changed is read again from the ledger)."""
     await relay.keys.refresh()
-    return await relay.budgets.standing(key)
+    try:
+        return await relay.budgets.standing(key)
+    except Exception as exc:  # Redis (or the ledger) did not answer: say so, not a 500
+        raise counters_unavailable(exc) from None
+
+
+async def standing_if_known(relay: Relay, key: ApiKey) -> BudgetStanding | None:
+    """As `standing_of`, but None when the counters cannot be reached: for answers that
+    carry a secret shown only once (create, rotate), which must not be lost to a 503."""
+    try:
+        return await standing_of(relay, key)
+    except RelayError:
+        return None

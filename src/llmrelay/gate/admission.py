@@ -8,6 +8,7 @@ A key with no limits passes through without any bookkeeping; every limit is one 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ from llmrelay.protocol.errors import RelayError
 from llmrelay.protocol.reasoning import ReasoningIntent
 from llmrelay.protocol.request import ChatRequest
 from llmrelay.store.keys import ApiKey
+
+log = logging.getLogger("llmrelay.gate")
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -113,6 +116,19 @@ def ip_not_allowed(address: str) -> RelayError:
     )
 
 
+def counters_unavailable(exc: Exception) -> RelayError:
+    """The counters (Redis, or the ledger a budget is read from) did not answer: a limited
+    key cannot be let through unchecked, but it is the relay's fault, not the client's."""
+    log.warning("rate-limit or budget counters unreachable: %s: %s", type(exc).__name__, exc)
+    return RelayError(
+        503,
+        "This key's rate limits and budget cannot be checked right now; retry shortly.",
+        type="server_error",
+        code="counters_unavailable",
+        retry_after=1.0,
+    )
+
+
 class Gate:
     def __init__(
         self,
@@ -142,6 +158,20 @@ class Gate:
         For a key with a budget, a priced request without `max_tokens` gets the output cap
         its reservation assumed: it is what goes upstream, so the answer cannot outspend it."""
         self.check_address(key, client)
+        try:
+            return await self._admit(key, request, models, reasoning)
+        except RelayError:
+            raise
+        except Exception as exc:
+            raise counters_unavailable(exc) from None
+
+    async def _admit(
+        self,
+        key: ApiKey,
+        request: ChatRequest,
+        models: list[ModelConfig],
+        reasoning: ReasoningIntent | None,
+    ) -> Admission | None:
         budgeted = key.budget_usd is not None and any(m.price for m in models)
         if budgeted and request.max_tokens is None:
             request.max_tokens = models[0].max_tokens_default or self.billing.default_max_tokens
@@ -168,12 +198,18 @@ class Gate:
             return
         admission.released = True
         key = admission.key
+        # The answer is out: if the counters cannot be reached, the lease or the reservation
+        # expires on its own (a Redis book's) rather than failing the request now.
         try:
             if key.rate_limited:
                 correction = tokens - admission.counted_tokens if key.tpm else 0
                 await self.limits.release(key.id, admission.lease, admission.window, correction)
-        finally:
+        except Exception as exc:
+            log.warning("could not give back key %s's rate-limit lease: %r", key.id, exc)
+        try:
             await self.budgets.settle(admission.reservation, cost)
+        except Exception as exc:
+            log.warning("could not settle key %s's reservation: %r", key.id, exc)
 
     async def _count(self, key: ApiKey, asked: int) -> Admission:
         lease = next_id() if key.max_concurrent is not None else None
