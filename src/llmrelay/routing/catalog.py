@@ -52,12 +52,20 @@ class ModelEntry:
     """Tried after every deployment failed (connection errors, timeouts, 429, 5xx)."""
     refusal_fallbacks: dict[str, list[ModelEntry]] = field(default_factory=dict)
     """By refusal kind (`context_length`, `content_filter`): tried when an upstream refuses."""
+    priced_models: list[ModelConfig] = field(default_factory=list)
+    """This model and every model it may fall back to: a request may cost any of them (set
+    once with the fallbacks; the gate reads it on every budgeted request)."""
 
-    @property
-    def priced_models(self) -> list[ModelConfig]:
-        """This model and every model it may fall back to: a request may cost any of them."""
-        others = [*self.fallbacks, *(f for fs in self.refusal_fallbacks.values() for f in fs)]
-        return [self.config, *(fallback.config for fallback in others)]
+    def __post_init__(self) -> None:
+        self.link_fallbacks(self.fallbacks, self.refusal_fallbacks)
+
+    def link_fallbacks(
+        self, fallbacks: list[ModelEntry], refusal_fallbacks: dict[str, list[ModelEntry]]
+    ) -> None:
+        self.fallbacks = fallbacks
+        self.refusal_fallbacks = refusal_fallbacks
+        others = [*fallbacks, *(f for fs in refusal_fallbacks.values() for f in fs)]
+        self.priced_models = [self.config, *(fallback.config for fallback in others)]
 
     def card(self, name: str | None = None) -> dict[str, Any]:
         """The model in OpenAI's `GET /v1/models` shape."""
@@ -117,12 +125,14 @@ class ModelCatalog:
         }
         for name, entry in entries.items():
             lists = settings.models[name].fallback_lists()
-            entry.fallbacks = [entries[f] for f in lists.default]
-            entry.refusal_fallbacks = {
-                kind: [entries[f] for f in names]
-                for kind, names in lists.lists().items()
-                if kind != "default" and names
-            }
+            entry.link_fallbacks(
+                [entries[f] for f in lists.default],
+                {
+                    kind: [entries[f] for f in names]
+                    for kind, names in lists.lists().items()
+                    if kind != "default" and names
+                },
+            )
         aliases = {
             alias: name for name, model in settings.models.items() for alias in model.aliases
         }
