@@ -11,10 +11,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from llmrelay.store.database import migrate, open_engine
 from llmrelay.store.generation import GenerationCounter
 from llmrelay.store.keys import KeyExists, KeyNotFound, KeyRevoked, KeyStore, hash_key
-from tests.services import fresh_postgres_database
 
 LIMITS = {
     "budget_usd": 12.5,
@@ -26,21 +24,6 @@ LIMITS = {
     "allowed_ips": ["10.0.0.0/8", "2001:db8::/32"],
     "metadata": {"team": "a", "tags": ["x", 1], "nested": {"ok": True}},
 }
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
-    if request.param == "sqlite":
-        engine = open_engine(f"sqlite:///{tmp_path / 'keys.db'}")
-        migrate(engine)
-        yield engine
-        engine.dispose()
-        return
-    with fresh_postgres_database() as url:
-        engine = open_engine(url)
-        migrate(engine)
-        yield engine
-        engine.dispose()
 
 
 @pytest.fixture()

@@ -4,36 +4,17 @@ that neither skip nor repeat records that share a timestamp."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from llmrelay.store.database import migrate, open_engine
 from llmrelay.store.keys import KeyStore
 from llmrelay.store.usage import UsageStore
 from llmrelay.store.usage_queries import UsageFilter, UsageQueries
-from tests.services import fresh_postgres_database
 
 MIDNIGHT = datetime(2026, 11, 25, tzinfo=UTC).timestamp()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
-    if request.param == "sqlite":
-        engine = open_engine(f"sqlite:///{tmp_path / 'usage.db'}")
-        migrate(engine)
-        yield engine
-        engine.dispose()
-        return
-    with fresh_postgres_database() as url:
-        engine = open_engine(url)
-        migrate(engine)
-        yield engine
-        engine.dispose()
 
 
 def record(n: int, created_at: float, **fields: Any) -> dict[str, Any]:
