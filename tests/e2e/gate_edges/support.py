@@ -1,4 +1,4 @@
-"""Review helpers: small mock upstreams with the behaviour real vendors have, and a relay
+"""Gate edge-case helpers: small mock upstreams with the behaviour real vendors have, and a relay
 with priced models in front of them."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from aiohttp import web
 from tests.conftest import ADMIN_KEY, RunningRelay, wait_until
 from tests.mocks.server import ThreadedServer
 
-UPSTREAM_KEY = "sk-review-upstream-0123456789abcdefghijklmnopq"
-ANTHROPIC_KEY = "sk-ant-review-0123456789abcdefghijklmnopqrstuv"
+UPSTREAM_KEY = "sk-billing-upstream-0123456789abcdefghijklmnopq"
+ANTHROPIC_KEY = "sk-ant-billing-0123456789abcdefghijklmnopqrstuv"
 HUGE = 2**63 + 5
 """A token count that fits no 64-bit signed integer column."""
 UNBOUNDED_ANSWER_TOKENS = 20_000
@@ -30,7 +30,7 @@ def _limit(body: dict[str, Any]) -> int | None:
 
 
 @dataclass
-class ReviewOpenAI(ThreadedServer):
+class BillingOpenAI(ThreadedServer):
     """An OpenAI-compatible upstream. The model name picks the behaviour:
 
     - `long`: answers `UNBOUNDED_ANSWER_TOKENS` tokens unless `max_tokens` bounds it (as a
@@ -115,7 +115,7 @@ class ReviewOpenAI(ThreadedServer):
 
 
 @dataclass
-class ReviewAnthropic(ThreadedServer):
+class BillingAnthropic(ThreadedServer):
     """An Anthropic Messages upstream whose model uses all the room `max_tokens` gives it
     (a long thinking block does exactly that), and bills it as output."""
 
@@ -149,7 +149,7 @@ class ReviewAnthropic(ThreadedServer):
         )
 
 
-def review_config(openai_mock: ReviewOpenAI, anthropic_mock: ReviewAnthropic | None = None):
+def billing_config(openai_mock: BillingOpenAI, anthropic_mock: BillingAnthropic | None = None):
     fast = {"connect": 2, "first_token": 5, "idle": 5, "total": 20}
     providers: dict[str, Any] = {
         "up": {

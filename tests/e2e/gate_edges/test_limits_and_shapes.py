@@ -19,12 +19,12 @@ async def _race(relay: RunningRelay, secret: str, count: int, **body) -> list[ht
         )
 
 
-def test_tpm_holds_when_requests_arrive_together(review_relay: RunningRelay):
+def test_tpm_holds_when_requests_arrive_together(billing_relay: RunningRelay):
     """TPM is checked against tokens of requests that already ended, and nothing is counted
     at admission: five concurrent 1,000-token requests all pass a 100-token-per-minute key
     (5,050 tokens in the minute). OpenAI counts a request's max_tokens when it admits it."""
-    secret = new_key(review_relay, tpm=100)["key"]
-    answers = asyncio.run(_race(review_relay, secret, 5, model="slow", max_tokens=1000))
+    secret = new_key(billing_relay, tpm=100)["key"]
+    answers = asyncio.run(_race(billing_relay, secret, 5, model="slow", max_tokens=1000))
     served = [a for a in answers if a.status_code == 200]
     used = sum(a.json()["usage"]["total_tokens"] for a in served)
     assert len(served) <= 1, f"{len(served)} served, {used} tokens in a minute at tpm=100"
