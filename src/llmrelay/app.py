@@ -77,7 +77,7 @@ def open_relay_state(settings: Settings, admin_key: str | None) -> Relay:
     tokens = TokenCounter()
     gate, budgets, redis = build_gate(settings, usage, tokens)
     ledger = Ledger(settings.data_path / "outbox", settings.database_url)
-    budgets.flushed = ledger.flushed
+    budgets.outbox = ledger.outbox_dir
     keys = KeyRegistry(key_store, generation)
     keys.on_budget_change = budgets.budget_changed
     return Relay(

@@ -9,6 +9,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
 import pytest
 
 from llmrelay.gate.budget_book import LocalBudgetBook, RedisBudgetBook
@@ -230,3 +231,17 @@ async def test_a_changed_budget_reads_spend_again_keeping_what_is_reserved(usage
     assert (await budgets.standing(who)).spend_usd == pytest.approx(0.6)
     if client is not None:
         await client.aclose()
+
+
+async def test_spend_still_in_the_outbox_counts(usage, tmp_path):
+    outbox = tmp_path / "outbox"
+    outbox.mkdir()
+    who = key(1.0, "daily")  # the record from 1970 is another period's
+    now = time.time()
+    lines = [record(who.id, now, 0.25), record("other", now, 9.0), record(who.id, 1.0, 9.0)]
+    (outbox / "outbox-abc-00000001.jsonl").write_bytes(
+        b"".join(orjson.dumps(line) + b"\n" for line in lines)
+    )
+    usage.insert_many([record(who.id, now, 0.5)])
+    budgets = Budgets(LocalBudgetBook(), usage, outbox=outbox)
+    assert (await budgets.standing(who)).spend_usd == pytest.approx(0.75)

@@ -11,11 +11,13 @@ import asyncio
 import itertools
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from llmrelay.gate.budget_book import BudgetBook, Seed
 from llmrelay.gate.periods import period_bounds
+from llmrelay.metering.outbox import pending_cost
 from llmrelay.metering.prices import nano_to_usd, usd_to_nano
 from llmrelay.protocol.errors import RelayError
 from llmrelay.store.keys import ApiKey
@@ -75,13 +77,13 @@ class Budgets:
         book: BudgetBook,
         usage: UsageStore,
         clock: Clock = time.time,
-        flushed: Callable[[], Awaitable[bool]] | None = None,
+        outbox: Path | None = None,
     ) -> None:
         self.book = book
         self.usage = usage
         self.clock = clock
-        self.flushed = flushed
-        """Waits until the ledger's pending records are in the database, before a seed."""
+        self.outbox = outbox
+        """The ledger's outbox: records not in the database yet count too."""
 
     def _account(self, key: ApiKey, now: float) -> tuple[str, float, float | None]:
         start, resets_at = period_bounds(key.budget_period, now)
@@ -89,12 +91,16 @@ class Budgets:
 
     def _seed(self, key: ApiKey, since: float) -> Seed:
         async def spent_so_far() -> int:
-            if self.flushed is not None:
-                await self.flushed()
-            usd = await asyncio.to_thread(self.usage.spend_since, key.id, since)
-            return usd_to_nano(usd)
+            return usd_to_nano(await asyncio.to_thread(self._recorded_spend, key.id, since))
 
         return spent_so_far
+
+    def _recorded_spend(self, key_id: str, since: float) -> float:
+        """The ledger's sum plus what still waits in the outbox, read in that order reversed:
+        a segment moved into the database meanwhile counts twice (a slightly early refusal),
+        never not at all (an overspend). Blocking."""
+        waiting = pending_cost(self.outbox, key_id, since) if self.outbox is not None else 0.0
+        return waiting + self.usage.spend_since(key_id, since)
 
     async def reserve(self, key: ApiKey, amount: int) -> BudgetReservation | None:
         """Hold `amount` nano-dollars of the key's budget, or raise `insufficient_quota`."""

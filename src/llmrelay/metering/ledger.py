@@ -83,19 +83,6 @@ class Ledger:
             self._segment = self._next_segment()
             segment.close()
 
-    async def flushed(self, wait_seconds: float = 5.0, poll: float = 0.05) -> bool:
-        """Wait until every record written so far (by any process sharing the outbox) is in
-        the database; False if that took longer than `wait_seconds`."""
-        self.rotate()
-        current = self._segment.path if self._segment is not None else None
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait_seconds
-        while any(p != current for p in self.outbox_dir.glob("outbox-*.jsonl")):
-            if loop.time() >= deadline:
-                return False
-            await asyncio.sleep(poll)
-        return True
-
     async def _start_writer(self) -> None:
         env = {**os.environ, DATABASE_URL_ENV: self.database_url}
         self._writer = await asyncio.create_subprocess_exec(
