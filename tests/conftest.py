@@ -21,6 +21,7 @@ import yaml
 from tests.mocks.openai_upstream import UPSTREAM_KEY, MockOpenAI
 
 ADMIN_KEY = "sk-test-admin-key-0123456789-abcdefghijklmnopqrstuv"
+ADMIN = {"authorization": f"Bearer {ADMIN_KEY}"}
 OUTPUT = Path(__file__).parent / "output"
 
 

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from starlette.applications import Starlette
 
 from llmrelay.api.admin import admin_routes
+from llmrelay.api.body import InflightBodies
 from llmrelay.api.chat import ChatCompletionsEndpoint
 from llmrelay.api.routes import build_routes, exception_handlers
 from llmrelay.config import Settings
@@ -58,6 +59,7 @@ class Relay:
     images: ImageFetcher
     gate: Gate
     budgets: Budgets
+    bodies: InflightBodies
     redis: Any = None
     new_admin_key: str | None = None
 
@@ -95,6 +97,7 @@ def open_relay_state(settings: Settings, admin_key: str | None) -> Relay:
         images=images,
         gate=gate,
         budgets=budgets,
+        bodies=InflightBodies(settings.server.max_inflight_body_bytes),
         redis=redis,
         new_admin_key=new_admin_key,
     )

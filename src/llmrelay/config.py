@@ -209,6 +209,16 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
     data_dir: str = "./data"
     database_url: str | None = None
     max_body_bytes: int = 20 * 1024 * 1024
+    max_inflight_body_bytes: int = 256 * 1024 * 1024
+    """All request bodies held at once; past it, 503 with Retry-After."""
+    parse_in_thread_bytes: int = 1024 * 1024
+    """Bodies larger than this are parsed and checked off the event loop."""
+    max_connections: int = 10000
+    """Open client connections; past it, new ones get 503 and are closed. Lowered at start
+    to half the process's file descriptor limit, so upstream sockets always find room."""
+    header_timeout_seconds: float = 10.0
+    """A connection must complete a request's headers this soon after it opens (or after
+    the request's first byte); slower ones are closed."""
     keepalive_ping_seconds: float = 10.0
     redis_url: str | None = None
     """Shared rate limits, budgets and key changes across replicas; in-process without it."""

@@ -11,6 +11,7 @@ import uvicorn
 
 from llmrelay.app import create_app
 from llmrelay.config import Settings
+from llmrelay.connections import connection_cap, guarded_protocol, raise_fd_limit
 
 SEED_QUESTION = "你好,请介绍一下你自己"
 
@@ -57,12 +58,14 @@ def serve(settings: Settings) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(settings, os.environ.get("LLMRELAY_ADMIN_KEY") or None)
     app.on_ready = lambda: print(banner(settings, app.relay.new_admin_key), flush=True)
+    server_settings = settings.server
+    max_connections = connection_cap(server_settings.max_connections, raise_fd_limit())
     config = uvicorn.Config(
         app,
         host=settings.server.host,
         port=settings.server.port,
         loop="uvloop",
-        http="httptools",
+        http=guarded_protocol(server_settings.header_timeout_seconds, max_connections),
         lifespan="on",
         access_log=False,
         proxy_headers=False,  # no X-Forwarded-* rewriting on every request: nothing uses it

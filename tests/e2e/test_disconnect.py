@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.conftest import RunningRelay, wait_until
+from tests.conftest import ADMIN, RunningRelay, wait_until
 from tests.mocks.openai_upstream import MockOpenAI
 
 
@@ -68,7 +68,7 @@ def test_disconnect_stops_the_local_model(relay: RunningRelay, api_key: str) -> 
     # The engine was told to stop between two tokens: it is idle again at once, where 1,500
     # tokens would have kept it busy for about half a minute.
     def local_idle() -> bool:
-        status = httpx.get(relay.url + "/readyz").json()["providers"]["local"]
+        status = httpx.get(relay.url + "/readyz", headers=ADMIN).json()["providers"]["local"]
         return status["in_flight"] == 0
 
     wait_until(local_idle, timeout=5)

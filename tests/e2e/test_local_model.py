@@ -11,6 +11,7 @@ import openai
 import pytest
 
 from tests.conftest import (
+    ADMIN,
     RunningRelay,
     launch_relay,
     stop_relay,
@@ -140,7 +141,7 @@ async def test_relay_keeps_serving_while_the_model_generates(
         for i in range(5)
     ]
     assert answers == [f"echo: quick {i}" for i in range(5)]
-    local = (await http.get("/readyz")).json()["providers"]["local"]
+    local = (await http.get("/readyz", headers=ADMIN)).json()["providers"]["local"]
     assert local["in_flight"] == 1, "the quick answers came while the model was generating"
     rest = [chunk async for chunk in stream]
     assert rest[-1].choices[0].finish_reason == "length"

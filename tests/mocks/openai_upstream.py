@@ -212,6 +212,14 @@ async def _stream_words(
         mock.open_streams -= 1
 
 
+FLOOD_WORD = "x" * 16384
+
+
+async def _flood(mock: MockOpenAI, request: web.Request, body: dict[str, Any]):
+    """A stream as fast and as long as the reader takes it (`max_tokens` 16 KB words)."""
+    return await _stream_words(mock, request, body, [FLOOD_WORD] * (body.get("max_tokens") or 8000))
+
+
 async def _tools(mock: MockOpenAI, request: web.Request, body: dict[str, Any]):
     call = {
         "id": "call_abc",
@@ -409,6 +417,7 @@ async def _no_usage(mock, request, body):
 
 SCENARIOS = {
     "mock-no-usage": _no_usage,
+    "mock-flood": _flood,
     "mock-reasoning": _reasoning,
     "mock-tools": _tools,
     "mock-429": _rate_limited,

@@ -27,6 +27,9 @@ class RelayStatus(Struct, kw_only=True):
     """Tasks alive in this process: a fixed few, plus one per request in flight."""
     ledger_backlog_segments: int
     """Outbox segments the ledger writer has not moved into the database yet."""
+    request_bodies_bytes: int
+    """Bytes of request bodies held by requests in flight (capped by
+    `server.max_inflight_body_bytes`)."""
     providers: dict[str, dict[str, Any]]
     """Each provider's status; remote ones with their pool's connections in use and idle."""
 
@@ -41,6 +44,7 @@ def status_endpoints(relay: Relay) -> list[Endpoint]:
                 uptime_seconds=round(time.monotonic() - started, 3),
                 asyncio_tasks=len(asyncio.all_tasks()),
                 ledger_backlog_segments=sum(1 for _ in outbox.glob("outbox-*.jsonl")),
+                request_bodies_bytes=relay.bodies.held,
                 providers={name: p.status() for name, p in relay.providers.items()},
             )
         )

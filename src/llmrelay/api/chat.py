@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from llmrelay.api.body import ClientGone, read_body
 from llmrelay.api.exchange import Exchange
 from llmrelay.api.sse import STREAM_HEADERS, data_frame
 from llmrelay.api.stream_relay import (
@@ -25,11 +27,13 @@ from llmrelay.api.stream_relay import (
     relay_stream,
 )
 from llmrelay.api.think_tags import fold_message
+from llmrelay.connections import ABORT_SCOPE_KEY
 from llmrelay.gate.auth import bearer_token
 from llmrelay.metering.prices import cost_nano, nano_to_usd
 from llmrelay.metering.tokens import DeliveredTokens
 from llmrelay.protocol.errors import RelayError, internal_error, method_not_allowed
-from llmrelay.protocol.request import ChatRequest, parse_chat_request
+from llmrelay.protocol.json_body import claimed_model, parse_json_object
+from llmrelay.protocol.request import ChatRequest, chat_request_from
 from llmrelay.protocol.usage import Usage
 from llmrelay.providers.base import UpstreamCall, UpstreamError
 from llmrelay.routing.catalog import Deployment, ResolvedModel
@@ -42,37 +46,6 @@ log = logging.getLogger("llmrelay.chat")
 
 JSON_HEADERS = [(b"content-type", b"application/json")]
 COST_HEADER = b"x-llmrelay-cost-usd"
-
-
-class ClientGone(Exception):
-    """The client closed the connection before its request body arrived."""
-
-
-def request_too_large(limit: int) -> RelayError:
-    return RelayError(
-        413,
-        f"The request body is larger than this relay accepts ({limit} bytes).",
-        code="request_too_large",
-    )
-
-
-async def read_body(scope: dict[str, Any], receive: Any, limit: int) -> bytes:
-    for name, value in scope["headers"]:
-        if name == b"content-length" and value.isdigit() and int(value) > limit:
-            raise request_too_large(limit)
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientGone
-        body = message.get("body", b"")
-        size += len(body)
-        if size > limit:
-            raise request_too_large(limit)
-        chunks.append(body)
-        if not message.get("more_body"):
-            return b"".join(chunks) if len(chunks) != 1 else chunks[0]
 
 
 def _authorization(scope: dict[str, Any]) -> bytes | None:
@@ -108,6 +81,7 @@ class ChatCompletionsEndpoint:
         finally:
             if exchange.usage is None and exchange.client_disconnected and exchange.upstream_called:
                 self._bill_prompt(exchange)
+            self.relay.bodies.release(exchange.body_bytes)
             try:
                 self.relay.ledger.record(exchange.record())
             finally:
@@ -137,28 +111,46 @@ class ChatCompletionsEndpoint:
         relay = self.relay
         key = await relay.keys.authenticate(bearer_token(_authorization(scope)))
         exchange.key = key
-        body = await read_body(scope, receive, relay.settings.server.max_body_bytes)
-        request = parse_chat_request(body)
-        exchange.request = request
-        exchange.model = request.model
-        exchange.stream = request.stream
-        resolved = relay.catalog.resolve(request.model, key)
+        client = scope.get("client")
+        address = client[0] if client else None
+        try:
+            request, resolved = await self._accept(scope, receive, exchange)
+        except RelayError:
+            await relay.gate.count_refusal(key, address)  # refusals are rate-limited too
+            raise
         if key.limited:
-            client = scope.get("client")
             exchange.admission = await relay.gate.admit(
-                key,
-                request,
-                resolved.entry.priced_models,
-                client[0] if client else None,
-                resolved.reasoning,
+                key, request, resolved.entry.priced_models, address, resolved.reasoning
             )
         headers = [rid, *exchange.admission.headers] if exchange.admission else [rid]
         attempts = _Attempts(request, resolved, exchange)
-        async with _cancel_on_disconnect(receive, exchange):
+        abort = scope.get(ABORT_SCOPE_KEY)
+        async with _cancel_on_disconnect(receive, exchange, abort) as abandon:
             if request.stream:
-                await self._stream(resolved, attempts, send, exchange, headers)
+                await self._stream(resolved, attempts, send, exchange, headers, abandon)
             else:
                 await self._complete(resolved, attempts, send, exchange, headers)
+
+    async def _accept(
+        self, scope: dict[str, Any], receive: Any, exchange: Exchange
+    ) -> tuple[ChatRequest, ResolvedModel]:
+        """Read, parse and check the body, and find its model (a large body off the loop)."""
+        relay = self.relay
+        server = relay.settings.server
+        raw = await read_body(scope, receive, server.max_body_bytes, relay.bodies)
+        exchange.body_bytes = len(raw)
+        if len(raw) > server.parse_in_thread_bytes:
+            body = await asyncio.to_thread(parse_json_object, raw)
+            del raw
+            exchange.model = claimed_model(body)
+            request = await asyncio.to_thread(chat_request_from, body)
+        else:
+            body = parse_json_object(raw)
+            exchange.model = claimed_model(body)
+            request = chat_request_from(body)
+        exchange.request = request
+        exchange.stream = request.stream
+        return request, relay.catalog.resolve(request.model, exchange.key)
 
     async def _complete(
         self,
@@ -205,6 +197,7 @@ class ChatCompletionsEndpoint:
         send: Any,
         exchange: Exchange,
         headers: list[tuple[bytes, bytes]],
+        abandon: Callable[[str], None],
     ) -> None:
         opener = _StreamOpener(self.relay, attempts, send, exchange, headers)
         try:
@@ -223,6 +216,9 @@ class ChatCompletionsEndpoint:
         estimate = UsageEstimate(self.relay.tokens, request.messages)
         shaper = ChunkShaper(request.model, request.include_usage, call.model.think_tags, estimate)
         assert opener.keepalive is not None
+        timeouts = call.timeouts or deployment.provider.config.timeouts  # type: ignore[attr-defined]
+        deadline = time.monotonic() + timeouts.total - exchange.elapsed()
+        opener.keepalive.guard(timeouts.idle, deadline, abandon)
         error = await relay_stream(stream, send, exchange, shaper, opener.keepalive)
         if isinstance(error, UpstreamError) and failure_kind(error) and error.health_failure:
             deployment.breaker.failed(None, error)  # too late to retry, not to learn
@@ -305,33 +301,47 @@ WATCH_AFTER_SECONDS = 0.02
 
 
 @contextlib.asynccontextmanager
-async def _cancel_on_disconnect(receive: Any, exchange: Exchange) -> AsyncIterator[None]:
+async def _cancel_on_disconnect(
+    receive: Any, exchange: Exchange, abort: Callable[[], None] | None
+) -> AsyncIterator[Callable[[str], None]]:
     """Cancel the work (and so the upstream call) the moment the client goes away.
 
     The watcher starts only once the request has run for `WATCH_AFTER_SECONDS`; a client that
     left before then is noticed at that moment, since `receive()` then answers at once.
+    Yields `abandon(code)`: give up on a client that is there but no longer reading (its
+    connection is aborted, which the watcher then sees as a disconnect).
     """
     task = asyncio.current_task()
     assert task is not None
     loop = asyncio.get_running_loop()
     watcher: asyncio.Task[None] | None = None
 
+    def cancel() -> None:
+        if not exchange.finished:
+            exchange.disconnected()
+            task.cancel()
+
     async def watch() -> None:
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                if not exchange.finished:
-                    exchange.disconnected()
-                    task.cancel()
+                cancel()
                 return
 
     def start_watching() -> None:
         nonlocal watcher
         watcher = loop.create_task(watch())
 
+    def abandon(code: str) -> None:
+        exchange.error_code = code
+        if abort is not None:
+            abort()  # the server then tells the watcher the client is gone
+        else:
+            cancel()
+
     timer = loop.call_later(WATCH_AFTER_SECONDS, start_watching)
     try:
-        yield
+        yield abandon
     except asyncio.CancelledError:
         if not exchange.client_disconnected:
             raise

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from llmrelay.api import body
 from llmrelay.gate.auth import bearer_token
 from llmrelay.protocol.errors import RelayError
 
@@ -74,13 +75,7 @@ async def caller_key(relay: Relay, request: Request) -> ApiKey:
 
 
 async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RelayError(
-                413, f"The request body is larger than {limit} bytes.", code="request_too_large"
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
+    try:
+        return bytes(await body.read_body(request.scope, request.receive, limit))
+    except body.ClientGone:
+        raise RelayError(400, "The client closed the connection before its body arrived.") from None

@@ -15,6 +15,13 @@ from llmrelay.protocol.usage import Usage
 from llmrelay.store.keys import ApiKey
 
 CLIENT_CLOSED_REQUEST = 499
+MAX_NAME_CHARS = 256
+MAX_ERROR_CHARS = 1024
+"""Free text a client can make the relay write is capped before it reaches the ledger."""
+
+
+def _clip(text: str | None, limit: int) -> str | None:
+    return text[:limit] if text is not None and len(text) > limit else text
 
 
 @dataclass(slots=True)
@@ -38,6 +45,8 @@ class Exchange:
     price: Price | None = None
     admission: Admission | None = None
     request: ChatRequest | None = None
+    body_bytes: int = 0
+    """The request body's size, held against the global cap until the request ends."""
 
     @property
     def upstream_called(self) -> bool:
@@ -52,6 +61,10 @@ class Exchange:
     @classmethod
     def begin(cls, request_id: str) -> Exchange:
         return cls(request_id=request_id, started=time.perf_counter(), created_at=time.time())
+
+    def elapsed(self) -> float:
+        """Seconds since the request began."""
+        return time.perf_counter() - self.started
 
     def fail(self, error: RelayError) -> None:
         if not self.response_started:
@@ -78,12 +91,12 @@ class Exchange:
             created_at=self.created_at,
             key_id=self.key.id if self.key else None,
             key_name=self.key.name if self.key else None,
-            model=self.model,
+            model=_clip(self.model, MAX_NAME_CHARS),
             provider=self.provider,
             upstream_model=self.upstream_model,
             stream=self.stream,
             status=self.status,
-            error_code=self.error_code,
+            error_code=_clip(self.error_code, MAX_ERROR_CHARS),
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,
             total_tokens=usage.total_tokens,

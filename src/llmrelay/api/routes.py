@@ -12,7 +12,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from llmrelay.api.endpoint import caller_key
+from llmrelay.api.endpoint import caller_key, request_token
+from llmrelay.connections import fd_pressure
 from llmrelay.protocol.errors import (
     RelayError,
     internal_error,
@@ -72,6 +73,29 @@ def exception_handlers() -> dict[Any, Any]:
     return {RelayError: _relay_error, HTTPException: _http_error, Exception: _unexpected_error}
 
 
+async def readiness_problems(relay: Relay) -> list[str]:
+    problems = []
+    try:
+        await asyncio.wait_for(asyncio.to_thread(ping, relay.engine), timeout=5)
+    except Exception as exc:
+        problems.append(f"store unreachable: {type(exc).__name__}")
+    for name, provider in relay.providers.items():
+        if not provider.ready:
+            problems.append(f"provider {name} not ready")
+    descriptors = fd_pressure()
+    if descriptors is not None:
+        problems.append(descriptors)
+    return problems
+
+
+def readiness_details(relay: Relay) -> dict[str, Any]:
+    return {
+        "models": len(relay.catalog.entries),
+        "providers": {name: p.status() for name, p in relay.providers.items()},
+        "deployments": [d.status() for d in relay.catalog.deployments],
+    }
+
+
 def build_routes(relay: Relay) -> list[Route]:
     async def list_models(request: Request) -> Response:
         key = await caller_key(relay, request)
@@ -89,26 +113,17 @@ def build_routes(relay: Relay) -> list[Route]:
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    async def readyz(_request: Request) -> Response:
-        problems = []
-        try:
-            await asyncio.wait_for(asyncio.to_thread(ping, relay.engine), timeout=5)
-        except Exception as exc:
-            problems.append(f"store unreachable: {type(exc).__name__}")
-        for name, provider in relay.providers.items():
-            if not provider.ready:
-                problems.append(f"provider {name} not ready")
-        providers = {name: p.status() for name, p in relay.providers.items()}
-        deployments = [d.status() for d in relay.catalog.deployments]
-        body = {
-            "models": len(relay.catalog.entries),
-            "providers": providers,
-            "deployments": deployments,
-        }
-        if problems:
-            body.update(status="unavailable", problems=problems)
-            return JSONResponse(body, status_code=503)
-        return JSONResponse({"status": "ready", **body})
+    async def readyz(request: Request) -> Response:
+        """What a load balancer probes: ready or not, and nothing more to anyone but the
+        admin, who also sees why and the providers' and deployments' state."""
+        problems = await readiness_problems(relay)
+        status = 503 if problems else 200
+        body: dict[str, Any] = {"status": "unavailable" if problems else "ready"}
+        if await relay.keys.is_admin(request_token(request)):
+            body.update(readiness_details(relay))
+            if problems:
+                body["problems"] = problems
+        return JSONResponse(body, status_code=status)
 
     return [
         Route("/v1/models", list_models, methods=["GET"]),

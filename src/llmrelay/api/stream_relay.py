@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from llmrelay.api.exchange import Exchange
@@ -58,6 +59,7 @@ class ChunkShaper:
         self.created: int | None = None
         self.roles_sent: set[int] = set()
         self.usage: dict[str, Any] | None = None
+        self.opening: list[dict[str, Any]] = []
 
     def shape(self, chunk: dict[str, Any]) -> dict[str, Any] | None:
         """The chunk to send, or None when it only carried usage."""
@@ -79,8 +81,7 @@ class ChunkShaper:
             if index in self.roles_sent:
                 delta.pop("role", None)
             else:
-                delta.setdefault("role", "assistant")
-                self.roles_sent.add(index)
+                self._open_choice(index, delta)
             choice.setdefault("finish_reason", None)
             if self.estimate is not None:
                 self.estimate.delivered.add_delta(delta)
@@ -92,6 +93,36 @@ class ChunkShaper:
         chunk["model"] = self.model
         if self.include_usage:
             chunk["usage"] = None
+        return chunk
+
+    def _open_choice(self, index: int, delta: dict[str, Any]) -> None:
+        """A choice's first delta names the role and carries nothing else, as OpenAI's does:
+        an upstream whose first delta already carries a token gets a role-only delta sent
+        before it (clients that skip the first chunk would lose that token)."""
+        self.roles_sent.add(index)
+        if any(value for name, value in delta.items() if name != "role"):
+            delta.pop("role", None)
+            opening = {"role": "assistant", "content": ""}
+            self.opening.append(
+                {"index": index, "delta": opening, "logprobs": None, "finish_reason": None}
+            )
+        else:
+            delta["role"] = "assistant"
+            if delta.get("content") is None:
+                delta["content"] = ""
+
+    def opening_chunk(self) -> dict[str, Any]:
+        """The role-only chunk owed before the chunk just shaped (see `_open_choice`)."""
+        chunk = {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": self.opening,
+        }
+        if self.include_usage:
+            chunk["usage"] = None
+        self.opening = []
         return chunk
 
     def final_usage(self) -> tuple[Usage | None, bool]:
@@ -117,21 +148,55 @@ class ChunkShaper:
 
 
 class KeepAlive:
-    """Sends `: ping` whenever the stream has been silent for `interval` seconds."""
+    """Sends `: ping` whenever the stream has been silent for `interval` seconds, and, once
+    `guard` is called, ends a stream whose client stopped reading.
+
+    A client that never reads fills the socket's buffers, and the next write to it waits for
+    ever, holding the upstream connection with it. A write that has waited `write_timeout`
+    seconds, or one still waiting when the exchange reaches its `deadline`, gets the client
+    connection aborted: the request then ends as a disconnect, its upstream stream is
+    released and it is billed for what was delivered."""
 
     def __init__(self, send: Any, interval: float) -> None:
         self.send = send
         self.interval = interval
         self.last_sent = time.monotonic()
+        self.sending_since: float | None = None
+        """When the write under way began (None: no write under way)."""
+        self.write_timeout = math.inf
+        self.deadline = math.inf
+        self.abandon: Callable[[str], None] | None = None
         self.task: asyncio.Task[None] | None = None
         if interval > 0:
             self.task = asyncio.create_task(self._run())
 
+    def guard(self, write_timeout: float, deadline: float, abandon: Callable[[str], None]) -> None:
+        self.write_timeout, self.deadline, self.abandon = write_timeout, deadline, abandon
+        if self.task is None:
+            self.task = asyncio.create_task(self._run())
+
+    def _wake_at(self) -> float:
+        if self.sending_since is None:
+            return self.last_sent + self.interval if self.interval > 0 else math.inf
+        return min(self.sending_since + self.write_timeout, self.deadline)
+
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(self.interval - (time.monotonic() - self.last_sent))
-            if time.monotonic() - self.last_sent >= self.interval:
+            wake_at = self._wake_at()
+            if wake_at == math.inf:
+                wake_at = time.monotonic() + 1.0
+            await asyncio.sleep(max(0.0, wake_at - time.monotonic()))
+            now = time.monotonic()
+            if self.sending_since is not None:
+                if self.abandon is not None and (
+                    now - self.sending_since >= self.write_timeout or now >= self.deadline
+                ):
+                    self.abandon("client_write_timeout")
+                    return
+            elif self.interval > 0 and now - self.last_sent >= self.interval:
+                self.sending_since = now
                 await self.send({"type": "http.response.body", "body": PING, "more_body": True})
+                self.sending_since = None
                 self.last_sent = time.monotonic()
 
     async def stop(self) -> None:
@@ -158,9 +223,13 @@ async def relay_stream(
             frames = [data_frame(shaped) for chunk in batch if (shaped := shaper.shape(chunk))]
             if not frames:
                 continue
+            if shaper.opening:
+                frames.insert(0, data_frame(shaper.opening_chunk()))
             exchange.mark_first_token()
             body = frames[0] if len(frames) == 1 else b"".join(frames)
+            keepalive.sending_since = time.monotonic()
             await send({"type": "http.response.body", "body": body, "more_body": True})
+            keepalive.sending_since = None
             keepalive.last_sent = time.monotonic()
     except RelayError as exc:
         error = exc

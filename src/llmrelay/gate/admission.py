@@ -192,6 +192,21 @@ class Gate:
                 raise
         return admission
 
+    async def count_refusal(self, key: ApiKey, client: str | None) -> None:
+        """A request refused before admission (a bad body, an unknown model) still counts
+        against the key's RPM, so refusals cannot flood the relay or its ledger; over the
+        limit, the client is told so (429) instead."""
+        if not key.rate_limited:
+            return
+        self.check_address(key, client)
+        try:
+            admission = await self._count(key, 0)
+        except RelayError:
+            raise
+        except Exception:
+            return  # counters out of reach: the refusal itself stands
+        await self.release(admission, 0, 0)
+
     async def release(self, admission: Admission | None, tokens: int, cost: int) -> None:
         """Give back the slot and correct the TPM count to `tokens`; settle to `cost`."""
         if admission is None or admission.released:

@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from llmrelay.protocol.errors import RelayError, invalid_request
+from llmrelay.protocol.json_body import parse_json_object
 from llmrelay.protocol.reasoning import ReasoningIntent, intent_from_body
 from llmrelay.protocol.tools import check_tool_calls, check_tools
 
@@ -263,30 +262,13 @@ def _check_n(body: dict[str, Any]) -> None:
         )
 
 
-def parse_json_object(raw: bytes) -> dict[str, Any]:
-    """The body as a JSON object, or a 400 that says what is wrong with it."""
-    if not raw:
-        raise invalid_request(
-            "We could not parse the JSON body of your request: the body is empty. "
-            "Send a JSON object with 'model' and 'messages'.",
-        )
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise invalid_request(
-            f"We could not parse the JSON body of your request ({exc}). "
-            "The body must be a JSON object with 'model' and 'messages'.",
-        ) from None
-    if not isinstance(body, dict):
-        raise invalid_request(
-            f"The JSON body of your request must be an object, not {type(body).__name__}.",
-        )
-    return body
-
-
 def parse_chat_request(raw: bytes) -> ChatRequest:
     """Check a Chat Completions body the way OpenAI does; RelayError(400) names the param."""
-    body = parse_json_object(raw)
+    return chat_request_from(parse_json_object(raw))
+
+
+def chat_request_from(body: dict[str, Any]) -> ChatRequest:
+    """Check a parsed Chat Completions body; RelayError(400) names the param."""
     model = _model(body)
     messages = _messages(body)
     stream, include_usage = _stream_flags(body)

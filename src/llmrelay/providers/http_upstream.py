@@ -219,7 +219,7 @@ class SSEChunkStream(ChunkStream):
         except TimeoutError:
             raise upstream_timeout(name, "the stream outlasted the total timeout") from None
         except aiohttp.ClientError as exc:
-            raise upstream_unreachable(name, f"stream cut ({type(exc).__name__})") from None
+            raise stream_cut(name, type(exc).__name__) from None
         finally:
             self.response.release()
         final = translator.finish()
@@ -243,10 +243,12 @@ class SSEChunkStream(ChunkStream):
         self.response.close()
 
 
-def stream_cut(provider: str) -> UpstreamError:
+def stream_cut(provider: str, cause: str | None = None) -> UpstreamError:
+    """The upstream's stream ended (or its connection broke) before its end event."""
+    because = f" ({cause})" if cause else ""
     return UpstreamError(
         502,
-        f"The upstream provider '{provider}' closed the stream before it finished.",
+        f"The upstream provider '{provider}' closed the stream before it finished{because}.",
         code="upstream_stream_cut",
     )
 

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import openai
 
-from tests.conftest import RunningRelay, wait_until
+from tests.conftest import ADMIN, RunningRelay, wait_until
 from tests.mocks.fault_upstream import FAST_TIMEOUTS, FaultUpstream
 
 
@@ -44,7 +44,7 @@ def wait_idle(*mocks: FaultUpstream, timeout: float = 5.0) -> None:
 
 def deployments(relay: RunningRelay, model: str | None = None) -> list[dict[str, Any]]:
     """The `deployments` list of `GET /readyz`, only `model`'s when given."""
-    body = httpx.get(relay.url + "/readyz", timeout=5).json()
+    body = httpx.get(relay.url + "/readyz", headers=ADMIN, timeout=5).json()
     rows = body["deployments"]
     return [row for row in rows if model is None or row["model"] == model]
 

@@ -17,7 +17,7 @@ import openai
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import RunningRelay, wait_until
+from tests.conftest import ADMIN, RunningRelay, wait_until
 from tests.e2e.routing.helpers import (
     ask,
     assert_openai_error,
@@ -92,7 +92,7 @@ def rested(fresh: None, relay: RunningRelay) -> None:
     """No deployment rests (a 429 rests one for its Retry-After)."""
 
     def resting() -> list[dict[str, Any]]:
-        rows = httpx.get(relay.url + "/readyz", timeout=5).json().get("deployments", [])
+        rows = httpx.get(relay.url + "/readyz", headers=ADMIN, timeout=5).json().get("deployments", [])
         return [row for row in rows if row.get("state") == "cooldown"]
 
     try:
@@ -324,7 +324,7 @@ def test_weights_are_respected(client: openai.OpenAI, mocks: dict[str, FaultUpst
 
 
 def test_readyz_shows_every_deployment(relay: RunningRelay) -> None:
-    response = httpx.get(relay.url + "/readyz")
+    response = httpx.get(relay.url + "/readyz", headers=ADMIN)
     assert response.status_code == 200
     fields = {
         "model",

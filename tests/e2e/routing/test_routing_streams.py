@@ -70,7 +70,11 @@ def data(lines: list[str]) -> list[Any]:
     return [orjson.loads(line[6:]) for line in lines if line.startswith("data: {")]
 
 
-MID_STREAM = ["hang_mid_stream", "reset_mid_stream", "malformed_sse"]
+MID_STREAM = {
+    "hang_mid_stream": "upstream_timeout",
+    "reset_mid_stream": "upstream_stream_cut",
+    "malformed_sse": "upstream_malformed",
+}
 
 
 @pytest.mark.parametrize("fault", MID_STREAM)
@@ -96,7 +100,7 @@ def test_a_failure_after_the_first_byte_is_an_sse_error_frame(
 
     row = relay.ledger_row(response.headers["x-request-id"])
     assert (row["status"], row["provider"], row["upstream_model"]) == (200, "a", "up-a")
-    assert row["error_code"]
+    assert row["error_code"] == error["code"] == MID_STREAM[fault]
     assert not row["client_disconnected"]
     assert row["completion_tokens"] >= 1, "what was delivered before the cut is billed"
 
