@@ -62,10 +62,18 @@ def invalid_api_key(message: str = "Incorrect API key provided.") -> RelayError:
     return RelayError(401, message, code="invalid_api_key")
 
 
+MAX_ECHOED_CHARS = 256
+"""A client's text repeated in an error message is cut to this length."""
+
+
+def echoed(text: str) -> str:
+    return text if len(text) <= MAX_ECHOED_CHARS else text[:MAX_ECHOED_CHARS] + "…"
+
+
 def model_not_found(model: str) -> RelayError:
     return RelayError(
         404,
-        f"The model `{model}` does not exist or you do not have access to it. "
+        f"The model `{echoed(model)}` does not exist or you do not have access to it. "
         "List the models your key may use with GET /v1/models.",
         param="model",
         code="model_not_found",

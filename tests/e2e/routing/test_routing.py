@@ -92,7 +92,9 @@ def rested(fresh: None, relay: RunningRelay) -> None:
     """No deployment rests (a 429 rests one for its Retry-After)."""
 
     def resting() -> list[dict[str, Any]]:
-        rows = httpx.get(relay.url + "/readyz", headers=ADMIN, timeout=5).json().get("deployments", [])
+        rows = (
+            httpx.get(relay.url + "/readyz", headers=ADMIN, timeout=5).json().get("deployments", [])
+        )
         return [row for row in rows if row.get("state") == "cooldown"]
 
     try:
