@@ -108,8 +108,6 @@ class ChunkShaper:
             )
         else:
             delta["role"] = "assistant"
-            if delta.get("content") is None:
-                delta["content"] = ""
 
     def opening_chunk(self) -> dict[str, Any]:
         """The role-only chunk owed before the chunk just shaped (see `_open_choice`)."""
