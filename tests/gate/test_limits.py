@@ -13,10 +13,10 @@ from llmrelay.gate.admission import Gate
 from llmrelay.gate.budget_book import LocalBudgetBook
 from llmrelay.gate.budgets import Budgets
 from llmrelay.gate.limit_book import LocalLimitBook, RedisLimitBook
-from llmrelay.metering.prices import NANO_PER_USD
+from llmrelay.metering.prices import NANO_PER_USD, worst_case_nano
 from llmrelay.metering.tokens import TokenCounter
 from llmrelay.protocol.errors import RelayError
-from llmrelay.protocol.request import parse_chat_request
+from llmrelay.protocol.request import ChatRequest, parse_chat_request
 from llmrelay.store.database import migrate, open_engine
 from llmrelay.store.keys import ApiKey
 from llmrelay.store.usage import UsageStore
@@ -156,17 +156,25 @@ async def test_budget_refusal_gives_back_the_concurrency_slot(gate: Gate) -> Non
     assert await gate.admit(key, request(), FREE, None) is not None
 
 
+def worst_case(gate: Gate, request: ChatRequest, model: ModelConfig) -> int:
+    """What the gate reserves for `request` on `model` alone, in nano-dollars."""
+    estimator = gate.estimator
+    assert model.price is not None
+    output = estimator.output_tokens(request, model, None)
+    return worst_case_nano(model.price, estimator.prompt_tokens(request), output)
+
+
 async def test_worst_case_covers_prompt_images_and_every_choice(gate: Gate) -> None:
     model = ModelConfig(provider="p", price=Price(input=1.0, output=2.0))
-    small = gate.worst_case(request(max_tokens=10), model)
+    small = worst_case(gate, request(max_tokens=10), model)
     with_image = request(max_tokens=10)
     with_image.messages[0]["content"] = [
         {"type": "text", "text": "hi"},
         {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}},
     ]
-    assert gate.worst_case(with_image, model) >= small + 1600 * NANO_PER_USD // 10**6
-    assert gate.worst_case(request(max_tokens=10, n=3), model) == small + 2 * 10 * 2000
-    unbounded = gate.worst_case(request(), model)
+    assert worst_case(gate, with_image, model) >= small + 1600 * NANO_PER_USD // 10**6
+    assert worst_case(gate, request(max_tokens=10, n=3), model) == small + 2 * 10 * 2000
+    unbounded = worst_case(gate, request(), model)
     assert unbounded >= 4096 * 2 * NANO_PER_USD // 10**6
 
 

@@ -11,9 +11,11 @@ from typing import Any
 
 import orjson
 import pytest
+import sqlalchemy as sa
 
 from llmrelay.metering.writer import REJECTED_DIR, LedgerSink, drain_once
 from llmrelay.store.database import migrate, open_engine
+from llmrelay.store.schema import usage_records
 from llmrelay.store.usage import UsageStore
 from tests.services import fresh_postgres_database
 
@@ -62,7 +64,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[UsageStore
 
 
 def stored_ids(store: UsageStore) -> set[str]:
-    return {row["request_id"] for row in store.recent(100)}
+    with store.engine.connect() as connection:
+        return set(connection.execute(sa.select(usage_records.c.request_id)).scalars())
 
 
 def rejected(outbox: Path) -> list[Any]:

@@ -253,13 +253,6 @@ class Gate:
         if not any(address in network for network in networks):
             raise ip_not_allowed(str(address))
 
-    def worst_case(
-        self, request: ChatRequest, model: ModelConfig, reasoning: ReasoningIntent | None = None
-    ) -> int:
-        """The most this request can cost on `model`, in nano-dollars."""
-        prompt = self.estimator.prompt_tokens(request)
-        return self._worst_case(request, model, reasoning, prompt)
-
     def _worst_case(
         self,
         request: ChatRequest,

@@ -64,19 +64,6 @@ class UsageStore:
         with self.engine.connect() as connection:
             connection.execute(sa.select(usage_records.c.id).limit(1)).all()
 
-    def recent(self, limit: int = 50, key_id: str | None = None) -> list[dict[str, Any]]:
-        query = sa.select(usage_records).order_by(usage_records.c.id.desc()).limit(limit)
-        if key_id is not None:
-            query = query.where(usage_records.c.key_id == key_id)
-        with self.engine.connect() as connection:
-            return [dict(row._mapping) for row in connection.execute(query)]
-
-    def by_request_id(self, request_id: str) -> dict[str, Any] | None:
-        query = sa.select(usage_records).where(usage_records.c.request_id == request_id)
-        with self.engine.connect() as connection:
-            row = connection.execute(query).first()
-            return dict(row._mapping) if row else None
-
     def summary(self, since: float | None = None) -> list[dict[str, Any]]:
         """Per key and model: requests, errors and tokens."""
         u = usage_records.c

@@ -11,7 +11,14 @@ import httpx
 import pytest
 
 from tests.conftest import RunningRelay, wait_until
-from tests.e2e.gate_edges.support import BillingOpenAI, admin, chat, ledger_spend, new_key
+from tests.e2e.gate_edges.support import (
+    PRICE,
+    BillingOpenAI,
+    admin,
+    chat,
+    ledger_spend,
+    new_key,
+)
 
 
 async def _race(relay: RunningRelay, secret: str, count: int, **body) -> list[int]:
@@ -37,22 +44,27 @@ def test_requests_without_max_tokens_cannot_spend_past_the_budget(billing_relay:
 
 
 @pytest.mark.parametrize(
-    "extra",
+    ("extra", "thinking"),
     [
-        {"reasoning_effort": "high"},
-        {"thinking": {"type": "enabled", "budget_tokens": 60000}},
+        ({"reasoning_effort": "high"}, 4096),
+        ({"thinking": {"type": "enabled", "budget_tokens": 2000}}, 2000),
     ],
     ids=["reasoning_effort", "thinking_budget"],
 )
 def test_anthropic_thinking_budget_is_part_of_the_worst_case(
-    billing_relay: RunningRelay, extra: dict
+    billing_relay: RunningRelay, extra: dict, thinking: int
 ):
     """With thinking on, the Anthropic translation raises max_tokens to budget + max_tokens,
-    but the reservation counts only the client's max_tokens (50 here)."""
-    key = new_key(billing_relay, budget_usd=1.0)
-    answer = chat(billing_relay, key["key"], model="claude", max_tokens=50, **extra)
-    spend = ledger_spend(billing_relay, key["id"], 1)
-    assert spend <= 1.0, f"status {answer.status_code}: recorded spend ${spend} on a $1 budget"
+    and the mock uses all of it. The budget covers one such answer and a half: a reservation
+    of only the client's max_tokens (50) would let all four racing requests through."""
+    one_answer = (thinking + 50 + 10) * PRICE["output"] / 1e6
+    key = new_key(billing_relay, budget_usd=round(one_answer * 1.5, 6))
+    statuses = asyncio.run(
+        _race(billing_relay, key["key"], 4, model="claude", max_tokens=50, **extra)
+    )
+    assert statuses.count(200) == 1, statuses
+    spend = ledger_spend(billing_relay, key["id"], len(statuses))
+    assert one_answer * 0.9 <= spend <= one_answer * 1.5, spend
 
 
 @pytest.mark.parametrize("part", ["file", "input_audio"])
@@ -68,10 +80,13 @@ def test_attached_files_and_audio_count_in_the_worst_case(billing_relay: Running
     else:
         attached = {"type": "input_audio", "input_audio": {"data": data, "format": "wav"}}
     messages = [{"role": "user", "content": [{"type": "text", "text": "summarise"}, attached]}]
-    key = new_key(billing_relay, budget_usd=1.0)
-    answer = chat(billing_relay, key["key"], model="doc", max_tokens=5, messages=messages)
-    spend = ledger_spend(billing_relay, key["id"], 1)
-    assert spend <= 1.0, f"status {answer.status_code}: recorded spend ${spend} on a $1 budget"
+    # The upstream bills about 30,000 prompt tokens ($30): one request fits $45, two do not.
+    key = new_key(billing_relay, budget_usd=45.0)
+    body = {"model": "doc", "max_tokens": 5, "messages": messages}
+    statuses = asyncio.run(_race(billing_relay, key["key"], 3, **body))
+    assert statuses.count(200) == 1, statuses
+    spend = ledger_spend(billing_relay, key["id"], len(statuses))
+    assert 25.0 <= spend <= 45.0, f"recorded spend ${spend} on a $45 budget"
 
 
 def test_a_client_that_leaves_before_the_answer_still_pays_for_its_prompt(
