@@ -140,10 +140,10 @@ class ChatCompletionsEndpoint:
         raw = await read_body(scope, receive, server.max_body_bytes, relay.bodies)
         exchange.body_bytes = len(raw)
         if len(raw) > server.parse_in_thread_bytes:
-            body = await asyncio.to_thread(parse_json_object, raw)
+            body = await relay.bodies.off_loop(parse_json_object, raw)
             del raw
             exchange.model = claimed_model(body)
-            request = await asyncio.to_thread(chat_request_from, body)
+            request = await relay.bodies.off_loop(chat_request_from, body)
         else:
             body = parse_json_object(raw)
             exchange.model = claimed_model(body)
