@@ -71,6 +71,22 @@ def test_revoked_key_is_refused_on_the_very_next_request(relay: RunningRelay) ->
     )
 
 
+def test_a_revoked_key_is_told_it_was_revoked(relay: RunningRelay) -> None:
+    key = relay.create_key("revoked-says-so")
+    relay.cli("keys", "revoke", "revoked-says-so")
+    client = openai.OpenAI(base_url=relay.base_url, api_key=key, max_retries=0)
+    with pytest.raises(openai.AuthenticationError) as caught:
+        client.chat.completions.create(model="gpt-5", messages=HELLO)
+    assert "has been revoked" in caught.value.body["message"]
+    assert caught.value.body["code"] == "invalid_api_key"
+    never_issued = openai.OpenAI(
+        base_url=relay.base_url, api_key="sk-never-issued-" + "0" * 32, max_retries=0
+    )
+    with pytest.raises(openai.AuthenticationError) as caught:
+        never_issued.models.list()
+    assert "revoked" not in caught.value.body["message"]
+
+
 def test_revoking_an_unknown_key_fails_cleanly(relay: RunningRelay) -> None:
     result = relay.cli("keys", "revoke", "nobody", check=False)
     assert result.returncode == 1

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 import orjson
 
 
@@ -62,10 +65,13 @@ def invalid_api_key(message: str = "Incorrect API key provided.") -> RelayError:
     return RelayError(401, message, code="invalid_api_key")
 
 
-def model_not_found(model: str) -> RelayError:
+def model_not_found(model: str, known: Iterable[str] = ()) -> RelayError:
+    """404 for a model the key cannot use, suggesting the `known` names nearest to it."""
+    nearest = difflib.get_close_matches(model, list(known), n=3, cutoff=0.6)
+    hint = f" Did you mean {' or '.join(f'`{name}`' for name in nearest)}?" if nearest else ""
     return RelayError(
         404,
-        f"The model `{model}` does not exist or you do not have access to it. "
+        f"The model `{model}` does not exist or you do not have access to it.{hint} "
         "List the models your key may use with GET /v1/models.",
         param="model",
         code="model_not_found",

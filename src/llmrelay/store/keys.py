@@ -216,6 +216,14 @@ class KeyStore:
             rows = connection.execute(sa.select(api_keys).where(api_keys.c.revoked_at.is_(None)))
             return [_row_to_key(row) for row in rows]
 
+    def revoked_hashes(self) -> list[str]:
+        """The digests of revoked keys, so the gate can say that a key was revoked."""
+        c = api_keys.c
+        with self.engine.connect() as connection:
+            return list(
+                connection.execute(sa.select(c.key_hash).where(c.revoked_at.is_not(None))).scalars()
+            )
+
     def _set(self, key_id: str, values: dict[str, Any]) -> ApiKey:
         values = {**values, "updated_at": time.time()}
         try:
