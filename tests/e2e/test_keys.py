@@ -87,6 +87,16 @@ def test_a_revoked_key_is_told_it_was_revoked(relay: RunningRelay) -> None:
     assert "revoked" not in caught.value.body["message"]
 
 
+def test_create_without_a_name_makes_up_one_that_does_not_collide(relay: RunningRelay) -> None:
+    first = relay.cli("keys", "create").stdout
+    second = relay.cli("keys", "create").stdout
+    names = [re.search(r"Created key '(key-[0-9a-f]{8})'", out).group(1) for out in (first, second)]
+    assert names[0] != names[1]
+    assert first.splitlines()[-1] != second.splitlines()[-1]
+    listing = relay.cli("keys", "list").stdout
+    assert all(name in listing for name in names)
+
+
 def test_revoking_an_unknown_key_fails_cleanly(relay: RunningRelay) -> None:
     result = relay.cli("keys", "revoke", "nobody", check=False)
     assert result.returncode == 1

@@ -26,6 +26,11 @@ def new_secret_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
+def new_key_name() -> str:
+    """A name for a key created without one: `key-` and 8 random hex digits."""
+    return "key-" + secrets.token_hex(4)
+
+
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
