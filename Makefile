@@ -27,8 +27,9 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[local,dev]'
 	touch $@ $(VENV)/.installed-run
 
+# `make run PORT=9000 HOST=0.0.0.0`: where to listen (else the config's, or 127.0.0.1:8080).
 run: $(VENV)/.installed-run
-	$(BIN)/llmrelay serve
+	$(BIN)/llmrelay serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench

@@ -128,3 +128,40 @@ def test_unreadable_and_invalid_yaml(tmp_path) -> None:
     broken.write_text("providers: [unclosed")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_settings(broken)
+
+
+def test_a_yaml_syntax_error_names_the_file_and_line(tmp_path) -> None:
+    broken = tmp_path / "relay.yaml"
+    broken.write_text("server:\n  port: 8080\n models: {}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(broken)
+    message = str(caught.value)
+    assert f'in "{broken}", line 3' in message
+    assert "<unicode string>" not in message
+
+
+def test_one_gguf_line_serves_a_local_model_file() -> None:
+    settings = parse_settings({"models": {"qwen": {"gguf": "/models/qwen.gguf", "aliases": ["q"]}}})
+    assert list(settings.models) == ["qwen"]
+    assert settings.models["qwen"].provider == "qwen"
+    assert settings.models["qwen"].aliases == ["q"]
+    provider = settings.providers["qwen"]
+    assert isinstance(provider, LocalProvider) and provider.model_path == "/models/qwen.gguf"
+
+
+@pytest.mark.parametrize(
+    ("document", "names"),
+    [
+        ({"models": {"m": {"gguf": "m.gguf", "provider": "x"}}}, "$.models.m"),
+        (
+            {
+                "providers": {"m": {"type": "local"}},
+                "models": {"m": {"gguf": "m.gguf"}},
+            },
+            "$.models.m.gguf",
+        ),
+    ],
+)
+def test_gguf_conflicts_name_the_model(document, names: str) -> None:
+    with pytest.raises(ConfigError, match=names.replace("$", r"\$")):
+        parse_settings(document)

@@ -7,7 +7,7 @@ import contextlib
 import gc
 import logging
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,7 +108,6 @@ class RelayApp:
 
     def __init__(self, relay: Relay) -> None:
         self.relay = relay
-        self.on_ready: Callable[[], None] | None = None
         self.chat = ChatCompletionsEndpoint(relay)
         self.routes = Starlette(
             routes=[*build_routes(relay), *admin_routes(relay), *console_routes()],
@@ -148,8 +147,6 @@ class RelayApp:
         # collector's sight, or each full collection walks it (tens of ms at a time).
         gc.collect()
         gc.freeze()
-        if self.on_ready is not None:
-            self.on_ready()
         try:
             yield
         finally:

@@ -154,15 +154,31 @@ def _when(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _create(store: KeyStore, fields: dict[str, Any], named: bool) -> tuple[ApiKey, str]:
+    """The new key and its secret; a made-up name that is already taken is made up again."""
+    from llmrelay.store.keys import KeyExists, new_key_name
+
+    for _attempt in range(2):
+        try:
+            return store.create(**fields)
+        except KeyExists:
+            if named:
+                raise
+            fields = {**fields, "name": new_key_name()}
+    return store.create(**fields)
+
+
 def cmd_create(args: argparse.Namespace) -> int:
-    from llmrelay.store.keys import KeyExists
+    from llmrelay.store.keys import KeyExists, new_key_name
 
     settings = _settings(args)
-    fields = _checked(settings, {"name": args.name, **limit_fields(args)}, patch=False)
+    named = args.name is not None
+    name = args.name if named else new_key_name()
+    fields = _checked(settings, {"name": name, **limit_fields(args)}, patch=False)
     if fields is None:
         return 2
     try:
-        key, secret = open_store(settings).create(**fields)
+        key, secret = _create(open_store(settings), fields, named)
     except KeyExists as exc:
         return _fail(str(exc))
     print(f"Created key {key.name!r} ({key.id}) for {describe(key)}.")
@@ -265,7 +281,7 @@ def add_key_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         dest="action", required=True
     )
     create = keys.add_parser("create", parents=[common], help="create a key; prints it once")
-    create.add_argument("--name", required=True)
+    create.add_argument("--name", help="what to call it (default: a new name, key-xxxxxxxx)")
     add_limit_options(create)
     create.set_defaults(func=cmd_create)
     listing = keys.add_parser("list", parents=[common], help="list keys, their status and limits")

@@ -325,6 +325,28 @@ def _interpolate(value: Any, where: str) -> Any:
     return _ENV_REF.sub(substitute, value)
 
 
+def _expand_gguf_models(raw: dict[str, Any]) -> dict[str, Any]:
+    """`models: {NAME: {gguf: FILE}}` is a model the embedded engine serves from FILE: it gets
+    a `local` provider of its own, named after it."""
+    models = raw.get("models")
+    if not isinstance(models, dict):
+        return raw
+    providers = dict(raw.get("providers") or {})
+    expanded = {}
+    for name, model in models.items():
+        if isinstance(model, dict) and "gguf" in model:
+            where = f"$.models.{name}"
+            if "provider" in model or "deployments" in model:
+                raise ConfigError(f"{where}: give `gguf` or `provider`/`deployments`, not both")
+            if name in providers:
+                raise ConfigError(f"{where}.gguf: a provider is already named {name!r}")
+            model = dict(model)
+            providers[name] = {"type": "local", "model_path": model.pop("gguf")}
+            model["provider"] = name
+        expanded[name] = model
+    return {**raw, "providers": providers, "models": expanded}
+
+
 def _check_model(settings: Settings, name: str, model: ModelConfig, seen: set[str]) -> None:
     where = f"$.models.{name}"
     if (model.provider is None) == (not model.deployments):
@@ -385,7 +407,7 @@ def parse_settings(document: dict[str, Any] | None) -> Settings:
         raise ConfigError("$: the configuration must be a mapping")
     if document is not None and "models" not in raw and "providers" not in raw:
         raw = {**DEFAULT_CONFIG, **raw}
-    raw = _interpolate(raw, "$")
+    raw = _expand_gguf_models(_interpolate(raw, "$"))
     unknown = set(raw) - {"server", "billing", "images", "routing", "providers", "models"}
     if unknown:
         raise ConfigError(f"$: unknown section(s): {', '.join(sorted(unknown))}")
@@ -420,6 +442,17 @@ def _convert_each(section: Any, kind: Any, where: str) -> dict[str, Any]:
     return {str(name): _convert(value, kind, f"{where}.{name}") for name, value in section.items()}
 
 
+def _read_yaml(path: Path) -> Any:
+    """The parsed file; its name (not `<unicode string>`) in any syntax error's position."""
+    try:
+        with path.open("rb") as stream:
+            return yaml.safe_load(stream) or {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+
+
 def load_settings(
     path: str | os.PathLike[str] | None = None,
     *,
@@ -431,14 +464,7 @@ def load_settings(
     path = path or os.environ.get("LLMRELAY_CONFIG")
     document = None
     if path:
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
-        try:
-            document = yaml.safe_load(text) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        document = _read_yaml(Path(path))
     settings = parse_settings(document)
     server = settings.server
     host = host or os.environ.get("LLMRELAY_HOST") or server.host

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import shlex
+import socket
+import sys
+from collections.abc import Callable
 
 import uvicorn
 
@@ -14,6 +18,7 @@ from llmrelay.config import Settings
 from llmrelay.connections import connection_cap, guarded_protocol, raise_fd_limit
 
 SEED_QUESTION = "你好,请介绍一下你自己"
+BACKLOG = 4096
 
 
 def banner(settings: Settings, new_admin_key: str | None) -> str:
@@ -36,8 +41,9 @@ def banner(settings: Settings, new_admin_key: str | None) -> str:
     else:
         lines += [
             "",
-            "Create an API key for a client (it is printed on the last line):",
-            "  export LLMRELAY_KEY=$(.venv/bin/llmrelay keys create --name my-app | tail -n 1)",
+            "Create an API key for a client (it is printed on the last line; without --name",
+            "it gets a name of its own):",
+            "  export LLMRELAY_KEY=$(.venv/bin/llmrelay keys create | tail -n 1)",
         ]
         token = "$LLMRELAY_KEY"
     lines += [
@@ -53,17 +59,68 @@ def banner(settings: Settings, new_admin_key: str | None) -> str:
     return "\n".join(lines)
 
 
-def serve(settings: Settings) -> int:
-    level = settings.server.log_level.upper()
+class _ListeningServer(uvicorn.Server):
+    """uvicorn's server, announcing itself once it answers requests.
+
+    uvicorn runs the app's start-up (model load, ledger writer...) before it listens, so a
+    banner printed from there would promise an address that is not answering yet.
+    """
+
+    def __init__(self, config: uvicorn.Config, on_listening: Callable[[], None]) -> None:
+        super().__init__(config)
+        self.on_listening = on_listening
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and not self.should_exit:
+            self.on_listening()
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The relay's socket, listening before anything else starts: a busy port fails at once,
+    before a first start makes an admin key. Connections that arrive while the app starts
+    wait in the backlog and are answered once it is up."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(BACKLOG)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def bind_error(host: str, port: int, error: OSError) -> str:
+    """One line saying why the relay cannot listen, and what to do about it."""
+    if error.errno == errno.EADDRINUSE:
+        return f"llmrelay: port {port} is in use; choose another with --port N (or make run PORT=N)"
+    return f"llmrelay: cannot listen on {host}:{port}: {error.strerror or error}"
+
+
+def configure_logging(level: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Alembic announces every check of the schema at INFO; only a debug log wants that.
+    quiet = logging.DEBUG if level == "DEBUG" else logging.WARNING
+    logging.getLogger("alembic").setLevel(quiet)
+
+
+def serve(settings: Settings) -> int:
+    host, port = settings.server.host, settings.server.port
+    try:
+        sock = listen(host, port)
+    except OSError as exc:
+        print(bind_error(host, port, exc), file=sys.stderr)
+        return 1
+    configure_logging(settings.server.log_level.upper())
     app = create_app(settings, os.environ.get("LLMRELAY_ADMIN_KEY") or None)
-    app.on_ready = lambda: print(banner(settings, app.relay.new_admin_key), flush=True)
     server_settings = settings.server
     max_connections = connection_cap(server_settings.max_connections, raise_fd_limit())
     config = uvicorn.Config(
         app,
-        host=settings.server.host,
-        port=settings.server.port,
+        host=host,
+        port=port,
         loop="uvloop",
         http=guarded_protocol(server_settings.header_timeout_seconds, max_connections),
         lifespan="on",
@@ -71,8 +128,11 @@ def serve(settings: Settings) -> int:
         proxy_headers=False,  # no X-Forwarded-* rewriting on every request: nothing uses it
         log_level=settings.server.log_level,
         timeout_keep_alive=30,
-        backlog=4096,
+        backlog=BACKLOG,
     )
-    server = uvicorn.Server(config)
-    server.run()
+    server = _ListeningServer(
+        config, lambda: print(banner(settings, app.relay.new_admin_key), flush=True)
+    )
+    with sock:
+        server.run(sockets=[sock])
     return 0 if server.started else 1

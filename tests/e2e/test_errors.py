@@ -235,6 +235,27 @@ def test_missing_or_bad_key_is_401(relay: RunningRelay, headers: dict[str, str])
     assert "sk-not-a-real-key-000000000000000000000000000000" not in error["message"]
 
 
+def test_a_missing_key_says_how_to_send_one(relay: RunningRelay) -> None:
+    response = httpx.post(relay.url + "/v1/chat/completions", json={"model": "gpt-5"})
+    error = assert_openai_error(response, 401, code="invalid_api_key")
+    assert "Authorization: Bearer YOUR_KEY" in error["message"]
+
+
+@pytest.mark.parametrize("route", ["/v1/chat/completions", "/v1/models", "/admin/keys"])
+def test_a_key_sent_without_bearer_is_told_the_header_form(
+    relay: RunningRelay, api_key: str, route: str
+) -> None:
+    response = httpx.request(
+        "POST" if "chat" in route else "GET",
+        relay.url + route,
+        headers={"authorization": api_key},
+        json={"model": "gpt-5", "messages": HELLO},
+    )
+    error = assert_openai_error(response, 401, code="invalid_api_key")
+    assert "Authorization: Bearer <key>" in error["message"]
+    assert api_key not in error["message"] and api_key[-8:] not in error["message"]
+
+
 def test_bad_key_raises_authentication_error_in_sdk(relay: RunningRelay) -> None:
     client = openai.OpenAI(base_url=relay.base_url, api_key="sk-wrong", max_retries=0)
     with pytest.raises(openai.AuthenticationError):
@@ -248,6 +269,26 @@ def test_unknown_model_is_404_with_a_hint(client: openai.OpenAI) -> None:
     assert error["code"] == "model_not_found"
     assert error["param"] == "model"
     assert "GET /v1/models" in error["message"]
+
+
+def test_an_unknown_model_suggests_the_nearest_names(http: httpx.Client) -> None:
+    response = http.post("/v1/chat/completions", json={"model": "gpt5", "messages": HELLO})
+    error = assert_openai_error(response, 404, param="model", code="model_not_found")
+    assert "Did you mean `gpt-5`?" in error["message"]
+    assert "GET /v1/models" in error["message"]
+    error = assert_openai_error(http.get("/v1/models/qwen3-maxx"), 404, code="model_not_found")
+    assert "`qwen3-max`" in error["message"]
+
+
+def test_suggestions_are_only_models_the_key_may_use(relay: RunningRelay) -> None:
+    key = relay.create_key("only-qwen-suggested", models="qwen3-max")
+    response = httpx.post(
+        relay.url + "/v1/chat/completions",
+        headers={"authorization": f"Bearer {key}"},
+        json={"model": "gpt5", "messages": HELLO},
+    )
+    error = assert_openai_error(response, 404, code="model_not_found")
+    assert "Did you mean" not in error["message"] and "`gpt-5`" not in error["message"]
 
 
 def test_model_outside_the_key_allowlist_is_404(relay: RunningRelay) -> None:

@@ -71,6 +71,32 @@ def test_revoked_key_is_refused_on_the_very_next_request(relay: RunningRelay) ->
     )
 
 
+def test_a_revoked_key_is_told_it_was_revoked(relay: RunningRelay) -> None:
+    key = relay.create_key("revoked-says-so")
+    relay.cli("keys", "revoke", "revoked-says-so")
+    client = openai.OpenAI(base_url=relay.base_url, api_key=key, max_retries=0)
+    with pytest.raises(openai.AuthenticationError) as caught:
+        client.chat.completions.create(model="gpt-5", messages=HELLO)
+    assert "has been revoked" in caught.value.body["message"]
+    assert caught.value.body["code"] == "invalid_api_key"
+    never_issued = openai.OpenAI(
+        base_url=relay.base_url, api_key="sk-never-issued-" + "0" * 32, max_retries=0
+    )
+    with pytest.raises(openai.AuthenticationError) as caught:
+        never_issued.models.list()
+    assert "revoked" not in caught.value.body["message"]
+
+
+def test_create_without_a_name_makes_up_one_that_does_not_collide(relay: RunningRelay) -> None:
+    first = relay.cli("keys", "create").stdout
+    second = relay.cli("keys", "create").stdout
+    names = [re.search(r"Created key '(key-[0-9a-f]{8})'", out).group(1) for out in (first, second)]
+    assert names[0] != names[1]
+    assert first.splitlines()[-1] != second.splitlines()[-1]
+    listing = relay.cli("keys", "list").stdout
+    assert all(name in listing for name in names)
+
+
 def test_revoking_an_unknown_key_fails_cleanly(relay: RunningRelay) -> None:
     result = relay.cli("keys", "revoke", "nobody", check=False)
     assert result.returncode == 1

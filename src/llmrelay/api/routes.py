@@ -18,7 +18,6 @@ from llmrelay.protocol.errors import (
     RelayError,
     internal_error,
     method_not_allowed,
-    model_not_found,
     not_found,
 )
 from llmrelay.store.database import ping
@@ -107,7 +106,7 @@ def build_routes(relay: Relay) -> list[Route]:
         model_id = request.path_params["model_id"]
         entry = relay.catalog.lookup(model_id)
         if entry is None or not key.may_use(entry.name):
-            raise model_not_found(model_id)
+            raise relay.catalog.not_found(model_id, key)
         return JSONResponse(entry.card(model_id))
 
     async def healthz(_request: Request) -> Response:

@@ -19,13 +19,25 @@ from llmrelay.store.keys import ApiKey, KeyStore, hash_key, new_secret_key
 ADMIN_KEY_ID = "admin"
 
 
+NO_KEY = (
+    "You didn't provide an API key. You need to provide your API key in an Authorization "
+    "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+)
+
+
 def bearer_token(authorization: bytes | None) -> str | None:
-    """The token of an `Authorization: Bearer <token>` header, else None."""
-    if not authorization:
+    """The token of an `Authorization: Bearer <token>` header; None without the header.
+
+    A header in another form (a bare key, `Basic ...`) is refused saying what it must be.
+    """
+    if not authorization or not authorization.strip():
         return None
     scheme, _, token = authorization.decode("latin-1").strip().partition(" ")
     if scheme.lower() != "bearer":
-        return None
+        raise invalid_api_key(
+            "The Authorization header must be 'Authorization: Bearer <key>'; "
+            "this one does not start with 'Bearer '."
+        )
     token = token.strip()
     return token or None
 
@@ -55,6 +67,7 @@ class KeyRegistry:
         self.keys = keys
         self.generation = generation
         self._by_hash: dict[str, ApiKey] = {}
+        self._revoked: frozenset[str] = frozenset()
         self._loaded = -1
         self._admin_hash: str | None = None
         self._reload_lock = asyncio.Lock()
@@ -64,11 +77,12 @@ class KeyRegistry:
     async def load(self) -> None:
         async with self._reload_lock:
             seen = self.generation.read()
-            active, admin = await asyncio.to_thread(
-                lambda: (self.keys.active(), self.keys.admin_hash())
+            active, revoked, admin = await asyncio.to_thread(
+                lambda: (self.keys.active(), self.keys.revoked_hashes(), self.keys.admin_hash())
             )
             before = {key.id: key for key in self._by_hash.values()}
             self._by_hash = {key.key_hash: key for key in active}
+            self._revoked = frozenset(revoked)
             self._admin_hash = admin
             self._loaded = seen
             if self.on_budget_change is not None:
@@ -85,9 +99,7 @@ class KeyRegistry:
     async def authenticate(self, token: str | None) -> ApiKey:
         """The key for this token; 401 if unknown, disabled or expired (the code says which)."""
         if token is None:
-            raise invalid_api_key(
-                "You didn't provide an API key. Send it as 'Authorization: Bearer YOUR_API_KEY'."
-            )
+            raise invalid_api_key(NO_KEY)
         await self.refresh()
         digest = hash_key(token)
         key = self._by_hash.get(digest)
@@ -95,6 +107,8 @@ class KeyRegistry:
             return _usable(key, token)
         if self._admin_hash is not None and hmac.compare_digest(self._admin_hash, digest):
             return ApiKey(ADMIN_KEY_ID, "admin", digest, token[:8])
+        if digest in self._revoked:
+            raise invalid_api_key(f"This API key ({_mask(token)}) has been revoked.")
         raise invalid_api_key(f"Incorrect API key provided: {_mask(token)}.")
 
     async def is_admin(self, token: str | None) -> bool:

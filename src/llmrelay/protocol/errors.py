@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 import orjson
 
 
@@ -70,10 +73,16 @@ def echoed(text: str) -> str:
     return text if len(text) <= MAX_ECHOED_CHARS else text[:MAX_ECHOED_CHARS] + "…"
 
 
-def model_not_found(model: str) -> RelayError:
+def model_not_found(model: str, known: Iterable[str] = ()) -> RelayError:
+    """404 for a model the key cannot use, suggesting the `known` names nearest to it
+    (none for a name too long to be a typo: comparing it would cost more than it helps)."""
+    nearest = []
+    if len(model) <= MAX_ECHOED_CHARS:
+        nearest = difflib.get_close_matches(model, list(known), n=3, cutoff=0.6)
+    hint = f" Did you mean {' or '.join(f'`{name}`' for name in nearest)}?" if nearest else ""
     return RelayError(
         404,
-        f"The model `{echoed(model)}` does not exist or you do not have access to it. "
+        f"The model `{echoed(model)}` does not exist or you do not have access to it.{hint} "
         "List the models your key may use with GET /v1/models.",
         param="model",
         code="model_not_found",

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llmrelay.config import ModelConfig, Settings, Timeouts
-from llmrelay.protocol.errors import model_not_found
+from llmrelay.protocol.errors import RelayError, model_not_found
 from llmrelay.protocol.reasoning import ReasoningIntent, split_model_suffix
 from llmrelay.providers.base import Provider
 from llmrelay.routing.health import CircuitBreaker
@@ -151,7 +151,7 @@ class ModelCatalog:
         entry = self.lookup(model)
         if entry is not None:
             if not (key.may_use(model) or key.may_use(entry.name)):
-                raise model_not_found(model)
+                raise self.not_found(model, key)
             return ResolvedModel(entry, None)
         split = split_model_suffix(model)
         if split is not None:
@@ -159,7 +159,11 @@ class ModelCatalog:
             entry = self.lookup(base)
             if entry is not None and entry.config.reasoning and key.may_use(entry.name):
                 return ResolvedModel(entry, intent)
-        raise model_not_found(model)
+        raise self.not_found(model, key)
+
+    def not_found(self, model: str, key: ApiKey) -> RelayError:
+        """404 `model_not_found`, naming the models this key may use that `model` is near."""
+        return model_not_found(model, (name for name, _ in self.visible_to(key)))
 
     def visible_to(self, key: ApiKey) -> list[tuple[str, ModelEntry]]:
         """Every public name and alias this key may use, with its entry."""

@@ -26,6 +26,11 @@ def new_secret_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
+def new_key_name() -> str:
+    """A name for a key created without one: `key-` and 8 random hex digits."""
+    return "key-" + secrets.token_hex(4)
+
+
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
@@ -215,6 +220,14 @@ class KeyStore:
         with self.engine.connect() as connection:
             rows = connection.execute(sa.select(api_keys).where(api_keys.c.revoked_at.is_(None)))
             return [_row_to_key(row) for row in rows]
+
+    def revoked_hashes(self) -> list[str]:
+        """The digests of revoked keys, so the gate can say that a key was revoked."""
+        c = api_keys.c
+        with self.engine.connect() as connection:
+            return list(
+                connection.execute(sa.select(c.key_hash).where(c.revoked_at.is_not(None))).scalars()
+            )
 
     def _set(self, key_id: str, values: dict[str, Any]) -> ApiKey:
         values = {**values, "updated_at": time.time()}
