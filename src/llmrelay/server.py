@@ -11,6 +11,7 @@ import uvicorn
 
 from llmrelay.app import create_app
 from llmrelay.config import Settings
+from llmrelay.providers.credentials import Scrubber, all_credentials, hide_in_logs
 
 SEED_QUESTION = "你好,请介绍一下你自己"
 
@@ -52,9 +53,16 @@ def banner(settings: Settings, new_admin_key: str | None) -> str:
     return "\n".join(lines)
 
 
-def serve(settings: Settings) -> int:
+def configure_logging(settings: Settings) -> None:
+    """`time level logger: message` lines, with every upstream credential hidden (an
+    upstream's text may reach a log line or a traceback)."""
     level = settings.server.log_level.upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    hide_in_logs(Scrubber(all_credentials(settings)))
+
+
+def serve(settings: Settings) -> int:
+    configure_logging(settings)
     app = create_app(settings, os.environ.get("LLMRELAY_ADMIN_KEY") or None)
     app.on_ready = lambda: print(banner(settings, app.relay.new_admin_key), flush=True)
     config = uvicorn.Config(
