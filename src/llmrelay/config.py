@@ -86,6 +86,7 @@ class GeminiProvider(msgspec.Struct, tag="gemini", tag_field="type", forbid_unkn
 ProviderConfig = OpenAIProvider | LocalProvider | AnthropicProvider | GeminiProvider
 
 REMOTE_PROVIDERS = (OpenAIProvider, AnthropicProvider, GeminiProvider)
+RemoteProviderConfig = OpenAIProvider | AnthropicProvider | GeminiProvider
 
 
 class ReasoningBudgets(msgspec.Struct, forbid_unknown_fields=True):

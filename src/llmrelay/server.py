@@ -16,6 +16,7 @@ import uvicorn
 from llmrelay.app import create_app
 from llmrelay.config import Settings
 from llmrelay.connections import connection_cap, guarded_protocol, raise_fd_limit
+from llmrelay.providers.credentials import Scrubber, all_credentials, hide_in_logs
 
 SEED_QUESTION = "你好,请介绍一下你自己"
 BACKLOG = 4096
@@ -99,11 +100,15 @@ def bind_error(host: str, port: int, error: OSError) -> str:
     return f"llmrelay: cannot listen on {host}:{port}: {error.strerror or error}"
 
 
-def configure_logging(level: str) -> None:
+def configure_logging(settings: Settings) -> None:
+    """`time level logger: message` lines, with every upstream credential hidden (an
+    upstream's text may reach a log line or a traceback)."""
+    level = settings.server.log_level.upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Alembic announces every check of the schema at INFO; only a debug log wants that.
     quiet = logging.DEBUG if level == "DEBUG" else logging.WARNING
     logging.getLogger("alembic").setLevel(quiet)
+    hide_in_logs(Scrubber(all_credentials(settings)))
 
 
 def serve(settings: Settings) -> int:
@@ -113,7 +118,7 @@ def serve(settings: Settings) -> int:
     except OSError as exc:
         print(bind_error(host, port, exc), file=sys.stderr)
         return 1
-    configure_logging(settings.server.log_level.upper())
+    configure_logging(settings)
     app = create_app(settings, os.environ.get("LLMRELAY_ADMIN_KEY") or None)
     server_settings = settings.server
     max_connections = connection_cap(server_settings.max_connections, raise_fd_limit())

@@ -179,7 +179,7 @@ def test_real_limits(claude, kwargs: dict, content: str, expected: str) -> None:
         ("claude-403", 502, "upstream_error", "upstream_auth_error"),
         ("claude-429", 429, "rate_limit_error", "rate_limit_exceeded"),
         ("claude-500", 502, "upstream_error", "upstream_error"),
-        ("claude-529", 503, "overloaded_error", "upstream_overloaded"),
+        ("claude-529", 503, "server_error", "upstream_overloaded"),
     ],
 )
 def test_upstream_errors(claude_relay, key, model: str, status, kind, code, stream) -> None:

@@ -344,14 +344,14 @@ def test_blocked_prompt_is_content_filter(client: openai.OpenAI, stream: bool) -
 
 
 ERROR_CASES = [
-    ("mock-error-400", 400, openai.BadRequestError, "invalid_argument", None),
+    ("mock-error-400", 400, openai.BadRequestError, "invalid_value", None),
     ("mock-error-403", 502, openai.InternalServerError, "upstream_auth_error", None),
-    ("mock-error-404", 404, openai.NotFoundError, "not_found", None),
+    ("mock-error-404", 404, openai.NotFoundError, "model_not_found", None),
     ("mock-error-429", 429, openai.RateLimitError, "rate_limit_exceeded", "22"),
-    ("mock-error-500", 502, openai.InternalServerError, "internal", None),
+    ("mock-error-500", 502, openai.InternalServerError, "upstream_error", None),
     ("mock-error-503", 503, openai.InternalServerError, "upstream_overloaded", None),
     ("mock-error-504", 504, openai.InternalServerError, "upstream_timeout", None),
-    ("mock-error-precondition", 502, openai.InternalServerError, "failed_precondition", None),
+    ("mock-error-precondition", 502, openai.InternalServerError, "upstream_error", None),
     ("gemini-bad-key", 502, openai.InternalServerError, "upstream_auth_error", None),
     ("gemini-no-key", 502, openai.InternalServerError, "upstream_auth_error", None),
 ]

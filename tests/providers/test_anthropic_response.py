@@ -111,18 +111,21 @@ def anthropic_error(kind: str, message: str) -> bytes:
 
 
 @pytest.mark.parametrize(
-    ("status", "kind", "expected", "retry_after"),
+    ("status", "kind", "expected", "retry_after", "relay_type", "code"),
     [
-        (400, "invalid_request_error", 400, None),
-        (413, "request_too_large", 413, None),
-        (401, "authentication_error", 502, None),
-        (403, "permission_error", 502, None),
-        (429, "rate_limit_error", 429, 3.0),
-        (500, "api_error", 502, None),
-        (529, "overloaded_error", 503, 3.0),
+        (400, "invalid_request_error", 400, None, "invalid_request_error", None),
+        (404, "not_found_error", 404, None, "invalid_request_error", "model_not_found"),
+        (413, "request_too_large", 413, None, "invalid_request_error", "request_too_large"),
+        (401, "authentication_error", 502, None, "upstream_error", "upstream_auth_error"),
+        (403, "permission_error", 502, None, "upstream_error", "upstream_auth_error"),
+        (429, "rate_limit_error", 429, 3.0, "rate_limit_error", "rate_limit_exceeded"),
+        (500, "api_error", 502, None, "upstream_error", "upstream_error"),
+        (529, "overloaded_error", 503, 3.0, "server_error", "upstream_overloaded"),
     ],
 )
-def test_error_mapping(status: int, kind: str, expected: int, retry_after: Any) -> None:
+def test_error_mapping(
+    status: int, kind: str, expected: int, retry_after: Any, relay_type: str, code: str | None
+) -> None:
     raw = anthropic_error(kind, f"bad things with {KEY}")
     error = map_anthropic_error("claude", status, raw, {"retry-after": "3"}, [KEY])
     assert (error.status, error.upstream_status, error.retry_after) == (
@@ -130,9 +133,10 @@ def test_error_mapping(status: int, kind: str, expected: int, retry_after: Any) 
         status,
         retry_after,
     )
+    assert (error.type, error.code) == (relay_type, code)
     assert KEY[:16] not in error.message
-    if status in (400, 413):
-        assert (error.type, error.message) == (kind, "bad things with ***")
+    if status in (400, 404, 413):
+        assert error.message == "bad things with ***"
 
 
 def test_error_without_a_json_body() -> None:

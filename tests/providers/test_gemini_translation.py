@@ -305,16 +305,26 @@ def _retry(delay: str) -> dict[str, str]:
 @pytest.mark.parametrize(
     "status, raw, headers, expected",
     [
-        (400, _error(400, "INVALID_ARGUMENT", f"bad {KEY}"), {}, (400, "invalid_argument", None)),
-        (429, _error(429, "RESOURCE_EXHAUSTED", "q", _retry("1.5s")), {}, (429, None, 1.5)),
+        (400, _error(400, "INVALID_ARGUMENT", f"bad {KEY}"), {}, (400, "invalid_value", None)),
+        (
+            429,
+            _error(429, "RESOURCE_EXHAUSTED", "q", _retry("1.5s")),
+            {},
+            (429, "rate_limit_exceeded", 1.5),
+        ),
         (429, b"", {"retry-after": "9"}, (429, "rate_limit_exceeded", 9.0)),
         (429, b"[]", {}, (429, "rate_limit_exceeded", 1.0)),
-        (503, b"[" + _error(503, "UNAVAILABLE", "busy", _retry("3s")) + b"]", {}, (503, None, 3)),
+        (
+            503,
+            b"[" + _error(503, "UNAVAILABLE", "busy", _retry("3s")) + b"]",
+            {},
+            (503, "upstream_overloaded", 3),
+        ),
         (401, b"not json", {}, (502, "upstream_auth_error", None)),
         (400, _error(401, "UNAUTHENTICATED"), {}, (502, "upstream_auth_error", None)),
-        (404, _error(404, "NOT_FOUND"), {}, (404, "not_found", None)),
+        (404, _error(404, "NOT_FOUND"), {}, (404, "model_not_found", None)),
         (504, _error(504, "DEADLINE_EXCEEDED"), {}, (504, "upstream_timeout", None)),
-        (500, _error(500, "INTERNAL"), {}, (502, "internal", None)),
+        (500, _error(500, "INTERNAL"), {}, (502, "upstream_error", None)),
         (502, b"<html>", {}, (502, "upstream_error", None)),
     ],
 )

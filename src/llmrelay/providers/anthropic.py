@@ -35,15 +35,15 @@ class AnthropicProvider(HttpProvider):
         self.url = base.removesuffix("/v1") + "/v1/messages"
 
     def error_for(self, status: int, raw: bytes, headers: Mapping[str, str]) -> UpstreamError:
-        return map_anthropic_error(self.name, status, raw, headers, self.secrets)
+        return map_anthropic_error(self.name, status, raw, headers, self.scrubber)
 
     async def complete(self, call: UpstreamCall) -> dict[str, Any]:
         translated = build_request(call, stream=False)
         response = await self.post(
             self.url,
             orjson.dumps(translated.body),
+            call,
             {"x-request-id": call.request_id},
-            timeouts=call.timeouts,
         )
         answer = await self.read_json(response, call.timeouts)
         if not isinstance(answer, dict) or not isinstance(answer.get("content"), list):
@@ -55,7 +55,7 @@ class AnthropicProvider(HttpProvider):
         response = await self.post(
             self.url,
             orjson.dumps(translated.body),
+            call,
             {"x-request-id": call.request_id},
-            timeouts=call.timeouts,
         )
-        return SSEChunkStream(self, response, AnthropicEvents(self, translated.json_mode))
+        return SSEChunkStream(self, response, AnthropicEvents(self, translated.json_mode), call)

@@ -17,7 +17,8 @@ import orjson
 
 from llmrelay.providers.anthropic_request import JSON_TOOL
 from llmrelay.providers.base import UpstreamError
-from llmrelay.providers.upstream_errors import map_openai_error
+from llmrelay.providers.credentials import Scrubber
+from llmrelay.providers.upstream_errors import map_status, retry_after_seconds
 
 log = logging.getLogger("llmrelay.providers.anthropic")
 
@@ -43,6 +44,8 @@ ERROR_STATUSES = {
     "gateway_timeout_error": 504,
     "overloaded_error": 529,
 }
+ERROR_CODES = {"not_found_error": "model_not_found", "request_too_large": "request_too_large"}
+"""Anthropic's error types that name an OpenAI code (a 404 on /v1/messages is the model's)."""
 
 CHARS_PER_TOKEN = 4
 
@@ -183,25 +186,25 @@ def map_anthropic_error(
     status: int,
     raw: bytes,
     headers: Mapping[str, str],
-    secrets: Iterable[str],
+    secrets: Scrubber | Iterable[str],
 ) -> UpstreamError:
     """An Anthropic error answer (`{"type":"error","error":{type,message}}`) for the client:
     statuses as for every vendor (see upstream_errors), the body in OpenAI's shape."""
     fields = _error_fields(raw)
     message = fields.get("message")
     kind = fields.get("type")
-    reshaped = {
-        "error": {
-            "message": message if isinstance(message, str) else "",
-            "type": kind if isinstance(kind, str) else None,
-            "param": None,
-            "code": None,
-        }
-    }
-    return map_openai_error(provider, status, orjson.dumps(reshaped), headers, secrets)
+    return map_status(
+        provider,
+        status,
+        message=Scrubber.of(secrets)(message) if isinstance(message, str) else "",
+        code=ERROR_CODES.get(kind) if isinstance(kind, str) else None,
+        retry_after=retry_after_seconds(headers),
+    )
 
 
-def stream_error(provider: str, event: dict[str, Any], secrets: Iterable[str]) -> UpstreamError:
+def stream_error(
+    provider: str, event: dict[str, Any], secrets: Scrubber | Iterable[str]
+) -> UpstreamError:
     """A mid-stream `event: error`: no HTTP status, so the error type stands in for one."""
     error = event.get("error")
     kind = error.get("type") if isinstance(error, dict) else None

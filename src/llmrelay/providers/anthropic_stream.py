@@ -204,4 +204,4 @@ class AnthropicEvents(EventTranslator):
         return chunks
 
     def _error(self, data: dict[str, Any]) -> Chunks:
-        raise stream_error(self.provider.name, data, self.provider.secrets)
+        raise stream_error(self.provider.name, data, self.provider.scrubber)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from llmrelay.config import ModelConfig, Timeouts
+from llmrelay.protocol.error_codes import UPSTREAM_ERROR_CODES, UPSTREAM_ERROR_TYPES, error_type
 from llmrelay.protocol.errors import RelayError
 from llmrelay.protocol.reasoning import ReasoningIntent
 from llmrelay.protocol.request import ChatRequest
@@ -33,20 +34,26 @@ class UpstreamCall:
 
 
 class UpstreamError(RelayError):
-    """An upstream failed; `status` is what the relay answers, `upstream_status` what it got."""
+    """An upstream failed; `status` is what the relay answers, `upstream_status` what it got.
+
+    Its type and code are always from the relay's vocabulary (protocol/error_codes): a code
+    outside it is dropped, and a type outside it (or none) follows from the status."""
 
     def __init__(
         self,
         status: int,
         message: str,
         *,
-        type: str = "upstream_error",
+        type: str | None = None,
         code: str | None = "upstream_error",
         param: str | None = None,
         retry_after: float | None = None,
         upstream_status: int | None = None,
         health_failure: bool = True,
     ) -> None:
+        code = code if code in UPSTREAM_ERROR_CODES else None
+        if type not in UPSTREAM_ERROR_TYPES:
+            type = error_type(status, code)
         super().__init__(
             status, message, type=type, param=param, code=code, retry_after=retry_after
         )
@@ -60,7 +67,6 @@ def upstream_timeout(provider: str, what: str) -> UpstreamError:
     return UpstreamError(
         504,
         f"The upstream provider '{provider}' timed out ({what}).",
-        type="timeout_error",
         code="upstream_timeout",
     )
 

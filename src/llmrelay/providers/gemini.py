@@ -49,16 +49,14 @@ class GeminiProvider(HttpProvider):
         return f"{self.base_url}/models/{name}:generateContent"
 
     def error_for(self, status: int, raw: bytes, headers: Mapping[str, str]) -> UpstreamError:
-        return map_gemini_error(self.name, status, raw, headers, self.secrets)
+        return map_gemini_error(self.name, status, raw, headers, self.scrubber)
 
     async def _payload(self, call: UpstreamCall) -> bytes:
         return orjson.dumps(await build_body(call, self.images))
 
     async def complete(self, call: UpstreamCall) -> dict[str, Any]:
         payload = await self._payload(call)
-        response = await self.post(
-            self.url(call.upstream_model, False), payload, timeouts=call.timeouts
-        )
+        response = await self.post(self.url(call.upstream_model, False), payload, call)
         body = await self.read_json(response, call.timeouts)
         if not isinstance(body, dict):
             raise self.malformed("an unexpected response")
@@ -66,7 +64,5 @@ class GeminiProvider(HttpProvider):
 
     async def open_stream(self, call: UpstreamCall) -> ChunkStream:
         payload = await self._payload(call)
-        response = await self.post(
-            self.url(call.upstream_model, True), payload, timeouts=call.timeouts
-        )
-        return SSEChunkStream(self, response, GeminiEvents(self, call.upstream_model))
+        response = await self.post(self.url(call.upstream_model, True), payload, call)
+        return SSEChunkStream(self, response, GeminiEvents(self, call.upstream_model), call)

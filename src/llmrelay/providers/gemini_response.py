@@ -18,11 +18,11 @@ from typing import Any
 import orjson
 
 from llmrelay.providers.base import UpstreamError
+from llmrelay.providers.credentials import Scrubber
 from llmrelay.providers.upstream_errors import (
     credentials_refused,
     map_status,
     retry_after_seconds,
-    scrub,
 )
 
 log = logging.getLogger("llmrelay.gemini")
@@ -55,6 +55,14 @@ STOP_REASONS = frozenset(
 RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
 ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
 CREDENTIAL_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED", "API_KEY_SERVICE_BLOCKED"})
+STATUS_CODES = {
+    "INVALID_ARGUMENT": "invalid_value",
+    "OUT_OF_RANGE": "invalid_value",
+    "NOT_FOUND": "model_not_found",
+}
+"""Google's canonical error statuses (https://cloud.google.com/apis/design/errors) that name
+an OpenAI code; a `generateContent` URL names no resource but the model. The others map by
+HTTP status (RESOURCE_EXHAUSTED is a 429, UNAVAILABLE a 503...)."""
 
 
 # ---- thought signatures ---------------------------------------------------------------------
@@ -280,9 +288,9 @@ def _credentials_refused(status: int, fields: dict[str, Any]) -> bool:
     )
 
 
-def _message(fields: dict[str, Any], secrets_: Iterable[str]) -> str:
+def _message(fields: dict[str, Any], scrub: Scrubber) -> str:
     message = fields.get("message")
-    return scrub(message, secrets_) if isinstance(message, str) and message else ""
+    return scrub(message) if isinstance(message, str) and message else ""
 
 
 def map_gemini_error(
@@ -290,13 +298,12 @@ def map_gemini_error(
     status: int,
     raw: bytes,
     headers: Mapping[str, str],
-    secrets_: Iterable[str],
+    secrets_: Scrubber | Iterable[str],
 ) -> UpstreamError:
     """A Gemini error answer (or mid-stream error frame) as the client's OpenAI error."""
     fields = error_fields(raw)
-    message = _message(fields, secrets_)
-    kind = fields.get("status") if isinstance(fields.get("status"), str) else None
-    code = kind.lower() if kind else None
+    message = _message(fields, Scrubber.of(secrets_))
+    kind = fields.get("status")
     retry = retry_delay(fields) or retry_after_seconds(headers)
     if _credentials_refused(status, fields):
         return credentials_refused(provider, status)
@@ -304,14 +311,12 @@ def map_gemini_error(
         return UpstreamError(
             502,
             f"The upstream provider '{provider}' cannot serve this request: {message}",
-            code=code,
             upstream_status=status,
         )
     return map_status(
         provider,
         status,
         message=message,
-        kind="invalid_request_error" if status < 500 and status != 429 else None,
-        code=None if status in (429, 503, 529) else code,  # OpenAI's codes for these
+        code=STATUS_CODES.get(kind) if isinstance(kind, str) else None,
         retry_after=retry,
     )

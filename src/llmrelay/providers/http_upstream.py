@@ -12,17 +12,18 @@ from typing import Any
 import aiohttp
 import orjson
 
-from llmrelay.config import AnthropicProvider, GeminiProvider, OpenAIProvider, Timeouts
+from llmrelay.config import RemoteProviderConfig, Timeouts
 from llmrelay.providers.base import (
     ChunkStream,
     Provider,
+    UpstreamCall,
     UpstreamError,
     upstream_timeout,
     upstream_unreachable,
 )
+from llmrelay.providers.credentials import Scrubber, provider_credentials
 from llmrelay.providers.sse_reader import SSEEvent, read_sse_batches
-
-RemoteProviderConfig = OpenAIProvider | AnthropicProvider | GeminiProvider
+from llmrelay.providers.upstream_errors import param_sent
 
 
 def read_gap(timeouts: Timeouts) -> float:
@@ -50,10 +51,8 @@ class HttpProvider(Provider):
         self.config = config
         self.timeouts: Timeouts = config.timeouts
         self.max_connections = config.max_connections
-        # Every credential-looking value, wherever the operator put it (an Azure `api-key`
-        # or a custom `Authorization` in `headers` too), is scrubbed from what clients see.
-        values = [config.api_key, *config.headers.values()]
-        self.secrets = [v for v in values if v and len(v) >= 8]
+        self.scrubber = Scrubber(provider_credentials(config))
+        """Hides this provider's credentials in any upstream text passed on."""
         self._headers = {"content-type": "application/json", **(headers or {}), **config.headers}
         if config.api_key:
             self._headers[key_header] = key_prefix + config.api_key
@@ -106,14 +105,14 @@ class HttpProvider(Provider):
         self,
         url: str,
         payload: bytes,
+        call: UpstreamCall,
         headers: Mapping[str, str] | None = None,
-        timeouts: Timeouts | None = None,
     ) -> aiohttp.ClientResponse:
-        """POST and wait for the status line and headers; non-200 raises the mapped error.
-
-        `timeouts` (a model's own) replace the provider's for this request."""
+        """POST `call`'s payload and wait for the status line and headers; non-200 raises the
+        mapped error. The call's model's own timeouts, if any, replace the provider's."""
         if self._session is None:
             raise RuntimeError(f"provider {self.name} used before start()")
+        timeouts = call.timeouts
         options: dict[str, Any] = {}
         if timeouts is not None:
             options["timeout"] = aiohttp.ClientTimeout(
@@ -135,7 +134,7 @@ class HttpProvider(Provider):
                 raw = b""
             finally:
                 response.release()
-            raise self.error_for(response.status, raw, response.headers)
+            raise for_client(self.error_for(response.status, raw, response.headers), call)
         return response
 
     async def read_json(
@@ -182,11 +181,16 @@ class SSEChunkStream(ChunkStream):
     """An upstream SSE response, translated on the fly, never buffered whole."""
 
     def __init__(
-        self, provider: HttpProvider, response: aiohttp.ClientResponse, translator: EventTranslator
+        self,
+        provider: HttpProvider,
+        response: aiohttp.ClientResponse,
+        translator: EventTranslator,
+        call: UpstreamCall,
     ) -> None:
         self.provider = provider
         self.response = response
         self.translator = translator
+        self.call = call
 
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         async for batch in self.batches():
@@ -202,10 +206,10 @@ class SSEChunkStream(ChunkStream):
                 for event in events:
                     try:
                         batch.extend(translator.translate(event))
-                    except UpstreamError:
+                    except UpstreamError as error:
                         if batch:  # what came before the error in this read still goes out
                             yield batch
-                        raise
+                        raise for_client(error, self.call) from None
                     if translator.done:
                         break
                 if batch:
@@ -241,6 +245,12 @@ class SSEChunkStream(ChunkStream):
 
     async def aclose(self) -> None:
         self.response.close()
+
+
+def for_client(error: UpstreamError, call: UpstreamCall) -> UpstreamError:
+    """The upstream's error with its `param` kept only if it names a field the client sent."""
+    error.param = param_sent(error.param, call.request.body)
+    return error
 
 
 def stream_cut(provider: str, cause: str | None = None) -> UpstreamError:

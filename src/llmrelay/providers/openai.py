@@ -38,7 +38,7 @@ class OpenAICompatibleProvider(HttpProvider):
         )
 
     def error_for(self, status: int, raw: bytes, headers: Mapping[str, str]) -> UpstreamError:
-        return map_openai_error(self.name, status, raw, headers, self.secrets)
+        return map_openai_error(self.name, status, raw, headers, self.scrubber)
 
     def _payload(self, call: UpstreamCall, stream: bool) -> bytes:
         body = dict(call.request.body)
@@ -58,8 +58,8 @@ class OpenAICompatibleProvider(HttpProvider):
         response = await self.post(
             self.url,
             self._payload(call, False),
+            call,
             {"x-request-id": call.request_id},
-            timeouts=call.timeouts,
         )
         body = await self.read_json(response, call.timeouts)
         if not isinstance(body, dict) or not isinstance(body.get("choices"), list):
@@ -73,10 +73,10 @@ class OpenAICompatibleProvider(HttpProvider):
         response = await self.post(
             self.url,
             self._payload(call, True),
+            call,
             {"x-request-id": call.request_id},
-            timeouts=call.timeouts,
         )
-        return SSEChunkStream(self, response, _OpenAIEvents(self))
+        return SSEChunkStream(self, response, _OpenAIEvents(self), call)
 
 
 class _OpenAIEvents(EventTranslator):

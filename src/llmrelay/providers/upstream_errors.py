@@ -1,11 +1,16 @@
-"""Turning an upstream's failure into the status and message the relay's client sees.
+"""Turning an upstream's failure into the status and error the relay's client sees.
 
 - 429 stays 429 and keeps `Retry-After`.
 - A request the upstream found invalid (400, 404, 409, 413, 422) keeps its status and message.
 - The upstream refusing the relay's own credentials or account (401, 402, 403) is the
-  operator's problem, not the client's: 502, and the upstream's text (which may echo part
-  of a key) is not repeated.
+  operator's problem, not the client's: 502, and the upstream's text is not repeated.
 - 503 and 529 (overloaded) become 503; 408 and 504 become 504; any other 5xx becomes 502.
+
+Of the upstream's error body only this reaches the client (and so the ledger and the logs):
+its message, scrubbed of the relay's credentials (`credentials.Scrubber`); its code when it
+is one of OpenAI's (protocol/error_codes), else none; its `param` when it is a field path
+naming a field the client sent (`param_sent`). Never its type: the relay's follows from the
+status it answers with.
 
 Two kinds of 400 are told apart, whatever the vendor (`refusal_kind`), because a model may
 fall back to another model on them: a prompt too long for the model's context, and a request
@@ -16,14 +21,17 @@ refused by a content filter. They keep their status and message; their code beco
 from __future__ import annotations
 
 import email.utils
+import re
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 import orjson
 
+from llmrelay.protocol.error_codes import openai_code
 from llmrelay.protocol.errors import RelayError
 from llmrelay.providers.base import UpstreamError
+from llmrelay.providers.credentials import Scrubber
 
 PASS_THROUGH_STATUSES = frozenset({400, 404, 409, 413, 415, 422})
 
@@ -45,14 +53,24 @@ CONTENT_FILTER_PHRASES = (
 POLICY_WORDS = ("usage polic", "safety")
 """OpenAI's `invalid_prompt` is a safety block only when its message says so."""
 
+FIELD_PATH = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?:\.?\[\d+\]|\.[A-Za-z0-9_]+){0,16}")
+"""`max_tokens`, `messages[0].content`, `messages.[1].role`, `tools.0.function.name`."""
+MAX_PARAM_CHARS = 200
 
-def scrub(text: str, secrets: Iterable[str]) -> str:
-    """Remove every configured credential (and its long prefixes) from text shown to anyone."""
-    for secret in secrets:
-        if secret and len(secret) >= 8:
-            text = text.replace(secret, "***")
-            text = text.replace(secret[: len(secret) // 2], "***")
-    return text
+
+def field_path(param: Any, scrub: Scrubber) -> str | None:
+    """An upstream's `param` when it reads as a path into a request body, else None."""
+    if not isinstance(param, str) or len(param) > MAX_PARAM_CHARS:
+        return None
+    if FIELD_PATH.fullmatch(param) is None or scrub(param) != param:
+        return None
+    return param
+
+
+def param_sent(param: str | None, body: Mapping[str, Any]) -> str | None:
+    """`param` when it names a field of the client's request body, else None."""
+    path = FIELD_PATH.fullmatch(param) if param else None
+    return param if path is not None and path.group(1) in body else None
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
@@ -100,18 +118,17 @@ def map_openai_error(
     status: int,
     raw: bytes,
     headers: Mapping[str, str],
-    secrets: Iterable[str],
+    secrets: Scrubber | Iterable[str],
 ) -> UpstreamError:
     """Map an OpenAI-style error response from `provider` to what the client receives."""
     fields = _error_fields(raw)
-    code = fields.get("code")
+    scrub = Scrubber.of(secrets)
     return map_status(
         provider,
         status,
-        message=scrub(_text(fields.get("message")) or "", secrets),
-        kind=_text(fields.get("type")),
-        code=str(code) if isinstance(code, str | int) and code != "" else None,
-        param=_text(fields.get("param")),
+        message=scrub(_text(fields.get("message")) or ""),
+        code=openai_code(fields.get("code")),
+        param=field_path(fields.get("param"), scrub),
         retry_after=retry_after_seconds(headers),
     )
 
@@ -160,20 +177,19 @@ def map_status(
     status: int,
     *,
     message: str,
-    kind: str | None = None,
     code: str | None = None,
     param: str | None = None,
     retry_after: float | None = None,
 ) -> UpstreamError:
     """The client's error for an upstream status, whatever the vendor (see the table above).
 
-    `message` must already be scrubbed of credentials."""
+    `message` must already be scrubbed of credentials, `code` one of OpenAI's, `param` a
+    field path."""
     if status == 429:
         return UpstreamError(
             429,
             message or f"The upstream provider '{provider}' is rate limiting requests.",
-            type=kind or "rate_limit_error",
-            code=code or "rate_limit_exceeded",
+            code=code if code == "insufficient_quota" else "rate_limit_exceeded",
             retry_after=retry_after or 1.0,
             upstream_status=status,
         )
@@ -184,7 +200,6 @@ def map_status(
         return UpstreamError(
             status,
             message or f"The upstream provider '{provider}' rejected the request.",
-            type=kind or "invalid_request_error",
             code=_refusal_code(refused, code),
             param=param,
             upstream_status=status,
@@ -195,7 +210,6 @@ def map_status(
         return UpstreamError(
             504,
             message or f"The upstream provider '{provider}' timed out.",
-            type="timeout_error",
             code="upstream_timeout",
             upstream_status=status,
         )
@@ -203,15 +217,13 @@ def map_status(
         return UpstreamError(
             503,
             message or f"The upstream provider '{provider}' is overloaded. Try again later.",
-            type=kind or "server_error",
-            code=code or "upstream_overloaded",
+            code="upstream_overloaded",
             retry_after=retry_after,
             upstream_status=status,
         )
     return UpstreamError(
         502,
         message or f"The upstream provider '{provider}' failed (status {status}).",
-        type="upstream_error",
-        code=code or "upstream_error",
+        code="upstream_error",
         upstream_status=status,
     )
