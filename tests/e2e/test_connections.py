@@ -52,6 +52,7 @@ def guarded(mock_openai: MockOpenAI, tmp_path_factory: pytest.TempPathFactory) -
         "models": {
             "echo": {"provider": "mock", "upstream_model": "mock-echo"},
             "flood": {"provider": "mock", "upstream_model": "mock-flood"},
+            "huge-error": {"provider": "mock", "upstream_model": "mock-huge-error"},
         },
     }
     relay = start_relay(config, tmp_path_factory.mktemp("guarded"), LLMRELAY_ADMIN_KEY=ADMIN_KEY)
@@ -206,3 +207,15 @@ def ledger_row_for(relay: RunningRelay, model: str) -> dict[str, Any] | None:
             return dict(row._mapping) if row else None
     finally:
         engine.dispose()
+
+
+def test_a_huge_upstream_error_is_not_read_whole(guarded: RunningRelay, key: str) -> None:
+    response = httpx.post(
+        guarded.url + "/v1/chat/completions",
+        headers={"authorization": f"Bearer {key}"},
+        json={"model": "huge-error", "messages": HELLO},
+        timeout=30,
+    )
+    assert response.status_code == 400
+    assert len(response.content) < 4096
+    assert response.json()["error"]["message"]

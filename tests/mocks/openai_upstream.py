@@ -212,6 +212,11 @@ async def _stream_words(
         mock.open_streams -= 1
 
 
+async def _huge_error(mock: MockOpenAI, request: web.Request, body: dict[str, Any]):
+    """A 400 whose message is 30 MB long."""
+    return _error(400, "bad " * 7_500_000, "invalid_request_error", "invalid_value")
+
+
 FLOOD_WORD = "x" * 16384
 
 
@@ -418,6 +423,7 @@ async def _no_usage(mock, request, body):
 SCENARIOS = {
     "mock-no-usage": _no_usage,
     "mock-flood": _flood,
+    "mock-huge-error": _huge_error,
     "mock-reasoning": _reasoning,
     "mock-tools": _tools,
     "mock-429": _rate_limited,

@@ -129,7 +129,7 @@ class HttpProvider(Provider):
             raise upstream_unreachable(self.name, type(exc).__name__) from None
         if response.status != 200:
             try:
-                raw = await response.read()
+                raw = await _error_body(response)
             except (aiohttp.ClientError, TimeoutError):
                 raw = b""
             finally:
@@ -154,6 +154,19 @@ class HttpProvider(Provider):
             return orjson.loads(raw)
         except orjson.JSONDecodeError:
             raise self.malformed("a body that is not JSON") from None
+
+
+ERROR_BODY_LIMIT = 64 * 1024
+"""An error answer is a few hundred bytes; past this, the rest is not read (nor scanned)."""
+
+
+async def _error_body(response: aiohttp.ClientResponse) -> bytes:
+    body = b""
+    async for chunk in response.content.iter_any():
+        body += chunk
+        if len(body) >= ERROR_BODY_LIMIT:
+            return body[:ERROR_BODY_LIMIT]
+    return body
 
 
 class EventTranslator(abc.ABC):
