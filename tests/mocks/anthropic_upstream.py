@@ -1,4 +1,5 @@
-"""A mock Anthropic Messages API that speaks the exact wire format (protocols.md §3).
+"""A mock Anthropic Messages API that speaks the exact wire format
+(https://docs.anthropic.com/en/api/messages, /en/api/messages-streaming and /en/api/errors).
 
 `POST /v1/messages` checks `x-api-key` and `anthropic-version`, rejects requests the real API
 rejects (alternation, thinking rules, temperature > 1, blank stops, unknown fields...), and

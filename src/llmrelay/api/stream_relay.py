@@ -1,4 +1,5 @@
-"""Relaying a chunk stream to the client as OpenAI's SSE, to the letter (protocols.md §1.5).
+"""Relaying a chunk stream to the client as OpenAI's SSE, to the letter
+(https://platform.openai.com/docs/api-reference/chat-streaming).
 
 Whatever the upstream does, the client sees: the same `id` and `created` in every chunk, the
 public model name, `delta.role` only in each choice's first chunk, `usage` only in one final

@@ -1,4 +1,6 @@
-"""OpenAI Chat Completions request -> Anthropic Messages request (protocols.md §3.6).
+"""OpenAI Chat Completions request -> Anthropic Messages request
+(https://docs.anthropic.com/en/api/messages; the OpenAI side:
+https://platform.openai.com/docs/api-reference/chat/create).
 
 Pure functions, no I/O. Anything Anthropic cannot express is either a 400 that names the
 parameter or, when the model's config says `drop_unsupported_params`, silently dropped.

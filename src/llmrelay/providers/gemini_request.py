@@ -1,4 +1,5 @@
-"""OpenAI Chat Completions request -> Gemini `generateContent` body (protocols.md §4.2, §4.4).
+"""OpenAI Chat Completions request -> Gemini `generateContent` body
+(https://ai.google.dev/api/generate-content).
 
 System and developer messages go to `systemInstruction`; user stays `user`, assistant becomes
 `model`, and tool results become `functionResponse` parts of a user turn, named after the

@@ -133,7 +133,7 @@ def read_parts(candidate: dict[str, Any]) -> Pieces:
 
 
 def finish_reason(reason: str | None, has_tool_calls: bool) -> str:
-    """Gemini's finishReason in OpenAI's words (protocols.md §4.4)."""
+    """Gemini's finishReason in OpenAI's words (https://ai.google.dev/api/generate-content#FinishReason)."""
     if reason == "MAX_TOKENS":
         return "length"
     if reason in CONTENT_FILTER_REASONS:
