@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
+from llmrelay.routing.catalog import ModelCapabilities
+
 MAX_INT32 = 2_147_483_647
 MAX_BUDGET_USD = 1e9
 """A billion dollars: far above any real budget, and a sum nano-dollars still hold in 64 bits."""
@@ -161,12 +163,6 @@ class ModelPrice(Struct, kw_only=True):
     output: float
     cached_input: float
     cache_write: float
-
-
-class ModelCapabilities(Struct, kw_only=True):
-    vision: bool
-    reasoning: bool
-    tools: bool
 
 
 class DeploymentHealth(Struct, kw_only=True):
