@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from llmrelay.gate.auth import bearer_token
 from llmrelay.protocol.errors import RelayError
@@ -46,9 +45,6 @@ class Endpoint:
     query: tuple[QueryParam, ...] = ()
     status: int = 200
     media_type: str = "application/json"
-
-    def route(self) -> Route:
-        return Route(self.path, self.handler, methods=[self.method])
 
 
 def json_response(value: Any, status: int = 200) -> Response:
