@@ -42,7 +42,8 @@ def admin_endpoints(relay: Relay) -> list[Endpoint]:
     endpoints.append(
         Endpoint("GET", OPENAPI_PATH, openapi, "This API in OpenAPI 3.1", dict[str, Any])
     )
-    document.update(openapi_document(endpoints))
+    catalog = relay.catalog
+    document.update(openapi_document(endpoints, sorted([*catalog.entries, *catalog.aliases])))
     return endpoints
 
 
