@@ -114,6 +114,10 @@ class RelayApp:
             exception_handlers=exception_handlers(),
             lifespan=self._lifespan,
         )
+        # Starlette would answer `/healthz/` with a 307 to an absolute URL built from the
+        # request's Host header: an open redirect under a spoofed Host. A path the relay does
+        # not serve is a 404, trailing slash or not.
+        self.routes.router.redirect_slashes = False
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":

@@ -118,6 +118,7 @@ def seeded(console_relay: RunningRelay) -> dict[str, str]:
                 "metadata": {"team": "mobile"},
             },
             {"name": "staging"},
+            {"name": "old-partner"},
         ]
         made = {}
         for body in bodies:
@@ -125,6 +126,7 @@ def seeded(console_relay: RunningRelay) -> dict[str, str]:
             assert response.status_code == 201, response.text
             made[body["name"]] = response.json()
         http.post(f"/admin/keys/{made['staging']['id']}/disable").raise_for_status()
+        console_relay.cli("keys", "revoke", "old-partner")
         traffic = [
             ("batch-jobs", "gpt-5", 4),
             ("batch-jobs", "qwen3-max", 3),
@@ -144,10 +146,25 @@ def seeded(console_relay: RunningRelay) -> dict[str, str]:
                         ],
                     },
                 )
+        # Refused before any key or model is known (they belong to no key's usage), and a
+        # key's request that names no model.
+        for token in ("sk-not-a-real-key", made["old-partner"]["key"]):
+            refused = http.post(
+                "/v1/chat/completions",
+                headers={"authorization": f"Bearer {token}"},
+                json={"model": "gpt-5", "messages": [{"role": "user", "content": "hi"}]},
+            )
+            assert refused.status_code == 401
+        no_model = http.post(
+            "/v1/chat/completions",
+            headers={"authorization": f"Bearer {made['mobile-app']['key']}"},
+            json={"messages": [{"role": "user", "content": "hi"}]},
+        )
+        assert no_model.status_code == 400
         # The ledger writer moves records into the database twice a second: wait for all
-        # 11, or the first page may load before there is anything to chart.
+        # 14, or the first page may load before there is anything to chart.
         wait_until(
-            lambda: len(http.get("/admin/requests", params={"limit": 50}).json()["data"]) >= 11,
+            lambda: len(http.get("/admin/requests", params={"limit": 50}).json()["data"]) >= 14,
             timeout=30,
         )
     return {name: key["key"] for name, key in made.items()}
@@ -295,6 +312,9 @@ def test_admin_creates_a_key_the_customer_streams_an_answer_and_usage_shows_it(
     local_row = page.get_by_role("row", name=re.compile(LOCAL_MODEL))
     expect(local_row).to_contain_text("local")
     expect(local_row).to_contain_text("Healthy")
+    expect(local_row).to_contain_text("Text only")  # the local model refuses tools and images
+    thinker_row = page.get_by_role("row", name=re.compile("^thinker "))
+    expect(thinker_row.locator(".badge")).to_have_text(["Reasoning", "Tools"])
     expect(page.get_by_role("row", name=re.compile("gpt-5"))).to_contain_text("$10.00")
     shot(page, "desktop-07-models")
     sign_out(page)
@@ -409,6 +429,81 @@ def test_admin_creates_a_key_the_customer_streams_an_answer_and_usage_shows_it(
     page.context.close()
 
 
+def badge_colours(badges: Any) -> dict[str, tuple[str, str]]:
+    """Each key status shown among `badges`, with its badge's background and text colour."""
+    return dict(
+        badges.evaluate_all(
+            """(all) => all.map((b) => [b.textContent.trim(),
+                [getComputedStyle(b).backgroundColor, getComputedStyle(b).color]])"""
+        )
+    )
+
+
+def test_overview_counts_every_key_and_colours_statuses_as_the_keys_page(
+    browser: Browser, console_relay: RunningRelay, seeded: dict[str, str]
+) -> None:
+    from playwright.sync_api import expect
+
+    page = new_page(browser, DESKTOP)
+    sign_in(page, console_relay, ADMIN_KEY)
+    keys_stat = page.locator(".stat", has_text="API keys")
+    expect(keys_stat).to_contain_text("revoked")
+    total = int(keys_stat.locator(".stat-value").inner_text())
+    counts = {
+        status: int(n)
+        for n, status in re.findall(r"(\d+) (\w+)", keys_stat.locator(".stat-sub").inner_text())
+    }
+    with httpx.Client(base_url=console_relay.url, timeout=30) as http:
+        keys = http.get("/admin/keys", headers={"authorization": f"Bearer {ADMIN_KEY}"}).json()
+    listed = [key["status"] for key in keys["data"]]
+    assert total == len(listed) == sum(counts.values())
+    assert counts == {status: listed.count(status) for status in set(listed)}
+
+    newest = page.locator("section.card", has=page.get_by_role("heading", name="Newest keys"))
+    on_overview = badge_colours(newest.locator(".badge"))
+    assert {"active", "disabled", "revoked"} <= set(on_overview)
+    page.get_by_role("link", name="API keys", exact=True).click()
+    table = page.get_by_role("table", name="API keys")
+    expect(table.get_by_text("revoked", exact=True)).to_be_visible()
+    on_keys_page = badge_colours(table.locator(".badge"))
+    assert on_overview == {status: on_keys_page[status] for status in on_overview}
+    assert on_keys_page["revoked"] != on_keys_page["disabled"]
+    assert not page.js_errors  # type: ignore[attr-defined]
+    page.context.close()
+
+
+def test_charts_leave_out_requests_no_key_made(
+    browser: Browser, console_relay: RunningRelay, seeded: dict[str, str]
+) -> None:
+    from playwright.sync_api import expect
+
+    page = new_page(browser, DESKTOP)
+    sign_in(page, console_relay, ADMIN_KEY)
+    legend = page.locator(".chart .legend")
+    expect(legend).to_contain_text("gpt-5")
+    expect(legend).to_contain_text("(no model named)")  # mobile-app's request without a model
+    assert "(none)" not in legend.inner_text()
+    page.get_by_role("link", name="Usage", exact=True).click()
+    chart = page.get_by_test_id("usage-chart")
+    expect(chart.locator(".legend")).to_contain_text("gpt-5")
+    assert "(none)" not in chart.locator(".legend").inner_text()
+    page.get_by_role("button", name="By key").click()
+    expect(chart.locator(".legend")).to_contain_text("mobile-app")
+    series = chart.locator(".legend").inner_text()
+    assert "(deleted key)" not in series and "—" not in series
+    assert not page.js_errors  # type: ignore[attr-defined]
+    page.context.close()
+
+
+def boxes_overlap(a: dict[str, float], b: dict[str, float]) -> bool:
+    return (
+        a["x"] < b["x"] + b["width"]
+        and b["x"] < a["x"] + a["width"]
+        and a["y"] < b["y"] + b["height"]
+        and b["y"] < a["y"] + a["height"]
+    )
+
+
 def test_the_console_on_a_phone(
     browser: Browser, console_relay: RunningRelay, seeded: dict[str, str]
 ) -> None:
@@ -427,10 +522,24 @@ def test_the_console_on_a_phone(
     expect(nav).to_be_hidden()
     expect(page.locator(".chart svg")).to_be_visible()
     shot(page, "phone-03-overview")
+    quick_start = page.locator("section.card", has=page.get_by_role("heading", name="Quick start"))
+    copy = quick_start.get_by_role("button", name="Copy").bounding_box()
+    curl = quick_start.locator("pre").bounding_box()
+    assert copy and curl and not boxes_overlap(copy, curl), (copy, curl)
     for number, route in enumerate(["keys", "models", "usage", "playground"], start=4):
         go(page, console_relay, route)
         expect(page.locator(".loading")).to_have_count(0)
         shot(page, f"phone-{number:02d}-{route}")
+        if route == "keys":
+            tabs = page.get_by_role("group", name="Filter by status")
+            group = tabs.bounding_box()
+            first = tabs.get_by_role("button", name=re.compile("^All")).bounding_box()
+            revoked = tabs.get_by_role("button", name=re.compile("^Revoked")).bounding_box()
+            assert group and first and revoked, "the tabs are laid out"
+            assert (revoked["height"], revoked["y"]) == (first["height"], first["y"]), (
+                "the Revoked tab is one line high, on the same row as All"
+            )
+            assert revoked["x"] + revoked["width"] <= group["x"] + group["width"], "not cut off"
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], f"the page scrolls sideways ({width}px)"
     assert not page.js_errors  # type: ignore[attr-defined]

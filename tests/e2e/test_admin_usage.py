@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_KEY, RunningRelay, start_relay, stop_relay
+from tests.conftest import ADMIN_KEY, RunningRelay, start_relay, stop_relay, wait_until
 from tests.e2e.admin_support import (
     CHEAP_COST,
     PRICED_COST,
@@ -124,6 +124,35 @@ def test_usage_filters_by_model_and_time(admin: httpx.Client, traffic: dict) -> 
     assert row["requests"] == 4
     [row] = usage(admin, key_id=key_id, start=today(), end=today())  # a date's whole day
     assert row["requests"] == 4
+
+
+def test_usage_counts_only_requests_made_with_a_key(
+    priced: RunningRelay, admin: httpx.Client, traffic: dict
+) -> None:
+    """A request refused for want of a valid key is no key's usage and names no model: it is in
+    the request log, and not in the totals and series the console charts."""
+    since = f"{time.time():.3f}"
+    key = new_key(admin)
+    ask(priced, key["key"])
+    for token in ("sk-nobody", None):
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        refused = httpx.post(
+            priced.base_url + "/chat/completions",
+            json={"model": "priced", "messages": [{"role": "user", "content": "hi"}]},
+            headers=headers,
+        )
+        assert refused.status_code == 401
+
+    def all_three_logged() -> list[dict] | None:
+        page = admin.get("/admin/requests", params={"start": since}).json()["data"]
+        return page if len(page) == 3 else None
+
+    log = wait_until(all_three_logged, timeout=30)
+    assert sorted(record["key_id"] or "" for record in log) == ["", "", key["id"]]
+    [total] = usage(admin, start=since)
+    assert total["requests"] == 1 and total["errors"] == 0
+    by_key = usage(admin, group_by="key,model", start=since)
+    assert [(row["key_id"], row["model"]) for row in by_key] == [(key["id"], "priced")]
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from llmrelay.api.admin_models import model_endpoints
 from llmrelay.api.admin_status import status_endpoints
 from llmrelay.api.admin_usage import usage_endpoints
 from llmrelay.api.customer import customer_endpoints
-from llmrelay.api.endpoint import Endpoint, json_response, request_token
+from llmrelay.api.endpoint import Endpoint, Handler, json_response, request_token
 from llmrelay.api.openapi import openapi_document
 
 if TYPE_CHECKING:
@@ -42,22 +42,37 @@ def admin_endpoints(relay: Relay) -> list[Endpoint]:
     endpoints.append(
         Endpoint("GET", OPENAPI_PATH, openapi, "This API in OpenAPI 3.1", dict[str, Any])
     )
-    document.update(openapi_document(endpoints))
+    catalog = relay.catalog
+    document.update(openapi_document(endpoints, sorted([*catalog.entries, *catalog.aliases])))
     return endpoints
 
 
-def _admin_only(relay: Relay, endpoint: Endpoint) -> Route:
+def _guarded(relay: Relay, endpoint: Endpoint) -> Handler:
+    """The endpoint's handler; for admin endpoints, after refusing anything but the admin key."""
+    if endpoint.caller != "admin":
+        return endpoint.handler
+
     async def guarded(request: Request) -> Response:
         await relay.keys.require_admin(request_token(request))
         return await endpoint.handler(request)
 
-    return Route(endpoint.path, guarded, methods=[endpoint.method])
+    return guarded
+
+
+def _route(path: str, handlers: dict[str, Handler]) -> Route:
+    """One route per path, so a 405 there lists every method the path takes in `Allow`."""
+
+    async def by_method(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        return await handlers[method](request)
+
+    return Route(path, by_method, methods=list(handlers))
 
 
 def admin_routes(relay: Relay) -> list[Route]:
     """The routes to mount: admin ones refuse anything but the admin key (401, or 403 for an
     API key); customer ones authenticate the caller's key themselves."""
-    return [
-        _admin_only(relay, endpoint) if endpoint.caller == "admin" else endpoint.route()
-        for endpoint in admin_endpoints(relay)
-    ]
+    by_path: dict[str, dict[str, Handler]] = {}
+    for endpoint in admin_endpoints(relay):
+        by_path.setdefault(endpoint.path, {})[endpoint.method] = _guarded(relay, endpoint)
+    return [_route(path, handlers) for path, handlers in by_path.items()]

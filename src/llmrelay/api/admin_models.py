@@ -9,7 +9,6 @@ from starlette.responses import Response
 
 from llmrelay.api.admin_shapes import (
     DeploymentHealth,
-    ModelCapabilities,
     ModelInfo,
     ModelList,
     ModelPrice,
@@ -56,11 +55,7 @@ def model_info(entry: ModelEntry, aliases: list[str]) -> ModelInfo:
         description=config.description,
         aliases=aliases,
         provider=first.provider.name,
-        capabilities=ModelCapabilities(
-            vision=config.vision,
-            reasoning=config.reasoning,
-            tools=getattr(config, "tools", True),
-        ),
+        capabilities=entry.capabilities,
         price=model_price(config.price),
         health=[deployment_health(d) for d in entry.deployments],
     )

@@ -11,20 +11,39 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
+from llmrelay.routing.catalog import ModelCapabilities
+
 MAX_INT32 = 2_147_483_647
 MAX_BUDGET_USD = 1e9
 """A billion dollars: far above any real budget, and a sum nano-dollars still hold in 64 bits."""
 MAX_UNIX_TIME = 253_402_300_799
 """9999-12-31 23:59:59 UTC: the last second Python's datetime (and the console) can show."""
 
-Name = Annotated[str, Meta(min_length=1, max_length=200)]
+# Patterns in the subset of regex syntax ECMA-262 (OpenAPI's) and Python share; the API
+# checks each with `re.fullmatch` (see `key_bodies`), so the document says what is enforced.
+NAME_PATTERN = r"\S"
+"""Not blank: a name is stripped of surrounding whitespace, and must keep something."""
+_OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = rf"({_OCTET}\.){{3}}{_OCTET}"
+_HEX = "[0-9A-Fa-f]{0,4}"
+_IPV6 = f"({_HEX}:){{2,7}}{_HEX}|({_HEX}:){{2,6}}{_IPV4}"
+NETWORK_PATTERN = (
+    f"^({_IPV4}(/(3[0-2]|[12]?[0-9]))?|({_IPV6})(/(12[0-8]|1[01][0-9]|[1-9]?[0-9]))?)$"
+)
+"""An IPv4 or IPv6 address, or a network in CIDR notation (its host bits zero, which only
+parsing can tell)."""
+
+Name = Annotated[
+    str, Meta(min_length=1, max_length=200, extra_json_schema={"pattern": NAME_PATTERN})
+]
 Usd = Annotated[float, Meta(ge=0, le=MAX_BUDGET_USD)]
 UnixTime = Annotated[float, Meta(ge=0, le=MAX_UNIX_TIME)]
 Limit = Annotated[int, Meta(ge=1, le=MAX_INT32, description="null means unlimited")]
 Period = Literal["total", "daily", "weekly", "monthly"]
 KeyStatus = Literal["active", "disabled", "expired", "revoked"]
 Models = Annotated[list[str], Meta(max_length=1000)]
-Networks = Annotated[list[str], Meta(max_length=256, description="CIDRs or addresses")]
+Network = Annotated[str, Meta(extra_json_schema={"pattern": NETWORK_PATTERN})]
+Networks = Annotated[list[Network], Meta(max_length=256, description="CIDRs or addresses")]
 Metadata = Annotated[dict[str, Any], Meta(description="any JSON object, at most 16 KB")]
 
 
@@ -161,12 +180,6 @@ class ModelPrice(Struct, kw_only=True):
     output: float
     cached_input: float
     cache_write: float
-
-
-class ModelCapabilities(Struct, kw_only=True):
-    vision: bool
-    reasoning: bool
-    tools: bool
 
 
 class DeploymentHealth(Struct, kw_only=True):

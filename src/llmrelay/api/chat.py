@@ -64,7 +64,7 @@ class ChatCompletionsEndpoint:
         request_id_header = (b"x-request-id", exchange.request_id.encode())
         try:
             if scope["method"] != "POST":
-                raise method_not_allowed(scope["method"], scope["path"])
+                raise method_not_allowed(scope["method"], scope["path"], ("POST",))
             await self._handle(scope, receive, send, exchange, request_id_header)
         except ClientGone:
             exchange.disconnected()

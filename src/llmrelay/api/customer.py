@@ -25,7 +25,13 @@ from llmrelay.api.admin_shapes import (
 from llmrelay.api.admin_usage import request_list, usage_list
 from llmrelay.api.endpoint import Endpoint, caller_key, json_response, query
 from llmrelay.api.key_object import key_object, standing_of
-from llmrelay.api.usage_params import LOG_FILTER_PARAMS, PAGE_PARAMS, USAGE_PARAMS, day_start
+from llmrelay.api.usage_params import (
+    DATE_PATTERN,
+    LOG_FILTER_PARAMS,
+    PAGE_PARAMS,
+    USAGE_PARAMS,
+    day_start,
+)
 from llmrelay.protocol.errors import invalid_request
 from llmrelay.store.keys import ApiKey
 from llmrelay.store.usage_queries import UsageFilter, UsageQueries
@@ -41,8 +47,18 @@ DAY = 86400
 
 _OWN = "the caller's own key only"
 BILLING_PARAMS = (
-    query("start_date", "first day, YYYY-MM-DD (default: the 1st of this month, UTC)"),
-    query("end_date", "the day after the last, YYYY-MM-DD (default: tomorrow, UTC)"),
+    query(
+        "start_date",
+        "first day, YYYY-MM-DD (default: the 1st of this month, UTC)",
+        format="date",
+        pattern=DATE_PATTERN,
+    ),
+    query(
+        "end_date",
+        "the day after the last, YYYY-MM-DD (default: tomorrow, UTC)",
+        format="date",
+        pattern=DATE_PATTERN,
+    ),
 )
 
 

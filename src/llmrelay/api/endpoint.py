@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from llmrelay.api import body
 from llmrelay.gate.auth import bearer_token
@@ -47,9 +46,6 @@ class Endpoint:
     query: tuple[QueryParam, ...] = ()
     status: int = 200
     media_type: str = "application/json"
-
-    def route(self) -> Route:
-        return Route(self.path, self.handler, methods=[self.method])
 
 
 def json_response(value: Any, status: int = 200) -> Response:

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import msgspec
 import orjson
 
-from llmrelay.api.admin_shapes import KeyCreate, KeyPatch
+from llmrelay.api.admin_shapes import NAME_PATTERN, NETWORK_PATTERN, KeyCreate, KeyPatch
 from llmrelay.protocol.errors import RelayError, invalid_request
 
 MAX_METADATA_BYTES = 16 * 1024
@@ -84,7 +84,9 @@ def _check_networks(networks: list[str]) -> list[str]:
     checked = []
     for i, text in enumerate(networks):
         try:
-            checked.append(str(ipaddress.ip_network(text.strip(), strict=True)))
+            if not re.fullmatch(NETWORK_PATTERN, text):
+                raise ValueError("expected an IPv4 or IPv6 address, or a network like 10.0.0.0/8")
+            checked.append(str(ipaddress.ip_network(text, strict=True)))
         except ValueError as exc:
             raise _invalid(f"allowed_ips[{i}]", f"Invalid network {text!r}: {exc}.") from None
     return checked
@@ -108,7 +110,7 @@ def _checked(fields: dict[str, Any], known_model: Callable[[str], bool]) -> dict
             fields[name] = empty
     if "name" in fields:
         fields["name"] = fields["name"].strip()
-        if not fields["name"]:
+        if not re.search(NAME_PATTERN, fields["name"]):
             raise _invalid("name", "A key's name cannot be blank.")
     if "models" in fields:
         fields["models"] = _check_models(fields["models"], known_model)

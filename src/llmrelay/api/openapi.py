@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 
 from llmrelay import __version__
-from llmrelay.api.admin_shapes import ErrorBody
+from llmrelay.api.admin_shapes import ErrorBody, KeyCreate, KeyPatch
 from llmrelay.api.endpoint import Endpoint
 
 REF = "#/components/schemas/{name}"
@@ -91,7 +91,19 @@ def _operation(endpoint: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
     return operation
 
 
-def openapi_document(endpoints: list[Endpoint]) -> dict[str, Any]:
+def _name_models(components: dict[str, Any], model_names: list[str]) -> None:
+    """Key bodies may list only the models (and aliases) this relay serves: an enum says so."""
+    for body in (KeyCreate, KeyPatch):
+        models = components[body.__name__]["properties"]["models"]
+        for schema in (models, *models.get("anyOf", ())):
+            if schema.get("type") == "array" and model_names:
+                schema["items"] = {**schema["items"], "enum": model_names}
+            elif schema.get("type") == "array":
+                schema["maxItems"] = 0  # an enum may not be empty
+
+
+def openapi_document(endpoints: list[Endpoint], model_names: list[str]) -> dict[str, Any]:
+    """The document for `endpoints`; key bodies' `models` limited to `model_names`."""
     kinds = [ErrorBody]
     for endpoint in endpoints:
         for kind in (endpoint.response, endpoint.body):
@@ -99,6 +111,7 @@ def openapi_document(endpoints: list[Endpoint]) -> dict[str, Any]:
                 kinds.append(kind)
     schemas, components = msgspec.json.schema_components(kinds, ref_template=REF)
     refs = dict(zip(kinds, schemas, strict=True))
+    _name_models(components, model_names)
     paths: dict[str, dict[str, Any]] = {}
     for endpoint in endpoints:
         paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = _operation(endpoint, refs)

@@ -50,7 +50,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         return error_response(not_found(request.url.path))
     if exc.status_code == 405:
-        return error_response(method_not_allowed(request.method, request.url.path))
+        allowed = (exc.headers or {}).get("Allow", "").split(", ")
+        return error_response(method_not_allowed(request.method, request.url.path, allowed))
     return error_response(RelayError(exc.status_code, str(exc.detail)))
 
 

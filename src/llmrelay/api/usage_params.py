@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from datetime import UTC, date, datetime
 
 import orjson
@@ -18,21 +19,45 @@ MAX_LIMIT = 1000
 MAX_ROW_ID = 2**63
 """Row ids are 64-bit signed integers: a larger one in a cursor would overflow the query."""
 
+# The patterns the OpenAPI document shows are the ones checked (with `fullmatch`), spelt in
+# the subset of regex syntax ECMA-262 and Python share: `[0-9]`, since Python's `\d` also
+# matches other scripts' digits.
+DATE = "[0-9]{4}-[0-9]{2}-[0-9]{2}"
+DATE_PATTERN = f"^{DATE}$"
+TIME_PATTERN = f"^([0-9]+([.][0-9]+)?|{DATE})$"
+GROUP = "(" + "|".join(GROUPS) + ")"
+GROUP_BY_PATTERN = f"^{GROUP}(,{GROUP})*$"
+
 TIME_HELP = "Unix seconds, or a UTC date YYYY-MM-DD"
 FILTER_PARAMS = (
-    query("start", f"records from this time on ({TIME_HELP})"),
-    query("end", f"records before this time ({TIME_HELP}; a date includes that whole day)"),
+    query("start", f"records from this time on ({TIME_HELP})", pattern=TIME_PATTERN),
+    query(
+        "end",
+        f"records before this time ({TIME_HELP}; a date includes that whole day)",
+        pattern=TIME_PATTERN,
+    ),
     query("key_id", "only this key's records"),
     query("model", "only this public model's records"),
 )
 STATUS_PARAM = query("status", "only successes or only failures", enum=["ok", "error"])
 USAGE_PARAMS: tuple[QueryParam, ...] = (
-    query("group_by", "comma list of day, hour, model, key (none: one row of totals)"),
+    query(
+        "group_by",
+        "comma list of day, hour, model, key (none: one row of totals)",
+        pattern=GROUP_BY_PATTERN,
+    ),
     *FILTER_PARAMS,
 )
 LOG_FILTER_PARAMS: tuple[QueryParam, ...] = (*FILTER_PARAMS, STATUS_PARAM)
 PAGE_PARAMS: tuple[QueryParam, ...] = (
-    query("limit", f"records per page (1 to {MAX_LIMIT})", "integer", default=DEFAULT_LIMIT),
+    query(
+        "limit",
+        f"records per page (1 to {MAX_LIMIT})",
+        "integer",
+        default=DEFAULT_LIMIT,
+        minimum=1,
+        maximum=MAX_LIMIT,
+    ),
     query("cursor", "next_cursor of the previous page"),
 )
 
@@ -42,8 +67,11 @@ def _bad(param: str, message: str) -> RelayError:
 
 
 def day_start(text: str, param: str) -> float:
-    """The Unix time a `YYYY-MM-DD` UTC day begins."""
+    """The Unix time a `YYYY-MM-DD` UTC day begins (only that spelling, not ISO 8601's
+    others such as `20261125` or `2026-W48-3`)."""
     try:
+        if not re.fullmatch(DATE_PATTERN, text):
+            raise ValueError
         day = date.fromisoformat(text)
     except ValueError:
         raise _bad(param, f"Invalid '{param}': expected a date YYYY-MM-DD.") from None
@@ -52,14 +80,13 @@ def day_start(text: str, param: str) -> float:
 
 def parse_time(text: str, param: str, *, end: bool = False) -> float:
     """Unix seconds, or a date (for an `end`, the day after it begins: the day is included)."""
-    try:
-        value = float(text)
-    except ValueError:
-        if len(text) != 10:
-            raise _bad(param, f"Invalid '{param}': expected {TIME_HELP}.") from None
+    if not re.fullmatch(TIME_PATTERN, text):
+        raise _bad(param, f"Invalid '{param}': expected {TIME_HELP}.")
+    if "-" in text:
         start = day_start(text, param)
         return start + 86400 if end else start
-    if not 0 <= value < 1e11:
+    value = float(text)
+    if not value < 1e11:
         raise _bad(param, f"Invalid '{param}': {text} is not a Unix time in seconds.")
     return value
 
@@ -84,13 +111,14 @@ def usage_filter(params: QueryParams, key_id: str | None = None) -> UsageFilter:
 
 
 def group_by(params: QueryParams) -> tuple[str, ...]:
-    names = [name.strip() for name in params.get("group_by", "").split(",") if name.strip()]
-    for name in names:
-        if name not in GROUPS:
-            raise _bad(
-                "group_by", f"Invalid 'group_by': {name!r} is not one of {', '.join(GROUPS)}."
-            )
-    return tuple(dict.fromkeys(names))
+    text = params.get("group_by") or ""
+    if not text:
+        return ()
+    if not re.fullmatch(GROUP_BY_PATTERN, text):
+        raise _bad(
+            "group_by", f"Invalid 'group_by': {text!r} is not a comma list of {', '.join(GROUPS)}."
+        )
+    return tuple(dict.fromkeys(text.split(",")))
 
 
 def page_limit(params: QueryParams, maximum: int = MAX_LIMIT) -> int:

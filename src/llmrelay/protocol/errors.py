@@ -93,8 +93,11 @@ def not_found(path: str) -> RelayError:
     return RelayError(404, f"Unknown request URL: {path}.", code="unknown_url")
 
 
-def method_not_allowed(method: str, path: str) -> RelayError:
-    return RelayError(405, f"Method {method} is not allowed on {path}.", code="method_not_allowed")
+def method_not_allowed(method: str, path: str, allowed: Iterable[str]) -> RelayError:
+    """405 with the `Allow` header every 405 must carry (RFC 9110, section 15.5.6)."""
+    error = RelayError(405, f"Method {method} is not allowed on {path}.", code="method_not_allowed")
+    error.extra_headers.append((b"allow", ", ".join(sorted(allowed)).encode()))
+    return error
 
 
 def internal_error() -> RelayError:

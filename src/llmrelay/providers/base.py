@@ -103,6 +103,10 @@ class Provider(abc.ABC):
 
     kind: ClassVar[str]
     uses_image_fetcher: ClassVar[bool] = False
+    takes_tools: ClassVar[bool] = True
+    """Whether requests with `tools` reach the model (False: refused with 400)."""
+    takes_images: ClassVar[bool] = True
+    """Whether image content parts can reach the model (False: text only)."""
     registry: ClassVar[dict[str, type[Provider]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

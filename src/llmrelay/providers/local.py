@@ -98,6 +98,8 @@ class _Generation:
 
 class LocalModelProvider(Provider):
     kind = "local"
+    takes_tools = False  # UNSUPPORTED_PARAMS
+    takes_images = False  # `_text_of`
 
     def __init__(self, name: str, config: LocalProviderConfig) -> None:
         super().__init__(name)

@@ -6,6 +6,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from llmrelay.config import ModelConfig, Settings, Timeouts
 from llmrelay.protocol.errors import RelayError, model_not_found
 from llmrelay.protocol.reasoning import ReasoningIntent, split_model_suffix
@@ -41,6 +43,18 @@ class Deployment:
         }
 
 
+class ModelCapabilities(msgspec.Struct, frozen=True, kw_only=True):
+    """What a request to the model may hold and be sure every deployment takes."""
+
+    vision: bool
+    """Image content: the model is configured with `vision: true` and no deployment's
+    provider is text-only."""
+    reasoning: bool
+    """Thinking: configured with `reasoning: true` (reasoning suffixes and efforts apply)."""
+    tools: bool
+    """`tools`: no deployment's provider refuses them."""
+
+
 @dataclass(slots=True)
 class ModelEntry:
     name: str
@@ -66,6 +80,16 @@ class ModelEntry:
         self.refusal_fallbacks = refusal_fallbacks
         others = [*fallbacks, *(f for fs in refusal_fallbacks.values() for f in fs)]
         self.priced_models = [self.config, *(fallback.config for fallback in others)]
+
+    @property
+    def capabilities(self) -> ModelCapabilities:
+        """What this model can do wherever the router sends a request (every deployment)."""
+        providers = [deployment.provider for deployment in self.deployments]
+        return ModelCapabilities(
+            vision=self.config.vision and all(p.takes_images for p in providers),
+            reasoning=self.config.reasoning,
+            tools=all(p.takes_tools for p in providers),
+        )
 
     def card(self, name: str | None = None) -> dict[str, Any]:
         """The model in OpenAI's `GET /v1/models` shape."""

@@ -133,9 +133,12 @@ class UsageQueries:
     def aggregate(self, where: UsageFilter, group_by: tuple[str, ...] = ()) -> list[dict[str, Any]]:
         """Totals per group, ordered by time bucket, then model, then key.
 
+        Usage is what keys did: a request refused for want of a valid key belongs to no key,
+        reached no model and cost nothing, so it is left out here (the request log lists it).
         With no groups: one row of totals (zeros when nothing matched)."""
         selected, grouped = _group_columns(group_by)
-        query = sa.select(*selected, *_totals()).where(*where.where())
+        authenticated = usage_records.c.key_id.is_not(None)
+        query = sa.select(*selected, *_totals()).where(authenticated, *where.where())
         if "key" in group_by:
             joined = usage_records.outerjoin(api_keys, api_keys.c.id == usage_records.c.key_id)
             query = query.select_from(joined)

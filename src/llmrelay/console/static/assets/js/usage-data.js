@@ -56,7 +56,8 @@ export function toSeries(rows, { buckets, grain, by, metric }) {
     const i = index.get(row[grain]);
     if (i === undefined) continue;
     const id = by === "key" ? row.key_id || "—" : row.model || "—";
-    const name = by === "key" ? row.key_name || row.key_id || "(deleted key)" : row.model || "(none)";
+    // Usage rows all have a key; a key's request refused before it named a model has none.
+    const name = by === "key" ? row.key_name || row.key_id : row.model || "(no model named)";
     if (!series.has(id)) series.set(id, { name, values: new Array(buckets.length).fill(0) });
     series.get(id).values[i] += row[metric] || 0;
   }

@@ -5,7 +5,20 @@ import { badge, button, clear, confirmDialog, empty, errorAlert, fmtCompact, fmt
 import { keyFormDialog, secretDialog } from "./key-form.js";
 
 const STATUS_KIND = { active: "success", disabled: "warning", expired: "", revoked: "danger" };
+/** Key statuses in the order the console lists them. */
+export const STATUSES = ["active", "disabled", "expired", "revoked"];
+
+/** A key's status as a badge, coloured the same on every page. */
+export function statusBadge(status) {
+  return badge(status, STATUS_KIND[status] ?? "");
+}
 const PERIOD = { total: "in total", daily: "per day", weekly: "per week", monthly: "per month" };
+
+/** Keys newest first. The API lists them oldest first, and `created_at` is in whole seconds:
+ * of two keys made in the same second, the one listed later is the newer. */
+export function newestFirst(keys) {
+  return [...keys].reverse().sort((a, b) => (b.created_at || 0) - (a.created_at || 0));
+}
 
 export function budgetCell(k) {
   if (k.budget_usd === null || k.budget_usd === undefined) {
@@ -48,7 +61,7 @@ export async function mount(root, { signal }) {
   let modelNames = [];
   const tbody = h("tbody", null, skeletonRows(7));
   const body = h("div", { class: "table-wrap" });
-  const counts = h("div");
+  const counts = h("div", { class: "head-control" });
   const searchInput = h("input", { class: "input", type: "search", placeholder: "Search by name or prefix",
     "aria-label": "Search keys" });
   searchInput.style.maxWidth = "260px";
@@ -73,7 +86,7 @@ export async function mount(root, { signal }) {
     try {
       const [list, models] = await Promise.all([keysApi.list(signal),
         api("/v1/models", { signal }).catch(() => ({ data: [] }))]);
-      all = [...list.data].sort((a, b) => (b.created_at || 0) - (a.created_at || 0));
+      all = newestFirst(list.data);
       modelNames = models.data.map((m) => m.id);
       renderCounts();
       renderTable();
@@ -86,8 +99,8 @@ export async function mount(root, { signal }) {
 
   function renderCounts() {
     const n = (s) => all.filter((k) => s === "all" || k.status === s).length;
-    const options = [["all", "All"], ["active", "Active"], ["disabled", "Disabled"], ["expired", "Expired"],
-      ["revoked", "Revoked"]].filter(([s]) => s === "all" || s === "active" || n(s) > 0);
+    const options = [["all", "All"], ...STATUSES.map((s) => [s, s[0].toUpperCase() + s.slice(1)])]
+      .filter(([s]) => s === "all" || s === "active" || n(s) > 0);
     const control = segmented("Filter by status", options, filter, (v) => { filter = v; renderTable(); });
     options.forEach(([s], i) => control.children[i].append(h("span", { class: "count" }, String(n(s)))));
     clear(counts, control);
@@ -116,7 +129,7 @@ export async function mount(root, { signal }) {
     return h("tr", { dataset: { keyId: k.id } },
       h("td", { class: "primary-cell" }, h("div", { class: "cell-title" }, k.name),
         h("div", { class: "cell-sub" }, `${k.key_prefix}…`)),
-      h("td", { "data-label": "Status" }, badge(k.status, STATUS_KIND[k.status] ?? "")),
+      h("td", { "data-label": "Status" }, statusBadge(k.status)),
       h("td", { "data-label": "Models" }, modelsCell(k.models)),
       h("td", { "data-label": "Spend" }, budgetCell(k)),
       h("td", { "data-label": "Limits", class: "small" }, limitsText(k)),

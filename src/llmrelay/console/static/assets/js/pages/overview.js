@@ -5,7 +5,7 @@ import { icon } from "../icons.js";
 import { badge, clear, empty, errorAlert, fmtCompact, fmtDate, fmtInt, fmtRelative, fmtUSD, h,
   copyButton, loading, plural } from "../ui.js";
 import { METRICS, rangeBuckets, toSeries, totals } from "../usage-data.js";
-import { budgetCell, limitsText, modelsCell } from "./keys.js";
+import { budgetCell, limitsText, modelsCell, newestFirst, statusBadge, STATUSES } from "./keys.js";
 
 function stat(label, iconName, value, sub) {
   return h("div", { class: "card stat" }, h("div", { class: "stat-label" }, icon(iconName), label),
@@ -19,12 +19,14 @@ function quickStart(model) {
     '  -H "Authorization: Bearer $LLMRELAY_KEY" -H "Content-Type: application/json" \\',
     `  -d '{"model": "${model || "MODEL"}", "messages": [{"role": "user", "content": "Hello!"}]}'`,
   ].join("\n");
+  // The copy button sits in the card's head, never over the code (which scrolls sideways on
+  // a phone, under anything laid over it).
   return h("section", { class: "card" },
-    h("div", { class: "card-head" }, h("h2", null, "Quick start")),
+    h("div", { class: "card-head" }, h("h2", null, "Quick start"), copyButton(() => code)),
     h("div", { class: "card-body" },
       h("p", { class: "muted" }, "Point any OpenAI SDK at ", h("code", null, base),
         " with your key as the API key."),
-      h("div", { class: "code-wrap section" }, h("pre", { class: "code" }, code), copyButton(() => code))));
+      h("div", { class: "section" }, h("pre", { class: "code" }, code))));
 }
 
 async function usageCards(me, signal) {
@@ -62,10 +64,8 @@ async function adminOverview(root, me, signal) {
     fetch("/readyz", { signal }).then((r) => r.json()).catch(() => null),
     api("/v1/models", { signal }).catch(() => ({ data: [] })),
   ]);
-  const keysBy = (s) => keyList.data.filter((k) => k.status === s).length;
   const usage = await usageCards(me, signal);
-  usage.stats.append(stat("API keys", "key", fmtInt(keyList.data.length),
-    `${fmtInt(keysBy("active"))} active · ${fmtInt(keysBy("disabled"))} disabled`));
+  usage.stats.append(stat("API keys", "key", fmtInt(keyList.data.length), keyCounts(keyList.data)));
 
   const providers = ready && ready.providers ? Object.entries(ready.providers) : [];
   const healthCard = h("section", { class: "card" },
@@ -80,12 +80,12 @@ async function adminOverview(root, me, signal) {
           h("dd", { class: "inline" }, h("span", { class: `dot ${p.ready === false || p.status === "error" ? "bad" : "ok"}` }),
             typeof p === "object" ? (p.status || (p.ready === false ? "not ready" : "ready")) : String(p))]))));
 
-  const recent = [...keyList.data].sort((a, b) => (b.created_at || 0) - (a.created_at || 0)).slice(0, 5);
+  const recent = newestFirst(keyList.data).slice(0, 5);
   const keysCard = h("section", { class: "card" },
     h("div", { class: "card-head" }, h("h2", null, "Newest keys"), h("a", { href: "#/keys", class: "btn btn-sm" }, "Manage keys")),
     recent.length
       ? h("div", { class: "card-body" }, h("dl", { class: "kv" }, recent.map((k) => [
-        h("dt", null, k.name), h("dd", { class: "inline" }, badge(k.status, k.status === "active" ? "success" : "warning"),
+        h("dt", null, k.name), h("dd", { class: "inline" }, statusBadge(k.status),
           h("span", { class: "muted small" }, `created ${fmtRelative(k.created_at)}`))])))
       : empty({ iconName: "key", title: "No keys yet — create one", text: "Each app or customer gets its own key.",
         action: h("a", { class: "btn btn-primary", href: "#/keys" }, "Go to API keys") }));
@@ -97,6 +97,15 @@ async function adminOverview(root, me, signal) {
     h("div", { class: "cols section" }, keysCard, healthCard),
     h("div", { class: "section" }, quickStart(pickModel(usage.busiest, models.data))));
   return usage.chart;
+}
+
+/** "3 active · 1 disabled · 2 revoked": every status some key is in (active always). */
+function keyCounts(keys) {
+  const count = (status) => keys.filter((k) => k.status === status).length;
+  const parts = STATUSES.filter((s) => s === "active" || count(s) > 0);
+  // Wrap only between counts, never inside one.
+  return h("span", null, parts.map((s, i) => [i ? " · " : null,
+    h("span", { class: "nowrap" }, `${fmtInt(count(s))} ${s}`)]));
 }
 
 /** The model to show in the quick start: the busiest one this week that is listed, else any. */
@@ -112,7 +121,7 @@ async function customerOverview(root, me, signal) {
   const remaining = key.budget_remaining_usd;
   const budgetCard = h("section", { class: "card" },
     h("div", { class: "card-head" }, h("h2", null, "Budget"),
-      badge(key.status, key.status === "active" ? "success" : "danger")),
+      statusBadge(key.status)),
     h("div", { class: "card-body" },
       h("div", { class: "stat-label" }, "Remaining"),
       h("div", { class: "stat-value", dataset: { testid: "remaining" } }, remaining === null || remaining === undefined ? "No limit" : fmtUSD(remaining)),
