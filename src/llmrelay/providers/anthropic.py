@@ -42,7 +42,7 @@ class AnthropicProvider(HttpProvider):
         response = await self.post(
             self.url,
             orjson.dumps(translated.body),
-            {"x-request-id": call.request_id},
+            request_id=call.request_id,
             timeouts=call.timeouts,
         )
         answer = await self.read_json(response, call.timeouts)
@@ -55,7 +55,7 @@ class AnthropicProvider(HttpProvider):
         response = await self.post(
             self.url,
             orjson.dumps(translated.body),
-            {"x-request-id": call.request_id},
+            request_id=call.request_id,
             timeouts=call.timeouts,
         )
         return SSEChunkStream(self, response, AnthropicEvents(self, translated.json_mode))

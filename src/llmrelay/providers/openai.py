@@ -58,7 +58,7 @@ class OpenAICompatibleProvider(HttpProvider):
         response = await self.post(
             self.url,
             self._payload(call, False),
-            {"x-request-id": call.request_id},
+            request_id=call.request_id,
             timeouts=call.timeouts,
         )
         body = await self.read_json(response, call.timeouts)
@@ -73,7 +73,7 @@ class OpenAICompatibleProvider(HttpProvider):
         response = await self.post(
             self.url,
             self._payload(call, True),
-            {"x-request-id": call.request_id},
+            request_id=call.request_id,
             timeouts=call.timeouts,
         )
         return SSEChunkStream(self, response, _OpenAIEvents(self))
