@@ -268,3 +268,29 @@ def test_chinese_cut_by_max_tokens_never_ends_in_a_replacement_character(
             reply = client.chat.completions.create(model=MODEL, **params)
             text = reply.choices[0].message.content
         assert "\ufffd" not in text, (max_tokens, text)
+
+
+def test_text_that_might_begin_a_stop_sequence_is_kept_when_the_answer_ends(
+    client: openai.OpenAI,
+) -> None:
+    messages = [{"role": "user", "content": "Name the capital of France."}]
+    free = client.chat.completions.create(
+        model=MODEL, messages=messages, max_tokens=30, temperature=0
+    ).choices[0]
+    assert free.finish_reason == "stop" and free.message.content.endswith(".")
+    held = client.chat.completions.create(
+        model=MODEL, messages=messages, max_tokens=30, temperature=0, stop=[".\n\nNever"]
+    ).choices[0]
+    assert held.message.content == free.message.content
+
+
+def test_a_request_without_a_seed_does_not_reuse_the_last_one(client: openai.OpenAI) -> None:
+    params = {
+        "messages": [{"role": "user", "content": "Write a poem."}],
+        "max_tokens": 8,
+        "temperature": 2,
+    }
+    seeded = client.chat.completions.create(model=MODEL, seed=5, **params)
+    unseeded = [client.chat.completions.create(model=MODEL, **params) for _ in range(3)]
+    answers = {reply.choices[0].message.content for reply in unseeded}
+    assert answers != {seeded.choices[0].message.content}
