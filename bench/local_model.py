@@ -266,7 +266,7 @@ def _worker(max_tokens: int) -> None:
     print(orjson.dumps({"ready": True, "threads": engine.threads}).decode(), flush=True)
     for _line in sys.stdin:
         started = time.perf_counter()
-        result = engine.generate(messages, params, lambda _text: None, threading.Event())
+        result = engine.generate(messages, params, lambda _piece: None, threading.Event())
         seconds = time.perf_counter() - started
         reply = {"completion_tokens": result.completion_tokens, "seconds": seconds}
         print(orjson.dumps(reply).decode(), flush=True)

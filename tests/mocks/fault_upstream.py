@@ -86,7 +86,7 @@ class FaultUpstream(MockOpenAI):
         self.counts: Counter[str] = Counter()
         """Requests received, by the mode they met."""
         self.request_ids: list[str] = []
-        """The relay's `x-request-id` of each request received, in order."""
+        """The relay's request id (`x-llmrelay-request-id`) of each request received, in order."""
         self.in_flight = 0
         """Requests whose answer has not ended (handlers still running)."""
         self.retry_after = "1"
@@ -181,7 +181,7 @@ class FaultUpstream(MockOpenAI):
             headers = {k.lower(): v for k, v in request.headers.items()}
             self.peers.append(request.transport.get_extra_info("peername")[:2])
             self.received.append(ReceivedRequest(request.path, headers, body))
-            self.request_ids.append(headers.get("x-request-id", ""))
+            self.request_ids.append(headers.get("x-llmrelay-request-id", ""))
             self.counts[mode] += 1
             if headers.get("authorization") != f"Bearer {UPSTREAM_KEY}":
                 return _error(401, "Incorrect API key provided", "invalid_request_error", None)

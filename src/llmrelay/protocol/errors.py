@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from typing import Any
 
 import orjson
 
@@ -59,6 +60,15 @@ class RelayError(Exception):
 
 def invalid_request(message: str, param: str | None = None, code: str | None = None) -> RelayError:
     return RelayError(400, message, param=param, code=code)
+
+
+def invalid_type(param: str, expected: str, value: Any) -> RelayError:
+    got = type(value).__name__ if value is not None else "null"
+    return invalid_request(
+        f"Invalid type for '{param}': expected {expected}, but got {got}.",
+        param=param,
+        code="invalid_type",
+    )
 
 
 def invalid_api_key(message: str = "Incorrect API key provided.") -> RelayError:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from llmrelay.protocol.errors import RelayError, invalid_request
+from llmrelay.protocol.errors import invalid_request
+from llmrelay.protocol.errors import invalid_type as _invalid_type
 from llmrelay.protocol.json_body import parse_json_object
 from llmrelay.protocol.reasoning import ReasoningIntent, intent_from_body
 from llmrelay.protocol.tools import check_tool_calls, check_tools
@@ -40,15 +41,6 @@ class ChatRequest:
     def n(self) -> int:
         n = self.body.get("n")
         return n if isinstance(n, int) and not isinstance(n, bool) else 1
-
-
-def _invalid_type(param: str, expected: str, value: Any) -> RelayError:
-    got = type(value).__name__ if value is not None else "null"
-    return invalid_request(
-        f"Invalid type for '{param}': expected {expected}, but got {got}.",
-        param=param,
-        code="invalid_type",
-    )
 
 
 def _number(body: dict[str, Any], name: str, low: float, high: float) -> float | None:

@@ -43,7 +43,6 @@ class AnthropicProvider(HttpProvider):
             self.url,
             orjson.dumps(translated.body),
             call,
-            {"x-request-id": call.request_id},
         )
         answer = await self.read_json(response, call.timeouts)
         if not isinstance(answer, dict) or not isinstance(answer.get("content"), list):
@@ -56,6 +55,5 @@ class AnthropicProvider(HttpProvider):
             self.url,
             orjson.dumps(translated.body),
             call,
-            {"x-request-id": call.request_id},
         )
         return SSEChunkStream(self, response, AnthropicEvents(self, translated.json_mode), call)

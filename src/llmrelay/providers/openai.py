@@ -59,7 +59,6 @@ class OpenAICompatibleProvider(HttpProvider):
             self.url,
             self._payload(call, False),
             call,
-            {"x-request-id": call.request_id},
         )
         body = await self.read_json(response, call.timeouts)
         if not isinstance(body, dict) or not isinstance(body.get("choices"), list):
@@ -74,7 +73,6 @@ class OpenAICompatibleProvider(HttpProvider):
             self.url,
             self._payload(call, True),
             call,
-            {"x-request-id": call.request_id},
         )
         return SSEChunkStream(self, response, _OpenAIEvents(self), call)
 
