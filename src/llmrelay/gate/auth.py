@@ -1,7 +1,8 @@
 """Who is calling: API keys from an in-memory table that follows every change at once.
 
-The table is reloaded whenever the shared generation counter moves (any process that
-creates or revokes a key bumps it), so a key revoked from the CLI is refused on the very
+The table is reloaded whenever the shared generation counter moves (any process on this
+machine that changes a key bumps it; changes made on other machines are counted into it
+within a second, `store/key_events.py`), so a key revoked from the CLI is refused on the very
 next request without a database query per request.
 """
 

@@ -27,7 +27,8 @@ class GenerationCounter:
             os.pwrite(self._fd, bytes(_COUNTER.size), 0)
         self._map = mmap.mmap(self._fd, _COUNTER.size)
         self.remote_changes = 0
-        """Changes announced by relays on other machines (through Redis), counted here."""
+        """Changes made on other machines (seen in the database's generation row, or
+        announced through Redis), counted here (`store/key_events.py`)."""
         self.announce: Callable[[], None] | None = None
         """Tells other machines of a change made here (set when Redis is configured)."""
 
