@@ -11,9 +11,11 @@ from typing import Any
 
 import orjson
 import pytest
+import sqlalchemy as sa
 
 from llmrelay.metering.writer import REJECTED_DIR, LedgerSink, drain_once
 from llmrelay.store.database import migrate, open_engine
+from llmrelay.store.schema import metadata
 from llmrelay.store.usage import UsageStore
 from tests.services import fresh_postgres_database
 
@@ -99,15 +101,27 @@ def test_a_segment_of_nothing_but_poison_is_set_aside(tmp_path: Path, store: Usa
     assert [r["request_id"] for r in rejected(outbox)] == ["r-huge"]
 
 
-def test_records_wait_in_the_outbox_while_the_database_is_unusable(tmp_path: Path) -> None:
-    """No table (or no database at all) refuses every record: that is not the records' fault,
-    and none of them is set aside."""
+def test_records_wait_in_the_outbox_while_the_database_cannot_be_reached(
+    tmp_path: Path,
+) -> None:
+    """That is not the records' fault: none of them is set aside."""
     outbox = tmp_path / "outbox"
-    unmigrated = UsageStore(open_engine(f"sqlite:///{tmp_path / 'empty.db'}"))
+    unreachable = UsageStore(sa.create_engine(f"sqlite:///{tmp_path}"))  # a directory
     path = segment(outbox, [record("r1"), record("r-huge", prompt_tokens=HUGE)])
-    drain_once(outbox, LedgerSink(unmigrated, outbox / REJECTED_DIR))
+    drain_once(outbox, LedgerSink(unreachable, outbox / REJECTED_DIR))
     assert path.exists() and not (outbox / REJECTED_DIR).exists()
-    migrate(unmigrated.engine)
-    drain_once(outbox, LedgerSink(unmigrated, outbox / REJECTED_DIR))
-    assert stored_ids(unmigrated) == {"r1"} and not path.exists()
+    unreachable.engine.dispose()
+
+
+def test_a_database_that_lost_its_tables_is_migrated_again_and_the_records_land(
+    tmp_path: Path, store: UsageStore
+) -> None:
+    """A database recreated empty under a running relay: the writer used to retry for ever."""
+    with store.engine.begin() as connection:
+        metadata.drop_all(connection)
+        connection.execute(sa.text("DROP TABLE alembic_version"))
+    outbox = tmp_path / "outbox"
+    path = segment(outbox, [record("r1"), record("r-huge", prompt_tokens=HUGE), record("r2")])
+    drain_once(outbox, LedgerSink(store, outbox / REJECTED_DIR))
+    assert stored_ids(store) == {"r1", "r2"} and not path.exists()
     assert [r["request_id"] for r in rejected(outbox)] == ["r-huge"]

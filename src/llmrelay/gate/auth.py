@@ -13,7 +13,8 @@ import hmac
 import time
 from collections.abc import Awaitable, Callable
 
-from llmrelay.protocol.errors import RelayError, invalid_api_key
+from llmrelay.protocol.errors import RelayError, invalid_api_key, store_unavailable
+from llmrelay.store.database import unavailable
 from llmrelay.store.generation import GenerationCounter
 from llmrelay.store.keys import ApiKey, KeyStore, hash_key, new_secret_key
 
@@ -65,9 +66,14 @@ class KeyRegistry:
     async def load(self) -> None:
         async with self._reload_lock:
             seen = self.generation.read()
-            active, admin = await asyncio.to_thread(
-                lambda: (self.keys.active(), self.keys.admin_hash())
-            )
+            try:
+                active, admin = await asyncio.to_thread(
+                    lambda: (self.keys.active(), self.keys.admin_hash())
+                )
+            except Exception as exc:
+                if unavailable(exc):  # tried again on the next request
+                    raise store_unavailable() from exc
+                raise
             before = {key.id: key for key in self._by_hash.values()}
             self._by_hash = {key.key_hash: key for key in active}
             self._admin_hash = admin

@@ -13,6 +13,9 @@ from alembic import command
 from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+CONNECT_TIMEOUT_SECONDS = 5
+"""A PostgreSQL host that does not answer fails a query after this, rather than the TCP
+timeout's minutes."""
 
 
 def normalise_url(url: str) -> str:
@@ -41,7 +44,22 @@ def open_engine(url: str) -> sa.Engine:
         engine = sa.create_engine(url, connect_args={"check_same_thread": False})
         sa.event.listen(engine, "connect", _tune_sqlite)
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    return sa.create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=5,
+        connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
+    )
+
+
+def unavailable(exc: BaseException) -> bool:
+    """The database could not be reached or is busy, as opposed to refusing the data or the
+    query: worth trying the same again later."""
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    transient = (sa.exc.OperationalError, sa.exc.DisconnectionError, sa.exc.TimeoutError, OSError)
+    return isinstance(exc, transient)
 
 
 def migrate(engine: sa.Engine) -> None:
@@ -51,8 +69,3 @@ def migrate(engine: sa.Engine) -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
-
-
-def ping(engine: sa.Engine) -> None:
-    with engine.connect() as connection:
-        connection.execute(sa.text("SELECT 1"))
