@@ -4,6 +4,7 @@ database it cannot reach leaves the records in the outbox for the next drain."""
 from __future__ import annotations
 
 import contextlib
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,6 +68,10 @@ def stored_ids(store: UsageStore) -> set[str]:
     return {row["request_id"] for row in store.recent(100)}
 
 
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
 def rejected(outbox: Path) -> list[Any]:
     files = sorted((outbox / REJECTED_DIR).glob("rejected-*.jsonl"))
     return [orjson.loads(line) for f in files for line in f.read_bytes().splitlines()]
@@ -99,6 +104,8 @@ def test_a_segment_of_nothing_but_poison_is_set_aside(tmp_path: Path, store: Usa
     drain_once(outbox, LedgerSink(store, outbox / REJECTED_DIR))
     assert not path.exists() and stored_ids(store) == set()
     assert [r["request_id"] for r in rejected(outbox)] == ["r-huge"]
+    [kept] = (outbox / REJECTED_DIR).iterdir()
+    assert (mode(outbox / REJECTED_DIR), mode(kept)) == (0o700, 0o600), "readable by us only"
 
 
 def test_records_wait_in_the_outbox_while_the_database_cannot_be_reached(

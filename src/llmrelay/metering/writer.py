@@ -83,7 +83,7 @@ class LedgerSink:
         """Write the refused records (as the outbox held them) where they are kept for good."""
         if not refused:
             return
-        self.rejected.mkdir(parents=True, exist_ok=True)
+        self.rejected.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = self.rejected / time.strftime("rejected-%Y-%m-%d.jsonl", time.gmtime())
         _append_durably(path, b"".join(orjson.dumps(record) + b"\n" for record, _ in refused))
         for record, exc in refused:
