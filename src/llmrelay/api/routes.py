@@ -22,7 +22,7 @@ from llmrelay.protocol.errors import (
     not_found,
     store_unavailable,
 )
-from llmrelay.store.database import unavailable
+from llmrelay.store.database import missing_table, unavailable
 
 if TYPE_CHECKING:
     from llmrelay.app import Relay
@@ -111,7 +111,7 @@ def build_routes(relay: Relay) -> list[Route]:
         try:  # the ledger's table, not just a connection: a database recreated empty has none
             await asyncio.wait_for(asyncio.to_thread(relay.usage.check_table), timeout=5)
         except Exception as exc:
-            what = "store unreachable" if unavailable(exc) else "ledger cannot be written"
+            what = "ledger table missing" if missing_table(exc) else "store unreachable"
             problems.append(f"{what}: {type(exc).__name__}")
         for name, provider in relay.providers.items():
             if not provider.ready:

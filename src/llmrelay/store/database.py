@@ -14,6 +14,8 @@ from alembic import command
 from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+UNDEFINED_TABLE = "42P01"
+"""PostgreSQL's SQLSTATE for a missing table (SQLite says so with an OperationalError)."""
 CONNECT_TIMEOUT_SECONDS = 5
 """A PostgreSQL host that does not answer fails a query after this, rather than the TCP
 timeout's minutes."""
@@ -63,12 +65,22 @@ def open_engine(url: str) -> sa.Engine:
 
 
 def unavailable(exc: BaseException) -> bool:
-    """The database could not be reached or is busy, as opposed to refusing the data or the
-    query: worth trying the same again later."""
+    """The database could not be reached, is busy, or has lost its tables (recreated empty,
+    until migrated again), as opposed to refusing the data or the query: worth trying the
+    same again later."""
+    if missing_table(exc):
+        return True
     if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
         return True
     transient = (sa.exc.OperationalError, sa.exc.DisconnectionError, sa.exc.TimeoutError, OSError)
     return isinstance(exc, transient)
+
+
+def missing_table(exc: BaseException) -> bool:
+    """A table the query needs is not there: the database was recreated empty, say."""
+    if isinstance(exc, sa.exc.ProgrammingError):
+        return getattr(exc.orig, "sqlstate", None) == UNDEFINED_TABLE
+    return isinstance(exc, sa.exc.OperationalError) and "no such table" in str(exc.orig)
 
 
 def migrate(engine: sa.Engine) -> None:
