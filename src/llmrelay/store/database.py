@@ -49,7 +49,7 @@ def create_private_file(path: Path) -> None:
 def open_engine(url: str) -> sa.Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
+        path = sa.make_url(url).database
         if path and path != ":memory:":
             create_private_file(Path(path))
         engine = sa.create_engine(url, connect_args={"check_same_thread": False})
