@@ -32,7 +32,12 @@ from llmrelay.routing.catalog import ModelCatalog
 from llmrelay.routing.router import Router
 from llmrelay.store.database import migrate, open_engine
 from llmrelay.store.generation import GenerationCounter
-from llmrelay.store.key_events import announce_through, follow_key_changes
+from llmrelay.store.key_events import (
+    announce_through,
+    follow_database_generation,
+    follow_key_changes,
+    read_database_generation,
+)
 from llmrelay.store.keys import KeyStore
 from llmrelay.store.usage import UsageStore
 
@@ -142,6 +147,11 @@ class RelayApp:
         relay = self.relay
         if relay.redis is not None:
             follower = asyncio.create_task(follow_key_changes(relay.redis, relay.generation))
+        seen = await asyncio.to_thread(read_database_generation, relay.engine)
+        poller = asyncio.create_task(
+            follow_database_generation(relay.engine, relay.generation, seen),
+            name="key-generation-poll",
+        )
         await relay.keys.load()
         await asyncio.to_thread(relay.tokens.load)
         await relay.ledger.start()
@@ -154,6 +164,7 @@ class RelayApp:
         try:
             yield
         finally:
+            poller.cancel()
             await relay.router.stop()
             for provider in relay.providers.values():
                 await provider.close()

@@ -4,6 +4,7 @@ database it cannot reach leaves the records in the outbox for the next drain."""
 from __future__ import annotations
 
 import contextlib
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ import sqlalchemy as sa
 
 from llmrelay.metering.writer import REJECTED_DIR, LedgerSink, drain_once
 from llmrelay.store.database import migrate, open_engine
-from llmrelay.store.schema import usage_records
+from llmrelay.store.schema import metadata, usage_records
 from llmrelay.store.usage import UsageStore
 from tests.services import fresh_postgres_database
 
@@ -68,6 +69,10 @@ def stored_ids(store: UsageStore) -> set[str]:
         return set(connection.execute(sa.select(usage_records.c.request_id)).scalars())
 
 
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
 def rejected(outbox: Path) -> list[Any]:
     files = sorted((outbox / REJECTED_DIR).glob("rejected-*.jsonl"))
     return [orjson.loads(line) for f in files for line in f.read_bytes().splitlines()]
@@ -100,17 +105,31 @@ def test_a_segment_of_nothing_but_poison_is_set_aside(tmp_path: Path, store: Usa
     drain_once(outbox, LedgerSink(store, outbox / REJECTED_DIR))
     assert not path.exists() and stored_ids(store) == set()
     assert [r["request_id"] for r in rejected(outbox)] == ["r-huge"]
+    [kept] = (outbox / REJECTED_DIR).iterdir()
+    assert (mode(outbox / REJECTED_DIR), mode(kept)) == (0o700, 0o600), "readable by us only"
 
 
-def test_records_wait_in_the_outbox_while_the_database_is_unusable(tmp_path: Path) -> None:
-    """No table (or no database at all) refuses every record: that is not the records' fault,
-    and none of them is set aside."""
+def test_records_wait_in_the_outbox_while_the_database_cannot_be_reached(
+    tmp_path: Path,
+) -> None:
+    """That is not the records' fault: none of them is set aside."""
     outbox = tmp_path / "outbox"
-    unmigrated = UsageStore(open_engine(f"sqlite:///{tmp_path / 'empty.db'}"))
+    unreachable = UsageStore(sa.create_engine(f"sqlite:///{tmp_path}"))  # a directory
     path = segment(outbox, [record("r1"), record("r-huge", prompt_tokens=HUGE)])
-    drain_once(outbox, LedgerSink(unmigrated, outbox / REJECTED_DIR))
+    drain_once(outbox, LedgerSink(unreachable, outbox / REJECTED_DIR))
     assert path.exists() and not (outbox / REJECTED_DIR).exists()
-    migrate(unmigrated.engine)
-    drain_once(outbox, LedgerSink(unmigrated, outbox / REJECTED_DIR))
-    assert stored_ids(unmigrated) == {"r1"} and not path.exists()
+    unreachable.engine.dispose()
+
+
+def test_a_database_that_lost_its_tables_is_migrated_again_and_the_records_land(
+    tmp_path: Path, store: UsageStore
+) -> None:
+    """A database recreated empty under a running relay: the writer used to retry for ever."""
+    with store.engine.begin() as connection:
+        metadata.drop_all(connection)
+        connection.execute(sa.text("DROP TABLE alembic_version"))
+    outbox = tmp_path / "outbox"
+    path = segment(outbox, [record("r1"), record("r-huge", prompt_tokens=HUGE), record("r2")])
+    drain_once(outbox, LedgerSink(store, outbox / REJECTED_DIR))
+    assert stored_ids(store) == {"r1", "r2"} and not path.exists()
     assert [r["request_id"] for r in rejected(outbox)] == ["r-huge"]

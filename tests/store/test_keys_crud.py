@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from llmrelay.store.generation import GenerationCounter
+from llmrelay.store.key_events import read_database_generation
 from llmrelay.store.keys import KeyExists, KeyNotFound, KeyRevoked, KeyStore, hash_key
 
 LIMITS = {
@@ -62,12 +63,17 @@ def test_defaults_are_unlimited(store: KeyStore) -> None:
 
 
 def test_every_change_moves_the_generation(store: KeyStore, generation: GenerationCounter) -> None:
-    seen = generation.read()
+    """Both the data directory's counter (this machine) and the database's row (others)."""
+
+    def both() -> tuple[int, int]:
+        return generation.read(), read_database_generation(store.engine)
+
+    seen = both()
 
     def moved() -> bool:
         nonlocal seen
-        now = generation.read()
-        changed, seen = now > seen, now
+        now = both()
+        changed, seen = now[0] > seen[0] and now[1] > seen[1], now
         return changed
 
     key, _ = store.create("watched")

@@ -7,6 +7,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import orjson
+import sqlalchemy as sa
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -19,8 +20,9 @@ from llmrelay.protocol.errors import (
     internal_error,
     method_not_allowed,
     not_found,
+    store_unavailable,
 )
-from llmrelay.store.database import ping
+from llmrelay.store.database import missing_table, unavailable
 
 if TYPE_CHECKING:
     from llmrelay.app import Relay
@@ -69,16 +71,32 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
     return error_response(internal_error())
 
 
+async def _store_error(request: Request, exc: Exception) -> Response:
+    """A database that refuses connections is an outage to retry after, not a bug."""
+    if not unavailable(exc):
+        return await _unexpected_error(request, exc)
+    log.warning(
+        "database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__
+    )
+    return error_response(store_unavailable())
+
+
 def exception_handlers() -> dict[Any, Any]:
-    return {RelayError: _relay_error, HTTPException: _http_error, Exception: _unexpected_error}
+    return {
+        RelayError: _relay_error,
+        HTTPException: _http_error,
+        sa.exc.SQLAlchemyError: _store_error,
+        Exception: _unexpected_error,
+    }
 
 
 async def readiness_problems(relay: Relay) -> list[str]:
     problems = []
-    try:
-        await asyncio.wait_for(asyncio.to_thread(ping, relay.engine), timeout=5)
+    try:  # the ledger's table, not just a connection: a database recreated empty has none
+        await asyncio.wait_for(asyncio.to_thread(relay.usage.check_table), timeout=5)
     except Exception as exc:
-        problems.append(f"store unreachable: {type(exc).__name__}")
+        what = "ledger table missing" if missing_table(exc) else "store unreachable"
+        problems.append(f"{what}: {type(exc).__name__}")
     for name, provider in relay.providers.items():
         if not provider.ready:
             problems.append(f"provider {name} not ready")

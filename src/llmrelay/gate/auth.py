@@ -1,7 +1,8 @@
 """Who is calling: API keys from an in-memory table that follows every change at once.
 
-The table is reloaded whenever the shared generation counter moves (any process that
-creates or revokes a key bumps it), so a key revoked from the CLI is refused on the very
+The table is reloaded whenever the shared generation counter moves (any process on this
+machine that changes a key bumps it; changes made on other machines are counted into it
+within a second, `store/key_events.py`), so a key revoked from the CLI is refused on the very
 next request without a database query per request.
 """
 
@@ -12,7 +13,8 @@ import hmac
 import time
 from collections.abc import Awaitable, Callable
 
-from llmrelay.protocol.errors import RelayError, invalid_api_key
+from llmrelay.protocol.errors import RelayError, invalid_api_key, store_unavailable
+from llmrelay.store.database import unavailable
 from llmrelay.store.generation import GenerationCounter
 from llmrelay.store.keys import ApiKey, KeyStore, hash_key, new_secret_key
 
@@ -77,9 +79,18 @@ class KeyRegistry:
     async def load(self) -> None:
         async with self._reload_lock:
             seen = self.generation.read()
-            active, revoked, admin = await asyncio.to_thread(
-                lambda: (self.keys.active(), self.keys.revoked_hashes(), self.keys.admin_hash())
-            )
+            try:
+                active, revoked, admin = await asyncio.to_thread(
+                    lambda: (
+                        self.keys.active(),
+                        self.keys.revoked_hashes(),
+                        self.keys.admin_hash(),
+                    )
+                )
+            except Exception as exc:
+                if unavailable(exc):  # tried again on the next request
+                    raise store_unavailable() from exc
+                raise
             before = {key.id: key for key in self._by_hash.values()}
             self._by_hash = {key.key_hash: key for key in active}
             self._revoked = frozenset(revoked)

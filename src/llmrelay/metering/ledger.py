@@ -66,7 +66,7 @@ class Ledger:
         return Segment(self.outbox_dir, self._instance, self._number)
 
     async def start(self) -> None:
-        self.outbox_dir.mkdir(parents=True, exist_ok=True)
+        self.outbox_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._segment = self._next_segment()
         await self._start_writer()
         self._rotator = asyncio.create_task(self._rotate_forever(), name="ledger-rotate")

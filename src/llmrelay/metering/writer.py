@@ -7,7 +7,9 @@ drains once more when told to stop, or when the relay that started it (`--parent
 
 A record the database refuses (a value out of a column's range, say) is set aside in
 `rejected/` under the outbox, with an error in the log, so that it cannot hold up every
-record after it; a database that cannot be reached leaves the records in the outbox.
+record after it; a database that cannot be reached leaves the records in the outbox. A
+database that lost the ledger's table (recreated empty) is migrated again, and the records
+go in.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from typing import Any
 import orjson
 
 from llmrelay.metering.outbox import drain
-from llmrelay.store.database import open_engine
-from llmrelay.store.usage import UsageStore, unavailable
+from llmrelay.store.database import migrate, open_engine, unavailable
+from llmrelay.store.usage import UsageStore
 
 DATABASE_URL_ENV = "LLMRELAY_WRITER_DATABASE_URL"
 """The URL comes by environment, never argv, so credentials stay out of process listings."""
@@ -48,20 +50,40 @@ class LedgerSink:
         try:
             self.store.insert_many(records)
         except Exception as exc:
-            if unavailable(exc):
-                raise
-            log.warning(
-                "the ledger refused a batch of %d records (%s); storing them one by one",
-                len(records),
-                _reason(exc),
-            )
-            self.set_aside(self.store.insert_each(records))
+            if not self.restored_table():
+                self.store_each(records, exc)
+                return
+        try:
+            self.store.insert_many(records)
+        except Exception as exc:
+            self.store_each(records, exc)
+
+    def restored_table(self) -> bool:
+        """Whether the ledger's table was missing (the database recreated empty, say) and the
+        migrations have just made it again. Raises if the database cannot be reached."""
+        if self.store.has_table():
+            return False
+        log.warning("the ledger's table is missing (database recreated?); running migrations")
+        migrate(self.store.engine)
+        return self.store.has_table()
+
+    def store_each(self, records: list[dict[str, Any]], exc: Exception) -> None:
+        """After `exc` refused the batch: each record alone, setting aside the ones refused;
+        or raise `exc` when the database itself is unavailable."""
+        if unavailable(exc):
+            raise exc
+        log.warning(
+            "the ledger refused a batch of %d records (%s); storing them one by one",
+            len(records),
+            _reason(exc),
+        )
+        self.set_aside(self.store.insert_each(records))
 
     def set_aside(self, refused: list[tuple[Any, Exception]]) -> None:
         """Write the refused records (as the outbox held them) where they are kept for good."""
         if not refused:
             return
-        self.rejected.mkdir(parents=True, exist_ok=True)
+        self.rejected.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = self.rejected / time.strftime("rejected-%Y-%m-%d.jsonl", time.gmtime())
         _append_durably(path, b"".join(orjson.dumps(record) + b"\n" for record, _ in refused))
         for record, exc in refused:

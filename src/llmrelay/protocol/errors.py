@@ -8,6 +8,8 @@ from typing import Any
 
 import orjson
 
+STORE_RETRY_AFTER_SECONDS = 2.0
+
 
 class RelayError(Exception):
     """An error a client sees as `{"error": {"message", "type", "param", "code"}}`."""
@@ -116,4 +118,15 @@ def internal_error() -> RelayError:
         "The relay had an error while processing your request.",
         type="server_error",
         code="internal_error",
+    )
+
+
+def store_unavailable() -> RelayError:
+    """The relay's database did not answer: the relay's fault, worth retrying shortly."""
+    return RelayError(
+        503,
+        "The relay's database is unavailable right now; retry shortly.",
+        type="server_error",
+        code="store_unavailable",
+        retry_after=STORE_RETRY_AFTER_SECONDS,
     )

@@ -5,6 +5,7 @@ Every call here is blocking; the app runs them in worker threads, never on the e
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,11 @@ from alembic import command
 from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+UNDEFINED_TABLE = "42P01"
+"""PostgreSQL's SQLSTATE for a missing table (SQLite says so with an OperationalError)."""
+CONNECT_TIMEOUT_SECONDS = 5
+"""A PostgreSQL host that does not answer fails a query after this, rather than the TCP
+timeout's minutes."""
 
 
 def normalise_url(url: str) -> str:
@@ -32,16 +38,49 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def create_private_file(path: Path) -> None:
+    """Create `path` (and its directory) readable by this user only, unless it exists.
+
+    SQLite gives its `-wal` and `-shm` files the database file's own mode."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+
+
 def open_engine(url: str) -> sa.Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
+        path = sa.make_url(url).database
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            create_private_file(Path(path))
         engine = sa.create_engine(url, connect_args={"check_same_thread": False})
         sa.event.listen(engine, "connect", _tune_sqlite)
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    return sa.create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=5,
+        connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
+    )
+
+
+def unavailable(exc: BaseException) -> bool:
+    """The database could not be reached, is busy, or has lost its tables (recreated empty,
+    until migrated again), as opposed to refusing the data or the query: worth trying the
+    same again later."""
+    if missing_table(exc):
+        return True
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    transient = (sa.exc.OperationalError, sa.exc.DisconnectionError, sa.exc.TimeoutError, OSError)
+    return isinstance(exc, transient)
+
+
+def missing_table(exc: BaseException) -> bool:
+    """A table the query needs is not there: the database was recreated empty, say."""
+    if isinstance(exc, sa.exc.ProgrammingError):
+        return getattr(exc.orig, "sqlstate", None) == UNDEFINED_TABLE
+    return isinstance(exc, sa.exc.OperationalError) and "no such table" in str(exc.orig)
 
 
 def migrate(engine: sa.Engine) -> None:
@@ -51,8 +90,3 @@ def migrate(engine: sa.Engine) -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
-
-
-def ping(engine: sa.Engine) -> None:
-    with engine.connect() as connection:
-        connection.execute(sa.text("SELECT 1"))

@@ -20,14 +20,15 @@ _COUNTER = struct.Struct("<Q")
 
 class GenerationCounter:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.path = path
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         if os.fstat(self._fd).st_size < _COUNTER.size:
             os.pwrite(self._fd, bytes(_COUNTER.size), 0)
         self._map = mmap.mmap(self._fd, _COUNTER.size)
         self.remote_changes = 0
-        """Changes announced by relays on other machines (through Redis), counted here."""
+        """Changes made on other machines (seen in the database's generation row, or
+        announced through Redis), counted here (`store/key_events.py`)."""
         self.announce: Callable[[], None] | None = None
         """Tells other machines of a change made here (set when Redis is configured)."""
 

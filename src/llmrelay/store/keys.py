@@ -9,12 +9,15 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 
 from llmrelay.store.generation import GenerationCounter
+from llmrelay.store.key_events import bump_database_generation
 from llmrelay.store.schema import api_keys, settings_table
 
 KEY_PREFIX = "sk-"
@@ -157,15 +160,23 @@ def _columns(fields: dict[str, Any]) -> dict[str, Any]:
 class KeyStore:
     """Blocking CRUD over `api_keys`; callers on the event loop use worker threads.
 
-    Given the shared generation counter, every change bumps it once committed, so each relay
-    process reloads its key table before its next request.
+    Every change also moves the database's key generation in its own transaction, so relays
+    on other machines reload within a second (`store/key_events.py`). Given the data
+    directory's generation counter, every change bumps it once committed, so each relay
+    process on this machine reloads its key table before its next request.
     """
 
     def __init__(self, engine: sa.Engine, generation: GenerationCounter | None = None) -> None:
         self.engine = engine
         self.generation = generation
 
-    def _changed(self) -> None:
+    @contextmanager
+    def _changing(self) -> Iterator[sa.Connection]:
+        """A transaction that changes keys: it moves the database's generation before it
+        commits, and the local counter once it has."""
+        with self.engine.begin() as connection:
+            yield connection
+            bump_database_generation(connection)
         if self.generation is not None:
             self.generation.bump()
 
@@ -185,11 +196,10 @@ class KeyStore:
             "updated_at": now,
         }
         try:
-            with self.engine.begin() as connection:
+            with self._changing() as connection:
                 connection.execute(sa.insert(api_keys).values(**values))
         except sa.exc.IntegrityError:
             raise KeyExists(f"a key named {name!r} already exists") from None
-        self._changed()
         return self.get(values["id"]), secret
 
     def get(self, key_id: str) -> ApiKey:
@@ -232,7 +242,7 @@ class KeyStore:
     def _set(self, key_id: str, values: dict[str, Any]) -> ApiKey:
         values = {**values, "updated_at": time.time()}
         try:
-            with self.engine.begin() as connection:
+            with self._changing() as connection:
                 result = connection.execute(
                     sa.update(api_keys).where(api_keys.c.id == key_id).values(**values)
                 )
@@ -240,7 +250,6 @@ class KeyStore:
             raise KeyExists(f"a key named {values.get('name')!r} already exists") from None
         if result.rowcount == 0:
             raise KeyNotFound(f"no key with id {key_id!r}")
-        self._changed()
         return self.get(key_id)
 
     def update(self, key_id: str, fields: dict[str, Any]) -> ApiKey:
@@ -269,21 +278,19 @@ class KeyStore:
     def delete(self, key_id: str) -> ApiKey:
         """Remove the key; its usage records stay in the ledger."""
         key = self.get(key_id)
-        with self.engine.begin() as connection:
+        with self._changing() as connection:
             connection.execute(sa.delete(api_keys).where(api_keys.c.id == key_id))
-        self._changed()
         return key
 
     def revoke(self, name_or_id: str) -> ApiKey:
         key = self.find(name_or_id)
         if key.revoked_at is None:
-            with self.engine.begin() as connection:
+            with self._changing() as connection:
                 connection.execute(
                     sa.update(api_keys)
                     .where(api_keys.c.id == key.id)
                     .values(revoked_at=time.time(), updated_at=time.time())
                 )
-            self._changed()
         return key
 
     def admin_hash(self) -> str | None:
@@ -293,7 +300,7 @@ class KeyStore:
             ).scalar()
 
     def set_admin_hash(self, digest: str) -> None:
-        with self.engine.begin() as connection:
+        with self._changing() as connection:
             connection.execute(
                 sa.delete(settings_table).where(settings_table.c.name == ADMIN_HASH_SETTING)
             )

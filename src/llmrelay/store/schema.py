@@ -13,6 +13,15 @@ settings_table = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
 )
 
+key_generation = sa.Table(
+    "key_generation",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("value", sa.BigInteger, nullable=False),
+)
+"""One row (id 1) that every key change moves, in the change's own transaction: replicas on
+other machines poll it to know when to reload their key table (`store/key_events.py`)."""
+
 api_keys = sa.Table(
     "api_keys",
     metadata,

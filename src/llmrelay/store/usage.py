@@ -7,20 +7,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from llmrelay.store.database import unavailable
 from llmrelay.store.schema import usage_records
 
 COLUMNS = tuple(c.name for c in usage_records.columns if c.name != "id")
 DEFAULTS = {"usage_estimated": False, "client_disconnected": False, "cost_usd": 0.0}
 """For outbox records written before a column existed."""
-
-
-def unavailable(exc: BaseException) -> bool:
-    """The database could not be reached or is busy, as opposed to refusing the data: worth
-    trying the same records again later."""
-    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
-        return True
-    transient = (sa.exc.OperationalError, sa.exc.DisconnectionError, sa.exc.TimeoutError, OSError)
-    return isinstance(exc, transient)
 
 
 class UsageStore:
@@ -58,6 +50,10 @@ class UsageStore:
         if len(refused) == len(records):
             self.check_table()  # nothing went in: make sure the records are what is wrong
         return refused
+
+    def has_table(self) -> bool:
+        """Whether the ledger's table exists (raises if the database cannot be reached)."""
+        return sa.inspect(self.engine).has_table(usage_records.name)
 
     def check_table(self) -> None:
         """Raise if the ledger's table cannot be read (a database or schema problem)."""
