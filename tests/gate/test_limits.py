@@ -159,12 +159,14 @@ async def test_budget_refusal_gives_back_the_concurrency_slot(gate: Gate) -> Non
 async def test_worst_case_covers_prompt_images_and_every_choice(gate: Gate) -> None:
     model = ModelConfig(provider="p", price=Price(input=1.0, output=2.0))
     small = gate.worst_case(request(max_tokens=10), model)
-    with_image = request(max_tokens=10)
+    text_only, with_image = request(max_tokens=10), request(max_tokens=10)
+    text_only.messages[0]["content"] = [{"type": "text", "text": "hi"}]
     with_image.messages[0]["content"] = [
         {"type": "text", "text": "hi"},
         {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}},
     ]
-    assert gate.worst_case(with_image, model) >= small + 1600 * NANO_PER_USD // 10**6
+    image = gate.worst_case(with_image, model) - gate.worst_case(text_only, model)
+    assert image >= 1600 * NANO_PER_USD // 10**6
     assert gate.worst_case(request(max_tokens=10, n=3), model) == small + 2 * 10 * 2000
     unbounded = gate.worst_case(request(), model)
     assert unbounded >= 4096 * 2 * NANO_PER_USD // 10**6
