@@ -104,7 +104,10 @@ def build_routes(relay: Relay) -> list[Route]:
             "models": len(relay.catalog.entries),
             "providers": providers,
             "deployments": deployments,
+            "tokenizer": relay.tokens.status,
         }
+        if relay.tokens.problem is not None:  # the relay still works: a warning, not a 503
+            body["warnings"] = [f"tokenizer not loaded ({relay.tokens.problem})"]
         if problems:
             body.update(status="unavailable", problems=problems)
             return JSONResponse(body, status_code=503)
