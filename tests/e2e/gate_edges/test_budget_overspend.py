@@ -11,17 +11,14 @@ import httpx
 import pytest
 
 from tests.conftest import RunningRelay, wait_until
-from tests.e2e.gate_edges.support import BillingOpenAI, admin, chat, ledger_spend, new_key
-
-
-async def _race(relay: RunningRelay, secret: str, count: int, **body) -> list[int]:
-    body.setdefault("messages", [{"role": "user", "content": "hi"}])
-    headers = {"authorization": f"Bearer {secret}"}
-    async with httpx.AsyncClient(base_url=relay.base_url, headers=headers, timeout=30) as client:
-        answers = await asyncio.gather(
-            *(client.post("/chat/completions", json=body) for _ in range(count))
-        )
-    return [answer.status_code for answer in answers]
+from tests.e2e.gate_edges.support import (
+    BillingOpenAI,
+    admin,
+    chat,
+    ledger_spend,
+    new_key,
+    race,
+)
 
 
 def test_requests_without_max_tokens_cannot_spend_past_the_budget(billing_relay: RunningRelay):
@@ -29,7 +26,7 @@ def test_requests_without_max_tokens_cannot_spend_past_the_budget(billing_relay:
     relay forwards no limit to an OpenAI-compatible upstream (nor to Gemini), so the model writes
     as long as it likes. $9 covers two worst cases; each answer really costs $20."""
     key = new_key(billing_relay, budget_usd=9.0)
-    statuses = asyncio.run(_race(billing_relay, key["key"], 6, model="long"))
+    statuses = asyncio.run(race(billing_relay, key["key"], 6, model="long"))
     served = statuses.count(200)
     assert served >= 1, statuses
     spend = ledger_spend(billing_relay, key["id"], len(statuses))
