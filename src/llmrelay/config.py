@@ -253,7 +253,8 @@ class BillingConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Output tokens reserved for a request that sets no `max_tokens`."""
     prompt_margin: float = 1.25
     """The one estimate in a prompt's bound, a word the local vocabulary holds whole (a token
-    per four letters), times this: vendors' tokenizers split some words further."""
+    per four letters), times this: vendors' tokenizers split the rarer words further. At 2,
+    no such word costs more at OpenAI (o200k, cl100k) than it reserves."""
     image_tokens: int = 1600
     """Prompt tokens reserved per image part."""
     attachment_chars_per_token: int = 4

@@ -17,9 +17,11 @@ from collections.abc import Callable
 import bpe_openai
 import pytest
 
+from llmrelay.config import BillingConfig
 from llmrelay.metering.token_bound import PromptBound
 from llmrelay.metering.tokens import TokenCounter
 
+MARGIN = BillingConfig().prompt_margin
 MINIFIED_JS = (
     'function t(e,n){if(!e)return null;var r=e.split("/"),o=[];for(var i=0;i<r.length;i++)'
     '{if(r[i]==="..")o.pop();else if(r[i]!==".")o.push(r[i])}return o.join("/")+(n?"?"+n:"")}'
@@ -105,7 +107,7 @@ def tokenizers(counter: TokenCounter) -> dict[str, Callable[[str], int]]:
 
 @pytest.fixture(scope="module")
 def bound(counter: TokenCounter) -> PromptBound:
-    return PromptBound(counter, margin=1.25)
+    return PromptBound(counter, margin=MARGIN)
 
 
 def shortfalls(bound: PromptBound, tokenizers, texts: list[str]) -> list[tuple]:
@@ -129,6 +131,18 @@ def test_the_bound_covers_random_mixes_of_scripts(bound, tokenizers) -> None:
     assert not shortfalls(bound, tokenizers, RANDOM_TEXTS)
 
 
+def test_at_margin_two_no_word_of_the_vocabulary_costs_openai_more(counter, tokenizers) -> None:
+    """The word estimates are the one part of the bound that is not a token per byte. OpenAI's
+    pre-tokenizers cut text into such words, so with `prompt_margin: 2` a prompt cannot cost
+    more at OpenAI than it reserves: each of the vocabulary's ~31,000 words, after a space,
+    against o200k and cl100k. (At the default 1.25, rare words and word stumps the vocabulary
+    holds whole, like "bec" of "because", can cost 2 tokens where 1.25 are reserved.)"""
+    openai = {name: tokenizers[name] for name in ("o200k", "cl100k")}
+    words = sorted(" " + word.decode() for word in counter.whole_words)
+    assert not shortfalls(PromptBound(counter, margin=2.0), openai, words)
+    assert shortfalls(PromptBound(counter, margin=1.25), openai, [" bec rese hig teac"])
+
+
 def test_the_bound_is_never_above_a_token_per_byte(bound) -> None:
     for text in [*SAMPLES.values(), *RANDOM_TEXTS]:
         assert bound.text(text) <= len(text.encode()) + 1
@@ -143,7 +157,7 @@ def test_english_costs_far_less_than_a_token_per_byte(bound, tokenizers) -> None
 
 def test_without_the_tokenizer_the_bound_still_holds(tokenizers) -> None:
     """No vocabulary, no word estimates: every letter is a token, and the bound is still one."""
-    unloaded = PromptBound(TokenCounter(), margin=1.25)
+    unloaded = PromptBound(TokenCounter(), margin=MARGIN)
     assert not shortfalls(unloaded, tokenizers, [*SAMPLES.values(), *RANDOM_TEXTS[:100]])
 
 
@@ -155,7 +169,7 @@ def test_a_margin_below_one_cannot_make_a_word_cost_nothing(counter, tokenizers)
 
 def test_the_tokenizer_loading_late_is_picked_up() -> None:
     counter = TokenCounter()
-    bound = PromptBound(counter, margin=1.25)
+    bound = PromptBound(counter, margin=MARGIN)
     before = bound.text(SAMPLES["english"])
     counter.load()
     assert bound.text(SAMPLES["english"]) < before
