@@ -263,7 +263,9 @@ class BillingConfig(msgspec.Struct, forbid_unknown_fields=True):
     default_max_tokens: int = 4096
     """Output tokens reserved for a request that sets no `max_tokens`."""
     prompt_margin: float = 1.25
-    """Locally counted prompt tokens times this: vendors' tokenizers count differently."""
+    """The one estimate in a prompt's bound, a word the local vocabulary holds whole (a token
+    per four letters), times this: vendors' tokenizers split the rarer words further. At 2,
+    no such word costs more at OpenAI (o200k, cl100k) than it reserves."""
     image_tokens: int = 1600
     """Prompt tokens reserved per image part."""
     attachment_chars_per_token: int = 4

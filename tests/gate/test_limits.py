@@ -167,12 +167,14 @@ def worst_case(gate: Gate, request: ChatRequest, model: ModelConfig) -> int:
 async def test_worst_case_covers_prompt_images_and_every_choice(gate: Gate) -> None:
     model = ModelConfig(provider="p", price=Price(input=1.0, output=2.0))
     small = worst_case(gate, request(max_tokens=10), model)
-    with_image = request(max_tokens=10)
+    text_only, with_image = request(max_tokens=10), request(max_tokens=10)
+    text_only.messages[0]["content"] = [{"type": "text", "text": "hi"}]
     with_image.messages[0]["content"] = [
         {"type": "text", "text": "hi"},
         {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}},
     ]
-    assert worst_case(gate, with_image, model) >= small + 1600 * NANO_PER_USD // 10**6
+    image = worst_case(gate, with_image, model) - worst_case(gate, text_only, model)
+    assert image >= 1600 * NANO_PER_USD // 10**6
     assert worst_case(gate, request(max_tokens=10, n=3), model) == small + 2 * 10 * 2000
     unbounded = worst_case(gate, request(), model)
     assert unbounded >= 4096 * 2 * NANO_PER_USD // 10**6

@@ -107,11 +107,15 @@ async def readiness_problems(relay: Relay) -> list[str]:
 
 
 def readiness_details(relay: Relay) -> dict[str, Any]:
-    return {
+    details: dict[str, Any] = {
         "models": len(relay.catalog.entries),
         "providers": {name: p.status() for name, p in relay.providers.items()},
         "deployments": [d.status() for d in relay.catalog.deployments],
+        "tokenizer": relay.tokens.status,
     }
+    if relay.tokens.problem is not None:  # the relay still works: a warning, not a 503
+        details["warnings"] = [f"tokenizer not loaded ({relay.tokens.problem})"]
+    return details
 
 
 def build_routes(relay: Relay) -> list[Route]:

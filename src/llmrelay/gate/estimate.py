@@ -1,9 +1,10 @@
 """How many tokens a request may use at most, counted before it goes upstream.
 
-Budgets reserve this much and TPM limits count it at admission. The prompt is counted with
-the relay's own tokenizer (times a margin: vendors count differently); attachments the
-tokenizer cannot read are counted by size; the output is `max_tokens` for each of `n`
-choices plus any thinking budget the request turns on.
+Budgets reserve this much and TPM limits count it at admission, so it must not fall short of
+what a vendor bills. The prompt's text is bounded by `PromptBound` (a token per UTF-8 byte,
+less what every tokenizer merges; see metering/token_bound.py); attachments are counted by
+size; the output is `max_tokens` for each of `n` choices plus any thinking budget the request
+turns on.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmrelay.config import BillingConfig, ModelConfig
+from llmrelay.metering.token_bound import PromptBound
 from llmrelay.metering.tokens import TokenCounter
 from llmrelay.protocol.reasoning import ReasoningIntent
 from llmrelay.protocol.request import ChatRequest
@@ -20,18 +22,18 @@ ATTACHMENT_PARTS = {"file": ("file", "file_data"), "input_audio": ("input_audio"
 
 class RequestEstimator:
     def __init__(self, tokens: TokenCounter, billing: BillingConfig) -> None:
-        self.tokens = tokens
+        self.bound = PromptBound(tokens, billing.prompt_margin)
         self.billing = billing
 
     def prompt_tokens(self, request: ChatRequest) -> int:
-        billing = self.billing
-        prompt = self.tokens.count_messages(request.messages)
+        """The prompt's tokens at most: never less than a vendor bills for it."""
+        prompt = self.bound.messages(request.messages)
         prompt += self._parts_tokens(request.messages)
         for field in ("tools", "response_format"):
             value = request.body.get(field)
             if value:
-                prompt += self.tokens.count(str(value))
-        return int(prompt * billing.prompt_margin) + 1
+                prompt += self.bound.text(str(value))
+        return prompt
 
     def output_tokens(
         self, request: ChatRequest, model: ModelConfig, reasoning: ReasoningIntent | None

@@ -14,6 +14,7 @@ import orjson
 from aiohttp import web
 
 from tests.conftest import ADMIN_KEY, RunningRelay, wait_until
+from tests.e2e.gate_edges.vendor_billing import billed_prompt_tokens
 from tests.mocks.server import ThreadedServer
 
 UPSTREAM_KEY = "sk-billing-upstream-0123456789abcdefghijklmnopq"
@@ -40,6 +41,8 @@ class BillingOpenAI(ThreadedServer):
     - `negative-usage`: reports negative token counts;
     - `doc`: bills the prompt by its size (about 4 bytes a token), attached files included, as
       vendors bill a PDF's pages or an audio clip's seconds;
+    - `scripts`: bills the prompt as the dearest real tokenizer counts it (`vendor_billing`)
+      and all of `max_tokens`, after 0.3 s (so that racing requests overlap);
     - anything else: a short answer.
     """
 
@@ -68,6 +71,9 @@ class BillingOpenAI(ThreadedServer):
             prompt = 1234567  # replaced by 2**64 + 5 in the text below
         elif model == "doc":
             prompt = len(orjson.dumps(body["messages"])) // 4
+        elif model == "scripts":
+            await asyncio.sleep(0.3)
+            prompt, completion = billed_prompt_tokens(body["messages"]), limit or completion
         elif model == "negative-usage":
             prompt, completion = 10, -5_000_000
         n = body.get("n") or 1
@@ -161,7 +167,7 @@ def billing_config(openai_mock: BillingOpenAI, anthropic_mock: BillingAnthropic 
     }
     models: dict[str, Any] = {
         name: {"provider": "up", "upstream_model": name, "price": PRICE}
-        for name in ("long", "slow", "short", "doc", "huge-usage", "negative-usage")
+        for name in ("long", "slow", "short", "doc", "scripts", "huge-usage", "negative-usage")
     }
     models["free"] = {"provider": "up", "upstream_model": "short"}
     if anthropic_mock is not None:
@@ -206,6 +212,17 @@ def chat(relay: RunningRelay, secret: str, timeout: float = 30, **body: Any) -> 
         headers={"authorization": f"Bearer {secret}"},
         timeout=timeout,
     )
+
+
+async def race(relay: RunningRelay, secret: str, count: int, **body: Any) -> list[int]:
+    """`count` copies of one chat request at once; their statuses."""
+    body.setdefault("messages", [{"role": "user", "content": "hi"}])
+    headers = {"authorization": f"Bearer {secret}"}
+    async with httpx.AsyncClient(base_url=relay.base_url, headers=headers, timeout=30) as client:
+        answers = await asyncio.gather(
+            *(client.post("/chat/completions", json=body) for _ in range(count))
+        )
+    return [answer.status_code for answer in answers]
 
 
 def ledger_spend(relay: RunningRelay, key_id: str, count: int) -> float:

@@ -18,17 +18,8 @@ from tests.e2e.gate_edges.support import (
     chat,
     ledger_spend,
     new_key,
+    race,
 )
-
-
-async def _race(relay: RunningRelay, secret: str, count: int, **body) -> list[int]:
-    body.setdefault("messages", [{"role": "user", "content": "hi"}])
-    headers = {"authorization": f"Bearer {secret}"}
-    async with httpx.AsyncClient(base_url=relay.base_url, headers=headers, timeout=30) as client:
-        answers = await asyncio.gather(
-            *(client.post("/chat/completions", json=body) for _ in range(count))
-        )
-    return [answer.status_code for answer in answers]
 
 
 def test_requests_without_max_tokens_cannot_spend_past_the_budget(billing_relay: RunningRelay):
@@ -36,7 +27,7 @@ def test_requests_without_max_tokens_cannot_spend_past_the_budget(billing_relay:
     relay forwards no limit to an OpenAI-compatible upstream (nor to Gemini), so the model writes
     as long as it likes. $9 covers two worst cases; each answer really costs $20."""
     key = new_key(billing_relay, budget_usd=9.0)
-    statuses = asyncio.run(_race(billing_relay, key["key"], 6, model="long"))
+    statuses = asyncio.run(race(billing_relay, key["key"], 6, model="long"))
     served = statuses.count(200)
     assert served >= 1, statuses
     spend = ledger_spend(billing_relay, key["id"], len(statuses))
@@ -60,7 +51,7 @@ def test_anthropic_thinking_budget_is_part_of_the_worst_case(
     one_answer = (thinking + 50 + 10) * PRICE["output"] / 1e6
     key = new_key(billing_relay, budget_usd=round(one_answer * 1.5, 6))
     statuses = asyncio.run(
-        _race(billing_relay, key["key"], 4, model="claude", max_tokens=50, **extra)
+        race(billing_relay, key["key"], 4, model="claude", max_tokens=50, **extra)
     )
     assert statuses.count(200) == 1, statuses
     spend = ledger_spend(billing_relay, key["id"], len(statuses))
@@ -83,7 +74,7 @@ def test_attached_files_and_audio_count_in_the_worst_case(billing_relay: Running
     # The upstream bills about 30,000 prompt tokens ($30): one request fits $45, two do not.
     key = new_key(billing_relay, budget_usd=45.0)
     body = {"model": "doc", "max_tokens": 5, "messages": messages}
-    statuses = asyncio.run(_race(billing_relay, key["key"], 3, **body))
+    statuses = asyncio.run(race(billing_relay, key["key"], 3, **body))
     assert statuses.count(200) == 1, statuses
     spend = ledger_spend(billing_relay, key["id"], len(statuses))
     assert 25.0 <= spend <= 45.0, f"recorded spend ${spend} on a $45 budget"
