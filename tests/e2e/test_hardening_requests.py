@@ -54,7 +54,7 @@ def test_a_huge_model_name_is_capped_in_the_answer_and_the_ledger(
     assert_openai_error(response, 404, code="model_not_found")
     assert len(response.content) < 4096
     row = relay.ledger_row(response.headers["x-request-id"])
-    assert row["model"] == name[:256]
+    assert row["model"] == name[:200]  # the ledger column's width
 
 
 def test_refusals_count_against_the_rate_limit(relay: RunningRelay) -> None:

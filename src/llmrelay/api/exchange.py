@@ -13,11 +13,13 @@ from llmrelay.protocol.errors import RelayError
 from llmrelay.protocol.request import ChatRequest
 from llmrelay.protocol.usage import Usage
 from llmrelay.store.keys import ApiKey
+from llmrelay.store.schema import usage_records
 
 CLIENT_CLOSED_REQUEST = 499
-MAX_NAME_CHARS = 256
-MAX_ERROR_CHARS = 1024
-"""Free text a client can make the relay write is capped before it reaches the ledger."""
+MAX_NAME_CHARS = usage_records.c.model.type.length
+MAX_ERROR_CHARS = usage_records.c.error_code.type.length
+"""Free text a client can make the relay write is cut to its column's width (PostgreSQL
+refuses a longer value) before it reaches the ledger."""
 
 
 def _clip(text: str | None, limit: int) -> str | None:

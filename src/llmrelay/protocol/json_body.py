@@ -42,7 +42,7 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
     return body
 
 
-def claimed_model(body: dict[str, Any], limit: int = 256) -> str | None:
+def claimed_model(body: dict[str, Any], limit: int = 200) -> str | None:
     """The model a body names, for the ledger, even when the rest of the body is refused."""
     model = body.get("model")
     return model[:limit] if isinstance(model, str) else None
