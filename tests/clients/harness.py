@@ -6,17 +6,17 @@ throwaway home and working directory, an environment built from scratch (nothing
 caller's keys, proxies or settings leaks in) and a timeout; stdout, stderr and the exit code
 are kept.
 
-What keeps each CLI off the internet, found by tracing every connect() and DNS query:
+What keeps each CLI off the internet (every proxy variable points at a local server that
+records any attempt to reach another host; see tests/clients/README.md):
 - Claude Code (https://code.claude.com/docs/en/llm-gateway, /en/env-vars): `ANTHROPIC_BASE_URL`
   and `ANTHROPIC_AUTH_TOKEN` (sent as `Authorization: Bearer`), and
-  `CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1`, which turns off the auto-updater, telemetry,
-  error reporting and the `HEAD /api/hello` preconnect (without it, it looks up
-  api.anthropic.com). In `-p` mode there is no login, onboarding or trust prompt.
+  `CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1` (without it, it connects to api.anthropic.com).
+  In `-p` mode there is no login, onboarding or trust prompt.
 - Codex (https://developers.openai.com/codex/config-reference): a `config.toml` in `CODEX_HOME`
   choosing a provider with `base_url`, `env_key` and `wire_api = "responses"` (so no login),
-  with `[analytics] enabled = false` (else it looks up ab.chatgpt.com) and
+  with `[analytics] enabled = false` (else it connects to ab.chatgpt.com) and
   `[features] plugins = false` (else it clones github.com/openai/plugins.git and asks
-  chatgpt.com and api.github.com), and `check_for_update_on_startup = false`.
+  chatgpt.com and api.github.com); `check_for_update_on_startup = false` is a guard.
 """
 
 from __future__ import annotations
@@ -40,9 +40,11 @@ TIMEOUT = 60.0
 
 @dataclass
 class CliRun:
-    """One finished run of a CLI."""
+    """One finished run of a CLI, and the home and working directory it had."""
 
     argv: list[str]
+    home: Path
+    cwd: Path
     returncode: int
     stdout: str
     stderr: str
@@ -119,11 +121,12 @@ def run_cli(argv: list[str], env: dict[str, str], cwd: Path, timeout: float) -> 
     except subprocess.TimeoutExpired:
         _kill_group(process.pid)
         stdout, stderr = process.communicate()
-        run = CliRun(argv, -9, stdout, stderr, time.monotonic() - started)
+        run = CliRun(argv, Path(env["HOME"]), cwd, -9, stdout, stderr, time.monotonic() - started)
         raise AssertionError(f"timed out after {timeout}s\n{run.explain()}") from None
     finally:
         _kill_group(process.pid)
-    return CliRun(argv, process.returncode, stdout, stderr, time.monotonic() - started)
+    seconds = time.monotonic() - started
+    return CliRun(argv, Path(env["HOME"]), cwd, process.returncode, stdout, stderr, seconds)
 
 
 def _kill_group(group: int) -> None:

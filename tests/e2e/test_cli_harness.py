@@ -13,6 +13,8 @@ as the committed reference in tests/clients/captured/). Select these tests with 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import anthropic
 import openai
 import pytest
@@ -38,6 +40,17 @@ CODEX_MODEL = "gpt-relay-test"
 def succeeded(run: CliRun, mock: MockAgentModel) -> None:
     assert run.returncode == 0, run.explain()
     assert mock.outbound() == [], f"tried to leave the machine: {mock.outbound()}"
+
+
+def keep_capture(
+    name: str, package: str, run: CliRun, mock: MockAgentModel, tail: dict, root: Path
+) -> None:
+    """Save the session, the first request in full, and `tail`, for the door implementers."""
+    capture = {"client": f"{package} {pinned_version(package)}", "argv": run.argv[1:]}
+    capture["session"] = [request_summary(r) for r in mock.received]
+    capture["first_request"] = request_view(mock.received[0])
+    server = mock.url.removeprefix("http://")
+    save_capture(name, capture | tail, secrets=[KEY], tmp=str(root), server=server)
 
 
 def ask_claude(claude: ClaudeCode, mock: MockAgentModel, prompt: str) -> CliRun:
@@ -76,17 +89,8 @@ def test_claude_code_runs_bash_and_quotes_what_it_printed(
     [result] = second.body["messages"][-1]["content"]
     assert (result["type"], result["tool_use_id"]) == ("tool_result", use["id"])
     assert result["content"] == MARKER
-    capture = {"client": f"{ClaudeCode.PACKAGE} {pinned_version(ClaudeCode.PACKAGE)}"}
-    capture |= {"argv": run.argv[1:], "session": [request_summary(r) for r in agent_model.received]}
-    capture |= {"first_request": request_view(first)}
-    capture |= {"tool_result_request_last_messages": second.body["messages"][-2:]}
-    save_capture(
-        "claude-code",
-        capture,
-        secrets=[KEY],
-        tmp=str(tmp_path),
-        server=agent_model.url.removeprefix("http://"),
-    )
+    tail = {"tool_result_request_last_messages": second.body["messages"][-2:]}
+    keep_capture("claude-code", ClaudeCode.PACKAGE, run, agent_model, tail, tmp_path)
 
 
 def test_codex_answers_a_plain_question(codex: Codex, agent_model) -> None:
@@ -112,18 +116,9 @@ def test_codex_runs_exec_command_and_quotes_what_it_printed(
     assert (call["type"], call["name"]) == ("function_call", "exec_command")
     assert (output["type"], output["call_id"]) == ("function_call_output", call["call_id"])
     assert output["output"].rstrip().endswith(f"Output:\n{MARKER}")
-    capture = {"client": f"{Codex.PACKAGE} {pinned_version(Codex.PACKAGE)}"}
-    capture |= {"argv": run.argv[1:], "session": [request_summary(r) for r in agent_model.received]}
-    capture |= {"config.toml": (tmp_path / "run-0/home/.codex/config.toml").read_text()}
-    capture |= {"first_request": request_view(first)}
-    capture |= {"tool_result_request_last_items": second.body["input"][-2:]}
-    save_capture(
-        "codex",
-        capture,
-        secrets=[KEY],
-        tmp=str(tmp_path),
-        server=agent_model.url.removeprefix("http://"),
-    )
+    tail = {"config.toml": (run.home / ".codex/config.toml").read_text()}
+    tail |= {"tool_result_request_last_items": second.body["input"][-2:]}
+    keep_capture("codex", Codex.PACKAGE, run, agent_model, tail, tmp_path)
 
 
 def test_mock_model_speaks_the_formats_the_official_sdks_read(agent_model) -> None:

@@ -35,7 +35,7 @@ from tests.mocks.server import ThreadedServer
 RUN_COMMAND = re.compile(r"run `([^`]+)`", re.IGNORECASE)
 PLAIN_ANSWER = "relay-plain-answer:"
 TOOL_ANSWER = "The command printed:"
-MODELS = ("claude-relay-test", "gpt-relay-test")
+ANTHROPIC_MODELS = ("claude-relay-test",)
 
 
 @dataclass
@@ -126,8 +126,7 @@ def count_tokens(body: Any) -> int:
 def anthropic_models() -> dict[str, Any]:
     data = [
         {"type": "model", "id": m, "display_name": m, "created_at": "2026-01-01T00:00:00Z"}
-        for m in MODELS
-        if m.startswith("claude")
+        for m in ANTHROPIC_MODELS
     ]
     return {"data": data, "has_more": False, "first_id": data[0]["id"], "last_id": data[-1]["id"]}
 
