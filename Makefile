@@ -35,6 +35,7 @@ test: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/python -m bench.run --quick
 	bash scripts/ensure-chromium.sh
+	bash scripts/ensure-clis.sh
 	$(BIN)/pytest
 
 bench: $(VENV)/.installed-dev
