@@ -38,7 +38,7 @@ def test_disconnect_cancels_the_upstream_stream(
             "stream": True,
             "messages": [{"role": "user", "content": "go on forever"}],
         },
-        frames=3,
+        frames=4,  # the role-only opening chunk, then three ticks
     )
     wait_until(lambda: mock_openai.open_streams == 0, timeout=5)
     row = relay.ledger_row(request_id)
