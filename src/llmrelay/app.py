@@ -1,4 +1,5 @@
-"""Builds the ASGI app. The lifespan wires the store, key registry, ledger and providers."""
+"""Builds the ASGI app: the doors' route table on the hot path, Starlette for the rest; the
+lifespan starts the key followers, the ledger and the providers."""
 
 from __future__ import annotations
 
@@ -8,112 +9,38 @@ import gc
 import logging
 import secrets
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
-import sqlalchemy as sa
 from starlette.applications import Starlette
 
-from llmrelay.api.admin import admin_routes
-from llmrelay.api.body import InflightBodies
-from llmrelay.api.chat import ChatCompletionsEndpoint
-from llmrelay.api.routes import build_routes, exception_handlers
+from llmrelay.admin.public import build_routes, exception_handlers
+from llmrelay.admin.routes import admin_routes
 from llmrelay.config import Settings
 from llmrelay.console import console_routes
-from llmrelay.gate.admission import Gate
-from llmrelay.gate.auth import KeyRegistry, ensure_admin_key
-from llmrelay.gate.budgets import Budgets
-from llmrelay.gate.setup import build_gate
-from llmrelay.metering.ledger import Ledger
-from llmrelay.metering.tokens import TokenCounter
-from llmrelay.providers import Provider, build_providers
-from llmrelay.providers.images import ImageFetcher
-from llmrelay.routing.catalog import ModelCatalog
-from llmrelay.routing.router import Router
-from llmrelay.store.database import migrate, open_engine
-from llmrelay.store.generation import GenerationCounter
+from llmrelay.doors.base import Door
+from llmrelay.doors.chat import ChatDoor
+from llmrelay.pipeline import Pipeline
+from llmrelay.relay import Relay, open_relay_state
 from llmrelay.store.key_events import (
-    announce_through,
     follow_database_generation,
     follow_key_changes,
     read_database_generation,
 )
-from llmrelay.store.keys import KeyStore
-from llmrelay.store.usage import UsageStore
 
 log = logging.getLogger("llmrelay")
 
-CHAT_PATH = "/v1/chat/completions"
 
-
-@dataclass
-class Relay:
-    """Everything a request may need, built once per process."""
-
-    settings: Settings
-    engine: sa.Engine
-    key_store: KeyStore
-    keys: KeyRegistry
-    usage: UsageStore
-    ledger: Ledger
-    providers: dict[str, Provider]
-    catalog: ModelCatalog
-    router: Router
-    tokens: TokenCounter
-    generation: GenerationCounter
-    images: ImageFetcher
-    gate: Gate
-    budgets: Budgets
-    bodies: InflightBodies
-    redis: Any = None
-    new_admin_key: str | None = None
-
-
-def open_relay_state(settings: Settings, admin_key: str | None) -> Relay:
-    """Blocking set-up: database, migrations, admin key; providers are built, not started."""
-    engine = open_engine(settings.database_url)
-    migrate(engine)
-    key_store = KeyStore(engine)
-    generation = GenerationCounter(settings.data_path / "keys.generation")
-    if settings.server.redis_url:
-        generation.announce = announce_through(settings.server.redis_url)
-    new_admin_key = ensure_admin_key(key_store, generation, admin_key)
-    usage = UsageStore(engine)
-    images = ImageFetcher(settings.images)
-    providers = build_providers(settings, images)
-    tokens = TokenCounter()
-    gate, budgets, redis = build_gate(settings, usage, tokens)
-    ledger = Ledger(settings.data_path / "outbox", settings.database_url)
-    budgets.outbox = ledger.outbox_dir
-    keys = KeyRegistry(key_store, generation)
-    keys.on_budget_change = budgets.budget_changed
-    return Relay(
-        settings=settings,
-        engine=engine,
-        key_store=key_store,
-        keys=keys,
-        usage=usage,
-        ledger=ledger,
-        providers=providers,
-        catalog=ModelCatalog.from_settings(settings, providers),
-        router=Router(settings.routing),
-        tokens=tokens,
-        generation=generation,
-        images=images,
-        gate=gate,
-        budgets=budgets,
-        bodies=InflightBodies(settings.server.max_inflight_body_bytes),
-        redis=redis,
-        new_admin_key=new_admin_key,
-    )
+DOORS: dict[str, Door] = {"/v1/chat/completions": ChatDoor()}
+"""The client protocols, by path: each is served by the shared pipeline."""
 
 
 class RelayApp:
-    """Pure ASGI front: the chat endpoint directly, everything else through Starlette."""
+    """Pure ASGI front: the doors directly, everything else through Starlette."""
 
-    def __init__(self, relay: Relay) -> None:
+    def __init__(self, relay: Relay, doors: dict[str, Door] | None = None) -> None:
         self.relay = relay
-        self.chat = ChatCompletionsEndpoint(relay)
+        self.pipeline = Pipeline(relay)
+        self.doors = DOORS if doors is None else doors
         self.routes = Starlette(
             routes=[*build_routes(relay), *admin_routes(relay), *console_routes()],
             exception_handlers=exception_handlers(),
@@ -130,8 +57,9 @@ class RelayApp:
             return
         request_id = "req_" + secrets.token_hex(12)
         scope["llmrelay.request_id"] = request_id
-        if scope["path"] == CHAT_PATH:
-            await self.chat(scope, receive, send)
+        door = self.doors.get(scope["path"])
+        if door is not None:
+            await self.pipeline.serve(door, scope, receive, send)
             return
         header = (b"x-request-id", request_id.encode())
 

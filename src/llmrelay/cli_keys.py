@@ -122,7 +122,7 @@ def _fail(message: str, code: int = 1) -> int:
 
 def _checked(settings: Settings, fields: dict[str, Any], patch: bool) -> dict[str, Any] | None:
     """`fields` checked like the admin API checks a body; None (and a message) if refused."""
-    from llmrelay.api.key_bodies import key_create_fields, key_patch_fields
+    from llmrelay.admin.key_bodies import key_create_fields, key_patch_fields
     from llmrelay.protocol.errors import RelayError
 
     names = set(settings.models) | {a for m in settings.models.values() for a in m.aliases}
@@ -242,7 +242,7 @@ def _standings(store: KeyStore, keys: list[ApiKey]) -> list[Any]:
 def cmd_list(args: argparse.Namespace) -> int:
     import msgspec
 
-    from llmrelay.api.key_object import key_object
+    from llmrelay.admin.key_object import key_object
 
     store = open_store(_settings(args))
     now = time.time()

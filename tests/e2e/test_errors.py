@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from llmrelay.api.routes import exception_handlers
+from llmrelay.admin.public import exception_handlers
 from tests.conftest import RunningRelay
 from tests.mocks.openai_upstream import MockOpenAI
 

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from llmrelay.api.stream_relay import PrimedStream
 from llmrelay.config import RoutingConfig
 from llmrelay.protocol.errors import RelayError, invalid_request
 from llmrelay.providers.base import ChunkStream, UpstreamError
 from llmrelay.routing.catalog import Deployment, ModelEntry
 from llmrelay.routing.fallbacks import refused_answer
 from llmrelay.routing.router import Router
+from llmrelay.wire.stream import PrimedStream
 from tests.routing.test_router import deployment, entry
 
 TOO_LONG = UpstreamError(

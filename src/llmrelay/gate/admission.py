@@ -47,6 +47,9 @@ class Admission:
     window: int = 0
     counted_tokens: int = 0
     reservation: BudgetReservation | None = None
+    output_cap: int | None = None
+    """The output cap the budget reservation assumed for a request that set none: the
+    pipeline sends it upstream, so the answer cannot outspend the reservation."""
     released: bool = False
 
 
@@ -173,8 +176,6 @@ class Gate:
         reasoning: ReasoningIntent | None,
     ) -> Admission | None:
         budgeted = key.budget_usd is not None and any(m.price for m in models)
-        if budgeted and request.max_tokens is None:
-            request.max_tokens = models[0].max_tokens_default or self.billing.default_max_tokens
         admission = None
         prompt = self.estimator.prompt_tokens(request) if budgeted or key.tpm else 0
         if key.rate_limited:
@@ -184,6 +185,8 @@ class Gate:
             admission = await self._count(key, asked)
         if budgeted:
             admission = admission or Admission(key)
+            if request.max_tokens is None:
+                admission.output_cap = self.estimator.output_cap(models[0])
             try:
                 amount = max(self._worst_case(request, m, reasoning, prompt) for m in models)
                 admission.reservation = await self.budgets.reserve(key, amount)

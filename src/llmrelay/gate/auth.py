@@ -27,23 +27,6 @@ NO_KEY = (
 )
 
 
-def bearer_token(authorization: bytes | None) -> str | None:
-    """The token of an `Authorization: Bearer <token>` header; None without the header.
-
-    A header in another form (a bare key, `Basic ...`) is refused saying what it must be.
-    """
-    if not authorization or not authorization.strip():
-        return None
-    scheme, _, token = authorization.decode("latin-1").strip().partition(" ")
-    if scheme.lower() != "bearer":
-        raise invalid_api_key(
-            "The Authorization header must be 'Authorization: Bearer <key>'; "
-            "this one does not start with 'Bearer '."
-        )
-    token = token.strip()
-    return token or None
-
-
 def _mask(token: str) -> str:
     return token[:3] + "***" + token[-4:] if len(token) > 12 else "***"
 

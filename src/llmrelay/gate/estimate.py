@@ -35,10 +35,14 @@ class RequestEstimator:
                 prompt += self.bound.text(str(value))
         return prompt
 
+    def output_cap(self, model: ModelConfig) -> int:
+        """The answer's length assumed for a request that sets no `max_tokens`."""
+        return model.max_tokens_default or self.billing.default_max_tokens
+
     def output_tokens(
         self, request: ChatRequest, model: ModelConfig, reasoning: ReasoningIntent | None
     ) -> int:
-        answer = request.max_tokens or model.max_tokens_default or self.billing.default_max_tokens
+        answer = request.max_tokens or self.output_cap(model)
         return (answer + _thinking_tokens(request, model, reasoning)) * request.n
 
     def _parts_tokens(self, messages: list[dict[str, Any]]) -> int:

@@ -48,6 +48,8 @@ class UsageRecord:
     client_disconnected: bool = False
     usage_estimated: bool = False
     cost_usd: float = 0.0
+    endpoint: str = "chat"
+    """The door the request came in by: chat, messages, responses, embeddings, completions."""
 
 
 class Ledger:

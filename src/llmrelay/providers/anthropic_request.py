@@ -45,7 +45,7 @@ def build_request(call: UpstreamCall, stream: bool) -> AnthropicRequest:
     system, rest = split_system(request.messages)
     out: dict[str, Any] = {
         "model": call.upstream_model,
-        "max_tokens": request.max_tokens or call.model.max_tokens_default or DEFAULT_MAX_TOKENS,
+        "max_tokens": call.max_tokens or call.model.max_tokens_default or DEFAULT_MAX_TOKENS,
         "messages": convert_messages(rest, call.model.vision),
     }
     if system:

@@ -31,6 +31,13 @@ class UpstreamCall:
     reasoning_from_name: bool = False
     timeouts: Timeouts | None = None
     """The model's own timeouts, over the provider's, when it sets any."""
+    max_tokens: int | None = None
+    """The answer's cap: the client's `max_tokens`, or the one its budget reservation
+    assumed (the client set none, and the upstream must not write past what was reserved)."""
+
+    def __post_init__(self) -> None:
+        if self.max_tokens is None:
+            self.max_tokens = self.request.max_tokens
 
 
 class UpstreamError(RelayError):

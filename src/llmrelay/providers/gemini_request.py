@@ -382,7 +382,7 @@ def thinking_config(call: UpstreamCall) -> dict[str, Any] | None:
 def generation_config(call: UpstreamCall) -> dict[str, Any]:
     request, body = call.request, call.request.body
     config: dict[str, Any] = {}
-    max_tokens = request.max_tokens or call.model.max_tokens_default
+    max_tokens = call.max_tokens or call.model.max_tokens_default
     fields = {
         "maxOutputTokens": max_tokens,
         "temperature": request.temperature,

@@ -130,7 +130,7 @@ class LocalModelProvider(Provider):
             generation.emit(exc)
 
     async def _launch(self, call: UpstreamCall) -> _Generation:
-        messages, params = await asyncio.to_thread(self._prepare, call.request)
+        messages, params = await asyncio.to_thread(self._prepare, call.request, call.max_tokens)
         self._admit()
         generation = _Generation(asyncio.get_running_loop())
         future = self._worker.submit(self._run, generation, messages, params)
@@ -140,7 +140,9 @@ class LocalModelProvider(Provider):
     def _release(self) -> None:
         self._in_flight -= 1
 
-    def _prepare(self, request: ChatRequest) -> tuple[list[dict[str, str]], SamplingParams]:
+    def _prepare(
+        self, request: ChatRequest, max_tokens: int | None
+    ) -> tuple[list[dict[str, str]], SamplingParams]:
         """Everything wrong with a request is a 400 now, before any stream starts: its
         parameters, a prompt longer than the context, a logit_bias key that is no token, a
         schema llama.cpp cannot follow.
@@ -148,7 +150,7 @@ class LocalModelProvider(Provider):
         This reads only the vocabulary, so it runs on a thread of its own, beside a
         generation that may be under way on the engine's thread."""
         messages = chat_messages(request)
-        params = sampling_params(request, self.config.max_tokens_default)
+        params = sampling_params(request, max_tokens or self.config.max_tokens_default)
         engine = self.engine
         prompt, _ = engine.prompt_tokens(messages)
         if len(prompt) >= engine.context_size:

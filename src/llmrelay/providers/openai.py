@@ -43,7 +43,7 @@ class OpenAICompatibleProvider(HttpProvider):
     def _payload(self, call: UpstreamCall, stream: bool) -> bytes:
         body = dict(call.request.body)
         body["model"] = call.upstream_model
-        limit = call.request.max_tokens
+        limit = call.max_tokens
         if limit is not None and "max_tokens" not in body and "max_completion_tokens" not in body:
             body[self.max_tokens_field] = limit  # a cap the relay set (a budget's reservation)
         if call.reasoning_from_name and call.reasoning is not None:

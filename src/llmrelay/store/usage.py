@@ -11,7 +11,12 @@ from llmrelay.store.database import unavailable
 from llmrelay.store.schema import usage_records
 
 COLUMNS = tuple(c.name for c in usage_records.columns if c.name != "id")
-DEFAULTS = {"usage_estimated": False, "client_disconnected": False, "cost_usd": 0.0}
+DEFAULTS = {
+    "usage_estimated": False,
+    "client_disconnected": False,
+    "cost_usd": 0.0,
+    "endpoint": "chat",
+}
 """For outbox records written before a column existed."""
 
 

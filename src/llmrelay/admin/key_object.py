@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from llmrelay.api.admin_shapes import KeyCreated, KeyObject
+from llmrelay.admin.shapes import KeyCreated, KeyObject
 from llmrelay.gate.admission import counters_unavailable
 from llmrelay.protocol.errors import RelayError
 from llmrelay.store.keys import ApiKey
 
 if TYPE_CHECKING:
-    from llmrelay.app import Relay
     from llmrelay.gate.budgets import BudgetStanding
+    from llmrelay.relay import Relay
 
 
 def _seconds(value: float | None) -> int | None:

@@ -31,6 +31,7 @@ class Exchange:
     request_id: str
     started: float
     created_at: float
+    endpoint: str = "chat"
     key: ApiKey | None = None
     model: str | None = None
     provider: str | None = None
@@ -61,8 +62,13 @@ class Exchange:
         return cost_nano(self.price, self.usage)
 
     @classmethod
-    def begin(cls, request_id: str) -> Exchange:
-        return cls(request_id=request_id, started=time.perf_counter(), created_at=time.time())
+    def begin(cls, request_id: str, endpoint: str = "chat") -> Exchange:
+        return cls(
+            request_id=request_id,
+            started=time.perf_counter(),
+            created_at=time.time(),
+            endpoint=endpoint,
+        )
 
     def elapsed(self) -> float:
         """Seconds since the request began."""
@@ -109,4 +115,5 @@ class Exchange:
             client_disconnected=self.client_disconnected,
             usage_estimated=self.usage_estimated,
             cost_usd=nano_to_usd(self.cost_nano),
+            endpoint=self.endpoint,
         )

@@ -1,10 +1,9 @@
-"""Relaying a chunk stream to the client as OpenAI's SSE, to the letter
-(https://platform.openai.com/docs/api-reference/chat-streaming).
+"""Relaying an upstream's stream to a client, whatever the door: priming it up to its first
+token (so a deployment that accepts and then says nothing can still be replaced), pinging
+while it is silent, pumping its chunks through the door's encoder and the meter, and letting
+go of a client that stops reading.
 
-Whatever the upstream does, the client sees: the same `id` and `created` in every chunk, the
-public model name, `delta.role` only in each choice's first chunk, `usage` only in one final
-chunk with `choices: []` when it asked for `include_usage`, `: ping` comments while nothing
-arrives, and `data: [DONE]`. An error after the first byte becomes a `data: {"error": ...}` frame.
+The pings are SSE comments (`: ping`), which every SSE client skips, whatever its protocol.
 """
 
 from __future__ import annotations
@@ -13,137 +12,21 @@ import asyncio
 import contextlib
 import logging
 import math
-import secrets
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from llmrelay.api.exchange import Exchange
-from llmrelay.api.sse import DONE, PING, data_frame
-from llmrelay.api.think_tags import ThinkTagFolder
-from llmrelay.metering.tokens import DeliveredTokens, TokenCounter
+from llmrelay.metering.exchange import Exchange
+from llmrelay.metering.meter import StreamMeter
 from llmrelay.protocol.errors import RelayError, internal_error
-from llmrelay.protocol.usage import Usage
+from llmrelay.protocol.think_tags import ThinkTagFolder
 from llmrelay.providers.base import ChunkStream, upstream_timeout
+from llmrelay.wire.sse import PING
+
+if TYPE_CHECKING:
+    from llmrelay.doors.base import StreamEncoder
 
 log = logging.getLogger("llmrelay.stream")
-
-
-class UsageEstimate:
-    """The relay's own count, for when the upstream reports none (or the client left early):
-    the prompt counted at the end, the delivered text counted as it streams."""
-
-    def __init__(self, counter: TokenCounter, messages: list[dict[str, Any]]) -> None:
-        self.counter = counter
-        self.messages = messages
-        self.delivered = DeliveredTokens(counter)
-
-    def usage(self) -> Usage:
-        return Usage(self.counter.count_messages(self.messages), self.delivered.tokens)
-
-
-class ChunkShaper:
-    """Rewrites upstream chunks into the client's stream; remembers usage as it passes."""
-
-    def __init__(
-        self,
-        public_model: str,
-        include_usage: bool,
-        think_tags: bool = False,
-        estimate: UsageEstimate | None = None,
-    ) -> None:
-        self.model = public_model
-        self.include_usage = include_usage
-        self.folder = ThinkTagFolder() if think_tags else None
-        self.estimate = estimate
-        self.id: str | None = None
-        self.created: int | None = None
-        self.roles_sent: set[int] = set()
-        self.usage: dict[str, Any] | None = None
-        self.opening: list[dict[str, Any]] = []
-
-    def shape(self, chunk: dict[str, Any]) -> dict[str, Any] | None:
-        """The chunk to send, or None when it only carried usage."""
-        if self.id is None:
-            self.id = str(chunk.get("id") or "chatcmpl-" + secrets.token_hex(12))
-            created = chunk.get("created")
-            self.created = created if isinstance(created, int) else int(time.time())
-        usage = chunk.pop("usage", None)
-        if isinstance(usage, dict):
-            self.usage = usage
-        choices = chunk.get("choices")
-        if not choices:
-            return None
-        for choice in choices:
-            delta = choice.get("delta")
-            if not isinstance(delta, dict):
-                choice["delta"] = delta = {}
-            index = choice.get("index", 0)
-            if index in self.roles_sent:
-                delta.pop("role", None)
-            else:
-                self._open_choice(index, delta)
-            choice.setdefault("finish_reason", None)
-            if self.estimate is not None:
-                self.estimate.delivered.add_delta(delta)
-            if self.folder is not None:
-                self.folder.fold(choice)
-        chunk["id"] = self.id
-        chunk["object"] = "chat.completion.chunk"
-        chunk["created"] = self.created
-        chunk["model"] = self.model
-        if self.include_usage:
-            chunk["usage"] = None
-        return chunk
-
-    def _open_choice(self, index: int, delta: dict[str, Any]) -> None:
-        """A choice's first delta names the role and carries nothing else, as OpenAI's does:
-        an upstream whose first delta already carries a token gets a role-only delta sent
-        before it (clients that skip the first chunk would lose that token)."""
-        self.roles_sent.add(index)
-        if any(value for name, value in delta.items() if name != "role"):
-            delta.pop("role", None)
-            opening = {"role": "assistant", "content": ""}
-            self.opening.append(
-                {"index": index, "delta": opening, "logprobs": None, "finish_reason": None}
-            )
-        else:
-            delta["role"] = "assistant"
-
-    def opening_chunk(self) -> dict[str, Any]:
-        """The role-only chunk owed before the chunk just shaped (see `_open_choice`)."""
-        chunk = {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": self.opening,
-        }
-        if self.include_usage:
-            chunk["usage"] = None
-        self.opening = []
-        return chunk
-
-    def final_usage(self) -> tuple[Usage | None, bool]:
-        """The stream's usage, and whether the relay had to count it itself."""
-        reported = Usage.from_openai(self.usage)
-        if reported is not None or self.estimate is None:
-            return reported, False
-        usage = self.estimate.usage()
-        self.usage = usage.to_openai()
-        return usage, True
-
-    def usage_chunk(self) -> dict[str, Any] | None:
-        if not self.include_usage or self.usage is None:
-            return None
-        return {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [],
-            "usage": self.usage,
-        }
 
 
 class KeepAlive:
@@ -209,23 +92,32 @@ async def relay_stream(
     stream: ChunkStream,
     send: Any,
     exchange: Exchange,
-    shaper: ChunkShaper,
+    meter: StreamMeter,
+    encoder: StreamEncoder,
     keepalive: KeepAlive,
+    folder: ThinkTagFolder | None = None,
 ) -> RelayError | None:
-    """Pump `stream` to the client; the response has been started (status 200) already,
-    and `keepalive` has been pinging since.
+    """Pump `stream` to the client through the door's `encoder`: each chunk is seen by
+    `meter` first, and by `folder` for a model that writes `<think>` inline. The response has
+    been started (status 200) already, and `keepalive` has been pinging since.
 
-    Returns the error that cut the stream, if one did (the client got it as an SSE frame)."""
+    Returns the error that cut the stream, if one did (the client got it in the door's
+    shape)."""
     error: RelayError | None = None
+    opening = encoder.begin()  # sent with the first frames: only `: ping`s came before
     try:
         async for batch in stream.batches():
-            frames = [data_frame(shaped) for chunk in batch if (shaped := shaper.shape(chunk))]
-            if not frames:
+            body = opening
+            for chunk in batch:
+                meter.observe(chunk)
+                if folder is not None:
+                    for choice in chunk.get("choices") or ():
+                        folder.fold(choice)
+                body += encoder.delta(chunk)
+            if not body:
                 continue
-            if shaper.opening:
-                frames.insert(0, data_frame(shaper.opening_chunk()))
+            opening = b""
             exchange.mark_first_token()
-            body = frames[0] if len(frames) == 1 else b"".join(frames)
             keepalive.sending_since = time.monotonic()
             await send({"type": "http.response.body", "body": body, "more_body": True})
             keepalive.sending_since = None
@@ -238,14 +130,14 @@ async def relay_stream(
     finally:
         await keepalive.stop()
         await stream.aclose()
-        exchange.usage, exchange.usage_estimated = shaper.final_usage()
+        exchange.usage = meter.usage()
+        exchange.usage_estimated = meter.estimated
     exchange.finished = True
     if error is not None:
         exchange.fail(error)
-        tail = data_frame(error.body())
+        tail = opening + encoder.error(error)
     else:
-        usage_chunk = shaper.usage_chunk()
-        tail = (data_frame(usage_chunk) if usage_chunk else b"") + DONE
+        tail = opening + encoder.end(meter)
     await send({"type": "http.response.body", "body": tail, "more_body": False})
     return error
 

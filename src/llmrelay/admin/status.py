@@ -14,10 +14,10 @@ from msgspec import Struct
 from starlette.requests import Request
 from starlette.responses import Response
 
-from llmrelay.api.endpoint import Endpoint, json_response
+from llmrelay.admin.endpoint import Endpoint, json_response
 
 if TYPE_CHECKING:
-    from llmrelay.app import Relay
+    from llmrelay.relay import Relay
 
 
 class RelayStatus(Struct, kw_only=True):

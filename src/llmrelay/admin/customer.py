@@ -13,7 +13,9 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 
-from llmrelay.api.admin_shapes import (
+from llmrelay.admin.endpoint import Endpoint, caller_key, json_response, query
+from llmrelay.admin.key_object import key_object, standing_of
+from llmrelay.admin.shapes import (
     BillingDay,
     BillingLineItem,
     BillingSubscription,
@@ -22,10 +24,8 @@ from llmrelay.api.admin_shapes import (
     RequestList,
     UsageList,
 )
-from llmrelay.api.admin_usage import request_list, usage_list
-from llmrelay.api.endpoint import Endpoint, caller_key, json_response, query
-from llmrelay.api.key_object import key_object, standing_of
-from llmrelay.api.usage_params import (
+from llmrelay.admin.usage import request_list, usage_list
+from llmrelay.admin.usage_params import (
     DATE_PATTERN,
     LOG_FILTER_PARAMS,
     PAGE_PARAMS,
@@ -37,7 +37,7 @@ from llmrelay.store.keys import ApiKey
 from llmrelay.store.usage_queries import UsageFilter, UsageQueries
 
 if TYPE_CHECKING:
-    from llmrelay.app import Relay
+    from llmrelay.relay import Relay
 
 NO_BUDGET_LIMIT_USD = 100_000_000.0
 """`hard_limit_usd` for a key without a budget: the figure OpenAI-compatible relays use for

@@ -14,7 +14,10 @@ from typing import TYPE_CHECKING, Any, get_args
 from starlette.requests import Request
 from starlette.responses import Response
 
-from llmrelay.api.admin_shapes import (
+from llmrelay.admin.endpoint import Endpoint, json_response, query, read_body
+from llmrelay.admin.key_bodies import key_create_fields, key_patch_fields
+from llmrelay.admin.key_object import key_created, key_object, standing_if_known, standing_of
+from llmrelay.admin.shapes import (
     KeyCreate,
     KeyCreated,
     KeyDeleted,
@@ -23,14 +26,11 @@ from llmrelay.api.admin_shapes import (
     KeyPatch,
     KeyStatus,
 )
-from llmrelay.api.endpoint import Endpoint, json_response, query, read_body
-from llmrelay.api.key_bodies import key_create_fields, key_patch_fields
-from llmrelay.api.key_object import key_created, key_object, standing_if_known, standing_of
 from llmrelay.protocol.errors import RelayError, invalid_request
 from llmrelay.store.keys import ApiKey, KeyExists, KeyNotFound, KeyRevoked, KeyStore
 
 if TYPE_CHECKING:
-    from llmrelay.app import Relay
+    from llmrelay.relay import Relay
 
 STATUSES = get_args(KeyStatus)
 

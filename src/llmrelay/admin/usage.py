@@ -17,9 +17,9 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from llmrelay.api.admin_shapes import RequestList, RequestRecord, UsageList, UsageRow
-from llmrelay.api.endpoint import Endpoint, json_response
-from llmrelay.api.usage_params import (
+from llmrelay.admin.endpoint import Endpoint, json_response
+from llmrelay.admin.shapes import RequestList, RequestRecord, UsageList, UsageRow
+from llmrelay.admin.usage_params import (
     LOG_FILTER_PARAMS,
     PAGE_PARAMS,
     USAGE_PARAMS,
@@ -34,7 +34,7 @@ from llmrelay.api.usage_params import (
 from llmrelay.store.usage_queries import UsageFilter, UsageQueries
 
 if TYPE_CHECKING:
-    from llmrelay.app import Relay
+    from llmrelay.relay import Relay
 
 CSV_MAX_ROWS = 100_000
 CSV_BATCH = 2_000

@@ -11,16 +11,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from llmrelay.api.admin_keys import key_endpoints
-from llmrelay.api.admin_models import model_endpoints
-from llmrelay.api.admin_status import status_endpoints
-from llmrelay.api.admin_usage import usage_endpoints
-from llmrelay.api.customer import customer_endpoints
-from llmrelay.api.endpoint import Endpoint, Handler, json_response, request_token
-from llmrelay.api.openapi import openapi_document
+from llmrelay.admin.customer import customer_endpoints
+from llmrelay.admin.endpoint import Endpoint, Handler, json_response, request_token
+from llmrelay.admin.keys import key_endpoints
+from llmrelay.admin.models import model_endpoints
+from llmrelay.admin.openapi import openapi_document
+from llmrelay.admin.status import status_endpoints
+from llmrelay.admin.usage import usage_endpoints
 
 if TYPE_CHECKING:
-    from llmrelay.app import Relay
+    from llmrelay.relay import Relay
 
 OPENAPI_PATH = "/admin/openapi.json"
 

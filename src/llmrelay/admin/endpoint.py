@@ -10,12 +10,12 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from llmrelay.api import body
-from llmrelay.gate.auth import bearer_token
 from llmrelay.protocol.errors import RelayError
+from llmrelay.wire import body
+from llmrelay.wire.credentials import bearer_credentials
 
 if TYPE_CHECKING:
-    from llmrelay.app import Relay
+    from llmrelay.relay import Relay
     from llmrelay.store.keys import ApiKey
 
 MAX_BODY_BYTES = 64 * 1024
@@ -48,9 +48,10 @@ class Endpoint:
     media_type: str = "application/json"
 
 
-def json_response(value: Any, status: int = 200) -> Response:
-    """Encode a response struct (or plain data) with msgspec."""
-    return Response(msgspec.json.encode(value), status, media_type="application/json")
+def json_response(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A response struct (or plain data) as JSON: the one JSON responder of every route but
+    the doors' (which send their own bytes on the hot path)."""
+    return Response(msgspec.json.encode(value), status, headers, media_type="application/json")
 
 
 def query(name: str, description: str, kind: str = "string", **schema: Any) -> QueryParam:
@@ -58,8 +59,7 @@ def query(name: str, description: str, kind: str = "string", **schema: Any) -> Q
 
 
 def request_token(request: Request) -> str | None:
-    value = request.headers.get("authorization")
-    return bearer_token(value.encode("latin-1")) if value is not None else None
+    return bearer_credentials(request.scope)
 
 
 async def caller_key(relay: Relay, request: Request) -> ApiKey:

@@ -6,14 +6,13 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-import orjson
 import sqlalchemy as sa
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from llmrelay.api.endpoint import caller_key, request_token
+from llmrelay.admin.endpoint import caller_key, json_response, request_token
 from llmrelay.connections import fd_pressure
 from llmrelay.protocol.errors import (
     RelayError,
@@ -25,21 +24,14 @@ from llmrelay.protocol.errors import (
 from llmrelay.store.database import missing_table, unavailable
 
 if TYPE_CHECKING:
-    from llmrelay.app import Relay
+    from llmrelay.relay import Relay
 
-log = logging.getLogger("llmrelay.api")
-
-
-class JSONResponse(Response):
-    media_type = "application/json"
-
-    def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
+log = logging.getLogger("llmrelay.admin")
 
 
 def error_response(error: RelayError) -> Response:
     headers = {k.decode(): v.decode() for k, v in error.headers() if k != b"content-type"}
-    return JSONResponse(error.body(), status_code=error.status, headers=headers)
+    return json_response(error.body(), error.status, headers)
 
 
 async def _relay_error(_request: Request, exc: Exception) -> Response:
@@ -122,7 +114,7 @@ def build_routes(relay: Relay) -> list[Route]:
     async def list_models(request: Request) -> Response:
         key = await caller_key(relay, request)
         cards = [entry.card(name) for name, entry in relay.catalog.visible_to(key)]
-        return JSONResponse({"object": "list", "data": cards})
+        return json_response({"object": "list", "data": cards})
 
     async def get_model(request: Request) -> Response:
         key = await caller_key(relay, request)
@@ -130,10 +122,10 @@ def build_routes(relay: Relay) -> list[Route]:
         entry = relay.catalog.lookup(model_id)
         if entry is None or not key.may_use(entry.name):
             raise relay.catalog.not_found(model_id, key)
-        return JSONResponse(entry.card(model_id))
+        return json_response(entry.card(model_id))
 
     async def healthz(_request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+        return json_response({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
         """What a load balancer probes: ready or not, and nothing more to anyone but the
@@ -145,7 +137,7 @@ def build_routes(relay: Relay) -> list[Route]:
             body.update(readiness_details(relay))
             if problems:
                 body["problems"] = problems
-        return JSONResponse(body, status_code=status)
+        return json_response(body, status)
 
     return [
         Route("/v1/models", list_models, methods=["GET"]),

@@ -7,18 +7,18 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 from starlette.responses import Response
 
-from llmrelay.api.admin_shapes import (
+from llmrelay.admin.endpoint import Endpoint, json_response
+from llmrelay.admin.shapes import (
     DeploymentHealth,
     ModelInfo,
     ModelList,
     ModelPrice,
 )
-from llmrelay.api.endpoint import Endpoint, json_response
 from llmrelay.config import Price
 from llmrelay.routing.catalog import Deployment, ModelEntry
 
 if TYPE_CHECKING:
-    from llmrelay.app import Relay
+    from llmrelay.relay import Relay
 
 
 def model_price(price: Price | None) -> ModelPrice | None:

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import msgspec
 import orjson
 
-from llmrelay.api.admin_shapes import NAME_PATTERN, NETWORK_PATTERN, KeyCreate, KeyPatch
+from llmrelay.admin.shapes import NAME_PATTERN, NETWORK_PATTERN, KeyCreate, KeyPatch
 from llmrelay.protocol.errors import RelayError, invalid_request
 
 MAX_METADATA_BYTES = 16 * 1024

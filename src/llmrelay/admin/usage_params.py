@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 import orjson
 from starlette.datastructures import QueryParams
 
-from llmrelay.api.endpoint import QueryParam, query
+from llmrelay.admin.endpoint import QueryParam, query
 from llmrelay.protocol.errors import RelayError, invalid_request
 from llmrelay.store.usage_queries import GROUPS, Cursor, UsageFilter
 

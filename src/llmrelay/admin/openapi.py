@@ -11,8 +11,8 @@ from typing import Any
 import msgspec
 
 from llmrelay import __version__
-from llmrelay.api.admin_shapes import ErrorBody, KeyCreate, KeyPatch
-from llmrelay.api.endpoint import Endpoint
+from llmrelay.admin.endpoint import Endpoint
+from llmrelay.admin.shapes import ErrorBody, KeyCreate, KeyPatch
 
 REF = "#/components/schemas/{name}"
 _PATH_PARAM = re.compile(r"\{(\w+)\}")

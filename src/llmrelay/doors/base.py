@@ -1,0 +1,96 @@
+"""The Door interface: one client protocol, in and out, around the shared pipeline.
+
+A door knows its protocol and nothing else. It reads the caller's credentials, parses a body
+into the relay's request (OpenAI Chat's shape, `protocol/request.py`), and encodes the
+relay's answer back: a whole answer, a stream (frame by frame from the relay's internal
+`chat.completion.chunk`s), or an error. Authentication, limits and budgets, routing with its
+retries and fallbacks, metering and the ledger are the pipeline's (`pipeline.py`), the same
+for every door. A new client protocol is one module here and a line in the route table.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from llmrelay.metering.meter import StreamMeter
+from llmrelay.protocol.errors import RelayError
+from llmrelay.protocol.request import ChatRequest
+from llmrelay.protocol.usage import Usage
+from llmrelay.wire.credentials import bearer_credentials
+
+Headers = list[tuple[bytes, bytes]]
+
+
+@dataclass(slots=True)
+class Inbound:
+    """A request as a door parsed it: the relay's request, plus what the door keeps to answer
+    in its own protocol."""
+
+    request: ChatRequest
+    """The request in the relay's own shape (OpenAI Chat's), for the gate, the router and
+    every upstream that does not speak the door's protocol."""
+    body: dict[str, Any] | None = None
+    """The client's body as it came, for an upstream that speaks the door's protocol itself
+    (passed through with only `model` changed)."""
+    state: Any = None
+    """Whatever else the door needs to answer in its protocol."""
+
+
+class StreamEncoder(abc.ABC):
+    """Frames of one door's stream, from the relay's internal chunks (each call's bytes may
+    be empty: nothing to send for that step)."""
+
+    def begin(self) -> bytes:
+        """What opens the stream, sent with the first chunk's frames (OpenAI Chat: nothing).
+        Only SSE comments (`: ping`) may have reached the client before it."""
+        return b""
+
+    @abc.abstractmethod
+    def delta(self, chunk: dict[str, Any]) -> bytes:
+        """The frames for one internal chunk (its usage has been taken by the meter)."""
+
+    @abc.abstractmethod
+    def end(self, meter: StreamMeter) -> bytes:
+        """What closes a stream that finished: final usage, the end marker."""
+
+    @abc.abstractmethod
+    def error(self, error: RelayError) -> bytes:
+        """What closes a stream cut by an error, after its first byte."""
+
+
+class Door(abc.ABC):
+    """One client protocol. Subclasses are stateless: one instance serves every request."""
+
+    endpoint: ClassVar[str]
+    """The door's name in the ledger (`chat`, `messages`, `responses`, ...)."""
+    protocol: ClassVar[str]
+    """The wire protocol it speaks (`openai-chat`, `anthropic-messages`, ...): an upstream
+    that speaks it too is passed the client's body through."""
+    methods: ClassVar[tuple[str, ...]] = ("POST",)
+
+    def credentials(self, scope: dict[str, Any]) -> str | None:
+        """The caller's key (`Authorization: Bearer` unless the protocol says otherwise)."""
+        return bearer_credentials(scope)
+
+    @abc.abstractmethod
+    def parse(self, body: dict[str, Any]) -> Inbound:
+        """The request, checked as the protocol's own API would; RelayError(400) names the
+        field."""
+
+    @abc.abstractmethod
+    def render(self, inbound: Inbound, answer: dict[str, Any], usage: Usage) -> dict[str, Any]:
+        """The door's whole answer from the relay's `chat.completion` and its usage."""
+
+    @abc.abstractmethod
+    def encoder(self, inbound: Inbound) -> StreamEncoder:
+        """A fresh encoder for one stream."""
+
+    @abc.abstractmethod
+    def error_body(self, error: RelayError) -> bytes:
+        """The error in the door's own JSON shape."""
+
+    def error_headers(self, error: RelayError) -> Headers:
+        """`content-type`, `retry-after` and the like, for an error answered as a status."""
+        return error.headers()

@@ -1,0 +1,291 @@
+"""The pipeline every door shares: admit, route, attempt, meter, settle.
+
+A door (`doors/`) turns its protocol into the relay's request and the relay's answer back
+into its protocol; everything in between is here, once: the key, reading and parsing the
+body (large ones off the event loop), the model, rate limits and the budget's worst-case
+reservation, routing with retries before the first byte and fallbacks, the upstream call,
+the meter, the settlement, and one ledger record for every request, however it ends.
+
+It is plain ASGI: the hot path skips routers and middleware.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from llmrelay.connections import ABORT_SCOPE_KEY
+from llmrelay.doors.base import Door, Headers, Inbound
+from llmrelay.metering.exchange import Exchange
+from llmrelay.metering.meter import StreamMeter, prompt_only_usage, whole_usage
+from llmrelay.metering.prices import cost_nano, nano_to_usd
+from llmrelay.protocol.errors import RelayError, internal_error, method_not_allowed
+from llmrelay.protocol.json_body import claimed_model, parse_json_object
+from llmrelay.protocol.think_tags import ThinkTagFolder, fold_message
+from llmrelay.providers.base import UpstreamCall, UpstreamError
+from llmrelay.routing.catalog import Deployment, ResolvedModel
+from llmrelay.routing.router import failure_kind
+from llmrelay.wire.body import ClientGone, read_body
+from llmrelay.wire.disconnect import cancel_on_disconnect
+from llmrelay.wire.sse import STREAM_HEADERS
+from llmrelay.wire.stream import KeepAlive, PrimedStream, relay_stream
+
+if TYPE_CHECKING:
+    from llmrelay.relay import Relay
+
+log = logging.getLogger("llmrelay.pipeline")
+
+JSON_HEADERS = [(b"content-type", b"application/json")]
+COST_HEADER = b"x-llmrelay-cost-usd"
+
+
+class Pipeline:
+    """One per process; `serve(door, ...)` runs one request through it."""
+
+    def __init__(self, relay: Relay) -> None:
+        self.relay = relay
+
+    async def serve(self, door: Door, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        exchange = Exchange.begin(scope["llmrelay.request_id"], door.endpoint)
+        request_id_header = (b"x-request-id", exchange.request_id.encode())
+        try:
+            if scope["method"] not in door.methods:
+                raise method_not_allowed(scope["method"], scope["path"], door.methods)
+            await self._handle(door, scope, receive, send, exchange, request_id_header)
+        except ClientGone:
+            exchange.disconnected()
+        except RelayError as error:
+            exchange.fail(error)
+            if not exchange.response_started:
+                await self._send_error(door, send, error, exchange, request_id_header)
+        except Exception:
+            log.exception("request %s failed", exchange.request_id)
+            error = internal_error()
+            exchange.fail(error)
+            if not exchange.response_started:
+                await self._send_error(door, send, error, exchange, request_id_header)
+        finally:
+            await self._settle(exchange)
+
+    async def _settle(self, exchange: Exchange) -> None:
+        """The ledger record, the body's bytes given back, the admission released."""
+        relay = self.relay
+        if exchange.usage is None and exchange.client_disconnected and exchange.upstream_called:
+            assert exchange.request is not None
+            exchange.usage = prompt_only_usage(relay.tokens, exchange.request.messages)
+            exchange.usage_estimated = True
+        relay.bodies.release(exchange.body_bytes)
+        try:
+            relay.ledger.record(exchange.record())
+        finally:
+            if exchange.admission is not None:
+                usage = exchange.usage
+                tokens = usage.total_tokens if usage is not None else 0
+                await relay.gate.release(exchange.admission, tokens, exchange.cost_nano)
+
+    async def _send_error(
+        self, door: Door, send: Any, error: RelayError, exchange: Exchange, request_id: tuple
+    ) -> None:
+        headers = [*door.error_headers(error), request_id]
+        if exchange.admission is not None and not error.extra_headers:
+            headers += exchange.admission.headers
+        await send({"type": "http.response.start", "status": error.status, "headers": headers})
+        await send({"type": "http.response.body", "body": door.error_body(error)})
+
+    async def _handle(
+        self,
+        door: Door,
+        scope: dict[str, Any],
+        receive: Any,
+        send: Any,
+        exchange: Exchange,
+        rid: tuple[bytes, bytes],
+    ) -> None:
+        relay = self.relay
+        key = await relay.keys.authenticate(door.credentials(scope))
+        exchange.key = key
+        client = scope.get("client")
+        address = client[0] if client else None
+        try:
+            inbound, resolved = await self._accept(door, scope, receive, exchange)
+        except RelayError:
+            await relay.gate.count_refusal(key, address)  # refusals are rate-limited too
+            raise
+        request = inbound.request
+        if key.limited:
+            exchange.admission = await relay.gate.admit(
+                key, request, resolved.entry.priced_models, address, resolved.reasoning
+            )
+        headers = [rid, *exchange.admission.headers] if exchange.admission else [rid]
+        attempts = _Attempts(inbound, resolved, exchange)
+        abort = scope.get(ABORT_SCOPE_KEY)
+        async with cancel_on_disconnect(receive, exchange, abort) as abandon:
+            if request.stream:
+                await self._stream(door, resolved, attempts, send, exchange, headers, abandon)
+            else:
+                await self._complete(door, resolved, attempts, send, exchange, headers)
+
+    async def _accept(
+        self, door: Door, scope: dict[str, Any], receive: Any, exchange: Exchange
+    ) -> tuple[Inbound, ResolvedModel]:
+        """Read, parse and check the body, and find its model (a large body off the loop)."""
+        relay = self.relay
+        server = relay.settings.server
+        raw = await read_body(scope, receive, server.max_body_bytes, relay.bodies)
+        exchange.body_bytes = len(raw)
+        if len(raw) > server.parse_in_thread_bytes:
+            body = await relay.bodies.off_loop(parse_json_object, raw)
+            del raw
+            exchange.model = claimed_model(body)
+            inbound = await relay.bodies.off_loop(door.parse, body)
+        else:
+            body = parse_json_object(raw)
+            exchange.model = claimed_model(body)
+            inbound = door.parse(body)
+        request = inbound.request
+        exchange.request = request
+        exchange.stream = request.stream
+        return inbound, relay.catalog.resolve(request.model, exchange.key)
+
+    async def _complete(
+        self,
+        door: Door,
+        resolved: ResolvedModel,
+        attempts: _Attempts,
+        send: Any,
+        exchange: Exchange,
+        headers: Headers,
+    ) -> None:
+        answer = await self.relay.router.run(
+            resolved.entry, lambda d: d.provider.complete(attempts.call(d))
+        )
+        call = attempts.last_call
+        if call.model.think_tags:
+            for choice in answer.get("choices") or ():
+                fold_message(choice.get("message") or {})
+        usage, exchange.usage_estimated = whole_usage(
+            self.relay.tokens, call.request.messages, answer
+        )
+        exchange.usage = usage
+        body = orjson.dumps(door.render(attempts.inbound, answer, usage))
+        exchange.mark_first_token()
+        exchange.response_started = exchange.finished = True
+        if call.model.price is not None:
+            cost = cost_nano(call.model.price, usage)
+            headers = [*headers, (COST_HEADER, str(nano_to_usd(cost)).encode())]
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [*JSON_HEADERS, *headers]}
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    async def _stream(
+        self,
+        door: Door,
+        resolved: ResolvedModel,
+        attempts: _Attempts,
+        send: Any,
+        exchange: Exchange,
+        headers: Headers,
+        abandon: Callable[[str], None],
+    ) -> None:
+        encoder = door.encoder(attempts.inbound)
+        opener = _StreamOpener(self.relay, attempts, send, exchange, headers)
+        try:
+            stream = await self.relay.router.run(resolved.entry, opener.open)
+        except RelayError as error:
+            if opener.keepalive is None:
+                raise  # nothing sent yet: an HTTP status with a JSON body
+            await opener.keepalive.stop()
+            exchange.fail(error)
+            exchange.finished = True
+            body = encoder.error(error)
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+            return
+        call, deployment = attempts.last_call, attempts.last_deployment
+        meter = StreamMeter(self.relay.tokens, call.request.messages)
+        folder = ThinkTagFolder() if call.model.think_tags else None
+        assert opener.keepalive is not None
+        timeouts = call.timeouts or deployment.provider.config.timeouts  # type: ignore[attr-defined]
+        deadline = time.monotonic() + timeouts.total - exchange.elapsed()
+        opener.keepalive.guard(timeouts.idle, deadline, abandon)
+        error = await relay_stream(stream, send, exchange, meter, encoder, opener.keepalive, folder)
+        if isinstance(error, UpstreamError) and failure_kind(error) and error.health_failure:
+            deployment.breaker.failed(None, error)  # too late to retry, not to learn
+
+
+class _StreamOpener:
+    """Opens a deployment's stream for the router. The client gets its 200 as soon as the
+    first upstream accepts, and `: ping`s from then on; the attempt only counts as answered
+    when the first token arrives, so a deployment that goes silent after accepting is
+    replaced before any data reaches the client."""
+
+    def __init__(
+        self,
+        relay: Relay,
+        attempts: _Attempts,
+        send: Any,
+        exchange: Exchange,
+        headers: Headers,
+    ) -> None:
+        self.relay = relay
+        self.attempts = attempts
+        self.send = send
+        self.exchange = exchange
+        self.headers = headers
+        self.keepalive: KeepAlive | None = None
+
+    async def open(self, deployment: Deployment) -> PrimedStream:
+        call = self.attempts.call(deployment)
+        stream = await deployment.provider.open_stream(call)
+        if self.keepalive is None:
+            await self._start_response()
+        primed = PrimedStream(stream)
+        timeouts = call.timeouts or deployment.provider.config.timeouts  # type: ignore[attr-defined]
+        try:
+            await primed.prime(timeouts.first_token, deployment.provider.name)
+        except BaseException:
+            await stream.aclose()
+            raise
+        return primed
+
+    async def _start_response(self) -> None:
+        self.exchange.response_started = True
+        start = {"type": "http.response.start", "status": 200}
+        await self.send({**start, "headers": [*STREAM_HEADERS, *self.headers]})
+        self.keepalive = KeepAlive(self.send, self.relay.settings.server.keepalive_ping_seconds)
+
+
+class _Attempts:
+    """Builds the upstream call for each deployment tried, and remembers the last one."""
+
+    def __init__(self, inbound: Inbound, resolved: ResolvedModel, exchange: Exchange):
+        self.inbound = inbound
+        self.request = inbound.request
+        self.resolved = resolved
+        self.exchange = exchange
+        admission = exchange.admission
+        self.max_tokens = self.request.max_tokens or (admission and admission.output_cap)
+        self.last_call: UpstreamCall
+        self.last_deployment: Deployment
+
+    def call(self, deployment: Deployment) -> UpstreamCall:
+        reasoning = self.resolved.reasoning
+        self.exchange.provider = deployment.provider.name
+        self.exchange.upstream_model = deployment.upstream_model
+        self.exchange.price = deployment.config.price
+        self.last_deployment = deployment
+        self.last_call = UpstreamCall(
+            self.request,
+            deployment.upstream_model,
+            self.exchange.request_id,
+            model=deployment.config,
+            reasoning=reasoning or self.request.reasoning,
+            reasoning_from_name=reasoning is not None,
+            timeouts=deployment.timeouts,
+            max_tokens=self.max_tokens,
+        )
+        return self.last_call

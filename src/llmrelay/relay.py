@@ -1,0 +1,88 @@
+"""The Relay: what a running process holds, built once at start and passed down narrowly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from llmrelay.config import Settings
+from llmrelay.gate.admission import Gate
+from llmrelay.gate.auth import KeyRegistry, ensure_admin_key
+from llmrelay.gate.budgets import Budgets
+from llmrelay.gate.setup import build_gate
+from llmrelay.metering.ledger import Ledger
+from llmrelay.metering.tokens import TokenCounter
+from llmrelay.providers import Provider, build_providers
+from llmrelay.providers.images import ImageFetcher
+from llmrelay.routing.catalog import ModelCatalog
+from llmrelay.routing.router import Router
+from llmrelay.store.database import migrate, open_engine
+from llmrelay.store.generation import GenerationCounter
+from llmrelay.store.key_events import announce_through
+from llmrelay.store.keys import KeyStore
+from llmrelay.store.usage import UsageStore
+from llmrelay.wire.body import InflightBodies
+
+
+@dataclass
+class Relay:
+    """Everything a request may need, built once per process."""
+
+    settings: Settings
+    engine: sa.Engine
+    key_store: KeyStore
+    keys: KeyRegistry
+    usage: UsageStore
+    ledger: Ledger
+    providers: dict[str, Provider]
+    catalog: ModelCatalog
+    router: Router
+    tokens: TokenCounter
+    generation: GenerationCounter
+    images: ImageFetcher
+    gate: Gate
+    budgets: Budgets
+    bodies: InflightBodies
+    redis: Any = None
+    new_admin_key: str | None = None
+
+
+def open_relay_state(settings: Settings, admin_key: str | None) -> Relay:
+    """Blocking set-up: database, migrations, admin key; providers are built, not started."""
+    engine = open_engine(settings.database_url)
+    migrate(engine)
+    key_store = KeyStore(engine)
+    generation = GenerationCounter(settings.data_path / "keys.generation")
+    if settings.server.redis_url:
+        generation.announce = announce_through(settings.server.redis_url)
+    new_admin_key = ensure_admin_key(key_store, generation, admin_key)
+    usage = UsageStore(engine)
+    images = ImageFetcher(settings.images)
+    providers = build_providers(settings, images)
+    tokens = TokenCounter()
+    gate, budgets, redis = build_gate(settings, usage, tokens)
+    ledger = Ledger(settings.data_path / "outbox", settings.database_url)
+    budgets.outbox = ledger.outbox_dir
+    keys = KeyRegistry(key_store, generation)
+    keys.on_budget_change = budgets.budget_changed
+    return Relay(
+        settings=settings,
+        engine=engine,
+        key_store=key_store,
+        keys=keys,
+        usage=usage,
+        ledger=ledger,
+        providers=providers,
+        catalog=ModelCatalog.from_settings(settings, providers),
+        router=Router(settings.routing),
+        tokens=tokens,
+        generation=generation,
+        images=images,
+        gate=gate,
+        budgets=budgets,
+        bodies=InflightBodies(settings.server.max_inflight_body_bytes),
+        redis=redis,
+        new_admin_key=new_admin_key,
+    )
