@@ -278,3 +278,21 @@ def test_status_shows_tasks_backlog_and_upstream_pools(
         priced.url + "/admin/status", headers={"authorization": f"Bearer {api_key}"}
     )
     assert refused.status_code == 403
+
+
+def test_usage_groups_and_filters_by_door(
+    admin: httpx.Client, traffic: dict[str, object]
+) -> None:
+    first = traffic["first"]
+    assert isinstance(first, dict)
+    rows = admin.get("/admin/usage", params={"group_by": "endpoint", "key_id": first["id"]})
+    assert rows.status_code == 200, rows.text
+    [chat] = rows.json()["data"]
+    assert (chat["endpoint"], chat["requests"]) == ("chat", 4)
+    other = admin.get("/admin/usage", params={"endpoint": "messages", "key_id": first["id"]})
+    assert other.json()["data"][0]["requests"] == 0
+    log = admin.get("/admin/requests", params={"endpoint": "chat", "key_id": first["id"]})
+    assert {row["endpoint"] for row in log.json()["data"]} == {"chat"}
+    assert len(log.json()["data"]) == 4
+    bad = admin.get("/admin/usage", params={"endpoint": "fax"})
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "endpoint"

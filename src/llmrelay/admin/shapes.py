@@ -126,6 +126,7 @@ class UsageRow(Struct, kw_only=True):
     model: str | UnsetType | None = UNSET
     key_id: str | UnsetType | None = UNSET
     key_name: str | UnsetType | None = UNSET
+    endpoint: str | UnsetType = UNSET
     requests: int
     errors: int
     prompt_tokens: int
@@ -164,6 +165,8 @@ class RequestRecord(Struct, kw_only=True):
     ttft_ms: float | None
     client_disconnected: bool
     usage_estimated: bool
+    endpoint: str
+    """The door the request came in by (`chat`, `messages`, `responses`, ...)."""
 
 
 class RequestList(Struct, kw_only=True):

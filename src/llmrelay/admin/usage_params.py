@@ -11,6 +11,7 @@ import orjson
 from starlette.datastructures import QueryParams
 
 from llmrelay.admin.endpoint import QueryParam, query
+from llmrelay.metering.ledger import ENDPOINTS
 from llmrelay.protocol.errors import RelayError, invalid_request
 from llmrelay.store.usage_queries import GROUPS, Cursor, UsageFilter
 
@@ -38,12 +39,17 @@ FILTER_PARAMS = (
     ),
     query("key_id", "only this key's records"),
     query("model", "only this public model's records"),
+    query(
+        "endpoint",
+        "only the records of this door (client protocol)",
+        enum=list(ENDPOINTS),
+    ),
 )
 STATUS_PARAM = query("status", "only successes or only failures", enum=["ok", "error"])
 USAGE_PARAMS: tuple[QueryParam, ...] = (
     query(
         "group_by",
-        "comma list of day, hour, model, key (none: one row of totals)",
+        "comma list of day, hour, model, key, endpoint (none: one row of totals)",
         pattern=GROUP_BY_PATTERN,
     ),
     *FILTER_PARAMS,
@@ -91,6 +97,12 @@ def parse_time(text: str, param: str, *, end: bool = False) -> float:
     return value
 
 
+def _endpoint(value: str | None) -> str | None:
+    if value is not None and value not in ENDPOINTS:
+        raise _bad("endpoint", f"Invalid 'endpoint': expected one of {', '.join(ENDPOINTS)}.")
+    return value
+
+
 def usage_filter(params: QueryParams, key_id: str | None = None) -> UsageFilter:
     """The filters of `params`; `key_id` given (a customer's own key) overrides theirs."""
     start = params.get("start")
@@ -103,6 +115,7 @@ def usage_filter(params: QueryParams, key_id: str | None = None) -> UsageFilter:
         end=parse_time(end, "end", end=True) if end else None,
         key_id=key_id or params.get("key_id") or None,
         model=params.get("model") or None,
+        endpoint=_endpoint(params.get("endpoint") or None),
         status=status,  # type: ignore[arg-type]
     )
     if where.start is not None and where.end is not None and where.end <= where.start:

@@ -26,6 +26,10 @@ from llmrelay.metering.writer import DATABASE_URL_ENV
 log = logging.getLogger("llmrelay.ledger")
 
 
+ENDPOINTS = ("chat", "messages", "responses", "embeddings", "completions")
+"""The doors a request can come in by: the values of a ledger record's `endpoint`."""
+
+
 @dataclass(slots=True)
 class UsageRecord:
     request_id: str

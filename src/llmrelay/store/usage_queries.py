@@ -17,7 +17,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from llmrelay.store.schema import api_keys, usage_records
 
-GROUPS = ("day", "hour", "model", "key")
+GROUPS = ("day", "hour", "model", "key", "endpoint")
 BUCKET_SECONDS = {"day": 86400, "hour": 3600}
 Cursor = tuple[float, int]
 """(created_at, id) of the last record a page showed."""
@@ -52,6 +52,7 @@ class UsageFilter:
     end: float | None = None
     key_id: str | None = None
     model: str | None = None
+    endpoint: str | None = None
     status: Literal["ok", "error"] | None = None
 
     def where(self) -> list[sa.ColumnElement[bool]]:
@@ -65,6 +66,8 @@ class UsageFilter:
             conditions.append(u.key_id == self.key_id)
         if self.model is not None:
             conditions.append(u.model == self.model)
+        if self.endpoint is not None:
+            conditions.append(u.endpoint == self.endpoint)
         if self.status == "ok":
             conditions.append(u.status < 400)
         elif self.status == "error":
@@ -100,9 +103,10 @@ def _group_columns(group_by: tuple[str, ...]) -> tuple[list[Any], list[Any]]:
             bucket = UnixBucket(u.created_at, sa.literal_column(str(BUCKET_SECONDS[group])))
             selected.append(bucket.label(group))
             grouped.append(bucket)
-        elif group == "model":
-            selected.append(u.model)
-            grouped.append(u.model)
+        elif group in ("model", "endpoint"):
+            column = u.model if group == "model" else u.endpoint
+            selected.append(column)
+            grouped.append(column)
         elif group == "key":
             name = sa.func.coalesce(sa.func.max(api_keys.c.name), sa.func.max(u.key_name))
             selected += [u.key_id, name.label("key_name")]

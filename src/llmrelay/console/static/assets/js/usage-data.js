@@ -1,6 +1,15 @@
 // Turning /usage rows (grouped by hour or day, and by model or key) into chart series.
 import { fmtCompact, fmtInt, fmtUSD } from "./ui.js";
 
+/** The doors (client protocols) a request can come in by, as the console names them. */
+export const DOOR_NAMES = {
+  chat: "Chat Completions",
+  messages: "Anthropic Messages",
+  responses: "Responses",
+  embeddings: "Embeddings",
+  completions: "Completions",
+};
+
 export const RANGES = {
   "24h": { label: "24 hours", grain: "hour", count: 24 },
   "7d": { label: "7 days", grain: "day", count: 7 },
@@ -55,9 +64,10 @@ export function toSeries(rows, { buckets, grain, by, metric }) {
   for (const row of rows) {
     const i = index.get(row[grain]);
     if (i === undefined) continue;
-    const id = by === "key" ? row.key_id || "—" : row.model || "—";
+    const id = by === "key" ? row.key_id || "—" : by === "endpoint" ? row.endpoint : row.model || "—";
     // Usage rows all have a key; a key's request refused before it named a model has none.
-    const name = by === "key" ? row.key_name || row.key_id : row.model || "(no model named)";
+    const name = by === "key" ? row.key_name || row.key_id
+      : by === "endpoint" ? DOOR_NAMES[row.endpoint] || row.endpoint : row.model || "(no model named)";
     if (!series.has(id)) series.set(id, { name, values: new Array(buckets.length).fill(0) });
     series.get(id).values[i] += row[metric] || 0;
   }

@@ -5,7 +5,7 @@ import { icon } from "../icons.js";
 import { setParams } from "../router.js";
 import { badge, busy, button, clear, download, empty, errorAlert, fmtCompact, fmtDate, fmtInt,
   fmtMs, fmtRelative, fmtUSD, h, loading, segmented, toast } from "../ui.js";
-import { METRICS, RANGES, rangeBuckets, toSeries, totals } from "../usage-data.js";
+import { DOOR_NAMES, METRICS, RANGES, rangeBuckets, toSeries, totals } from "../usage-data.js";
 
 const PAGE_SIZE = 25;
 
@@ -15,14 +15,15 @@ export async function mount(root, { me, params, signal }) {
   const state = {
     range: RANGES[params.get("range")] ? params.get("range") : "7d",
     metric: METRICS[params.get("metric")] ? params.get("metric") : "total_tokens",
-    by: admin && params.get("by") === "key" ? "key" : "model",
+    by: ["key", "endpoint"].includes(params.get("by")) && (admin || params.get("by") === "endpoint")
+      ? params.get("by") : "model",
     model: params.get("model") || "",
     key: admin ? params.get("key") || "" : "",
     status: params.get("status") || "",
   };
   const charts = [];
   const save = () => setParams({ range: state.range, metric: state.metric,
-    by: state.by === "key" ? "key" : null, model: state.model, key: state.key, status: state.status });
+    by: state.by === "model" ? null : state.by, model: state.model, key: state.key, status: state.status });
 
   const modelSelect = h("select", { class: "select", id: "usage-model" },
     h("option", { value: "" }, "All models"));
@@ -54,13 +55,12 @@ export async function mount(root, { me, params, signal }) {
 
   const metricControl = segmented("Metric", Object.entries(METRICS).map(([k, m]) => [k, m.label]),
     state.metric, (v) => { state.metric = v; save(); renderChart(); });
-  const byControl = admin
-    ? segmented("Group by", [["model", "By model"], ["key", "By key"]], state.by, (v) => {
-      state.by = v;
-      save();
-      loadAggregates();
-    })
-    : null;
+  const byChoices = [["model", "By model"], admin ? ["key", "By key"] : null, ["endpoint", "By door"]];
+  const byControl = segmented("Group by", byChoices.filter(Boolean), state.by, (v) => {
+    state.by = v;
+    save();
+    loadAggregates();
+  });
 
   const exportBtn = admin ? button("Export CSV", { iconName: "download", small: true }) : null;
   if (exportBtn) {
@@ -232,7 +232,10 @@ export async function mount(root, { me, params, signal }) {
             when(r.created_at)),
           admin ? h("td", { "data-label": "Key", class: "nowrap" }, r.key_name || r.key_id || "—") : null,
           h("td", { "data-label": "Model", class: "nowrap" }, h("span", { class: "mono" }, r.model || "—"),
-            r.stream ? h("span", { class: "muted small", title: "streamed" }, " · SSE") : null),
+            r.stream ? h("span", { class: "muted small", title: "streamed" }, " · SSE") : null,
+            r.endpoint && r.endpoint !== "chat"
+              ? h("span", { class: "muted small", title: "the door it came in by" }, ` · ${DOOR_NAMES[r.endpoint] || r.endpoint}`)
+              : null),
           h("td", { "data-label": "Status" }, statusBadge(r)),
           h("td", { "data-label": "Tokens in → out", class: "num",
             title: r.usage_estimated ? "counted by the relay: the upstream reported none" : null },
