@@ -40,6 +40,9 @@ class OpenAIProvider(msgspec.Struct, tag="openai", tag_field="type", forbid_unkn
     max_connections: int = 1000
     reasoning_style: Literal["openai", "deepseek", "qwen", "vllm"] = "openai"
     """How a reasoning model-name suffix is spelt for this server (see README)."""
+    responses: bool | None = None
+    """Whether the server also speaks OpenAI's Responses API (`{base_url}/responses`): then
+    the Responses door passes its requests through. Default: yes for api.openai.com only."""
     max_tokens_field: Literal["max_tokens", "max_completion_tokens"] | None = None
     """How to send an output cap the relay sets itself (a budget's): `max_completion_tokens`
     for api.openai.com, `max_tokens` elsewhere, unless set."""

@@ -27,12 +27,13 @@ from llmrelay.protocol.errors import RelayError, internal_error, method_not_allo
 from llmrelay.protocol.json_body import claimed_model, parse_json_object
 from llmrelay.protocol.think_tags import ThinkTagFolder, fold_message
 from llmrelay.providers.base import UpstreamCall, UpstreamError
+from llmrelay.providers.native import NativeRequest, PrimedRawStream
 from llmrelay.routing.catalog import Deployment, ResolvedModel
 from llmrelay.routing.router import failure_kind
 from llmrelay.wire.body import ClientGone, read_body
 from llmrelay.wire.disconnect import cancel_on_disconnect
 from llmrelay.wire.sse import STREAM_HEADERS
-from llmrelay.wire.stream import KeepAlive, PrimedStream, relay_stream
+from llmrelay.wire.stream import KeepAlive, PrimedStream, relay_raw, relay_stream
 
 if TYPE_CHECKING:
     from llmrelay.relay import Relay
@@ -121,7 +122,7 @@ class Pipeline:
                 key, request, resolved.entry.priced_models, address, resolved.reasoning
             )
         headers = [rid, *exchange.admission.headers] if exchange.admission else [rid]
-        attempts = _Attempts(inbound, resolved, exchange)
+        attempts = _Attempts(door, inbound, resolved, exchange)
         abort = scope.get(ABORT_SCOPE_KEY)
         async with cancel_on_disconnect(receive, exchange, abort) as abandon:
             if request.stream:
@@ -146,6 +147,12 @@ class Pipeline:
             body = parse_json_object(raw)
             exchange.model = claimed_model(body)
             inbound = door.parse(body)
+        if door.forwarded_headers:
+            inbound.headers = {
+                name.decode(): value.decode("latin-1")
+                for name, value in scope["headers"]
+                if name in door.forwarded_headers
+            }
         request = inbound.request
         exchange.request = request
         exchange.stream = request.stream
@@ -160,18 +167,23 @@ class Pipeline:
         exchange: Exchange,
         headers: Headers,
     ) -> None:
-        answer = await self.relay.router.run(
-            resolved.entry, lambda d: d.provider.complete(attempts.call(d))
-        )
+        answer = await self.relay.router.run(resolved.entry, attempts.complete)
         call = attempts.last_call
-        if call.model.think_tags:
-            for choice in answer.get("choices") or ():
-                fold_message(choice.get("message") or {})
-        usage, exchange.usage_estimated = whole_usage(
-            self.relay.tokens, call.request.messages, answer
-        )
+        if attempts.last_native is not None:  # the door's own protocol: as it came
+            usage = door.native_usage(answer)
+            if usage is None:
+                usage = prompt_only_usage(self.relay.tokens, call.request.messages)
+                exchange.usage_estimated = True
+            body = orjson.dumps(answer)
+        else:
+            if call.model.think_tags:
+                for choice in answer.get("choices") or ():
+                    fold_message(choice.get("message") or {})
+            usage, exchange.usage_estimated = whole_usage(
+                self.relay.tokens, call.request.messages, answer
+            )
+            body = orjson.dumps(door.render(attempts.inbound, answer, usage))
         exchange.usage = usage
-        body = orjson.dumps(door.render(attempts.inbound, answer, usage))
         exchange.mark_first_token()
         exchange.response_started = exchange.finished = True
         if call.model.price is not None:
@@ -206,13 +218,19 @@ class Pipeline:
             await send({"type": "http.response.body", "body": body, "more_body": False})
             return
         call, deployment = attempts.last_call, attempts.last_deployment
-        meter = StreamMeter(self.relay.tokens, call.request.messages)
-        folder = ThinkTagFolder() if call.model.think_tags else None
-        assert opener.keepalive is not None
+        keepalive = opener.keepalive
+        assert keepalive is not None
         timeouts = call.timeouts or deployment.provider.config.timeouts  # type: ignore[attr-defined]
         deadline = time.monotonic() + timeouts.total - exchange.elapsed()
-        opener.keepalive.guard(timeouts.idle, deadline, abandon)
-        error = await relay_stream(stream, send, exchange, meter, encoder, opener.keepalive, folder)
+        keepalive.guard(timeouts.idle, deadline, abandon)
+        messages = call.request.messages
+        if isinstance(stream, PrimedRawStream):
+            native_meter = door.native_meter(self.relay.tokens, messages)
+            error = await relay_raw(stream, send, exchange, native_meter, encoder, keepalive)
+        else:
+            meter = StreamMeter(self.relay.tokens, messages)
+            folder = ThinkTagFolder() if call.model.think_tags else None
+            error = await relay_stream(stream, send, exchange, meter, encoder, keepalive, folder)
         if isinstance(error, UpstreamError) and failure_kind(error) and error.health_failure:
             deployment.breaker.failed(None, error)  # too late to retry, not to learn
 
@@ -238,12 +256,18 @@ class _StreamOpener:
         self.headers = headers
         self.keepalive: KeepAlive | None = None
 
-    async def open(self, deployment: Deployment) -> PrimedStream:
+    async def open(self, deployment: Deployment) -> PrimedStream | PrimedRawStream:
         call = self.attempts.call(deployment)
-        stream = await deployment.provider.open_stream(call)
+        native = self.attempts.native(deployment)
+        primed: PrimedStream | PrimedRawStream
+        if native is not None:
+            stream: Any = await deployment.provider.open_native(call, native)
+            primed = PrimedRawStream(stream)
+        else:
+            stream = await deployment.provider.open_stream(call)
+            primed = PrimedStream(stream)
         if self.keepalive is None:
             await self._start_response()
-        primed = PrimedStream(stream)
         timeouts = call.timeouts or deployment.provider.config.timeouts  # type: ignore[attr-defined]
         try:
             await primed.prime(timeouts.first_token, deployment.provider.name)
@@ -262,7 +286,10 @@ class _StreamOpener:
 class _Attempts:
     """Builds the upstream call for each deployment tried, and remembers the last one."""
 
-    def __init__(self, inbound: Inbound, resolved: ResolvedModel, exchange: Exchange):
+    def __init__(
+        self, door: Door, inbound: Inbound, resolved: ResolvedModel, exchange: Exchange
+    ) -> None:
+        self.door = door
         self.inbound = inbound
         self.request = inbound.request
         self.resolved = resolved
@@ -271,6 +298,7 @@ class _Attempts:
         self.max_tokens = self.request.max_tokens or (admission and admission.output_cap)
         self.last_call: UpstreamCall
         self.last_deployment: Deployment
+        self.last_native: NativeRequest | None = None
 
     def call(self, deployment: Deployment) -> UpstreamCall:
         reasoning = self.resolved.reasoning
@@ -289,3 +317,21 @@ class _Attempts:
             max_tokens=self.max_tokens,
         )
         return self.last_call
+
+    def native(self, deployment: Deployment) -> NativeRequest | None:
+        """The pass-through request, when `deployment` speaks the door's protocol itself
+        (after `call` for the same deployment)."""
+        inbound = self.inbound
+        native = None
+        if inbound.body is not None and deployment.provider.speaks(self.door.protocol):
+            native = self.door.native_request(inbound, self.last_call)
+        self.last_native = native
+        return native
+
+    async def complete(self, deployment: Deployment) -> dict[str, Any]:
+        """One whole attempt: a `chat.completion`, or the door's own answer (pass-through)."""
+        call = self.call(deployment)
+        native = self.native(deployment)
+        if native is not None:
+            return await deployment.provider.complete_native(call, native)
+        return await deployment.provider.complete(call)

@@ -11,13 +11,16 @@ for every door. A new client protocol is one module here and a line in the route
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from llmrelay.metering.meter import StreamMeter
+from llmrelay.metering.tokens import TokenCounter
 from llmrelay.protocol.errors import RelayError
 from llmrelay.protocol.request import ChatRequest
 from llmrelay.protocol.usage import Usage
+from llmrelay.providers.base import UpstreamCall
+from llmrelay.providers.native import NativeRequest
 from llmrelay.wire.credentials import bearer_credentials
 
 Headers = list[tuple[bytes, bytes]]
@@ -36,6 +39,8 @@ class Inbound:
     (passed through with only `model` changed)."""
     state: Any = None
     """Whatever else the door needs to answer in its protocol."""
+    headers: dict[str, str] = field(default_factory=dict)
+    """The client's protocol headers a pass-through forwards (`Door.forwarded_headers`)."""
 
 
 class StreamEncoder(abc.ABC):
@@ -70,6 +75,10 @@ class Door(abc.ABC):
     that speaks it too is passed the client's body through."""
     methods: ClassVar[tuple[str, ...]] = ("POST",)
 
+    forwarded_headers: ClassVar[frozenset[bytes]] = frozenset()
+    """The client's protocol headers (lower case) an upstream that speaks the protocol gets
+    too (`anthropic-beta`, say); never its key."""
+
     def credentials(self, scope: dict[str, Any]) -> str | None:
         """The caller's key (`Authorization: Bearer` unless the protocol says otherwise)."""
         return bearer_credentials(scope)
@@ -90,6 +99,19 @@ class Door(abc.ABC):
     @abc.abstractmethod
     def error_body(self, error: RelayError) -> bytes:
         """The error in the door's own JSON shape."""
+
+    def native_request(self, inbound: Inbound, call: UpstreamCall) -> NativeRequest | None:
+        """What an upstream that speaks this door's protocol gets: the client's body with
+        only `model` (and a cap the relay set) changed. None: this door never passes through."""
+        return None
+
+    def native_usage(self, answer: dict[str, Any]) -> Usage | None:
+        """The usage in a pass-through's whole answer."""
+        return None
+
+    def native_meter(self, counter: TokenCounter, messages: list[dict[str, Any]]) -> Any:
+        """A `metering.native_meter.NativeStreamMeter` for a pass-through's stream."""
+        raise NotImplementedError
 
     def error_headers(self, error: RelayError) -> Headers:
         """`content-type`, `retry-after` and the like, for an error answered as a status."""

@@ -18,6 +18,9 @@ from llmrelay.providers.anthropic_response import completion_from_message, map_a
 from llmrelay.providers.anthropic_stream import AnthropicEvents
 from llmrelay.providers.base import ChunkStream, UpstreamCall, UpstreamError
 from llmrelay.providers.http_upstream import HttpProvider, SSEChunkStream
+from llmrelay.providers.native import NativeRequest, RawStream, complete_native, open_native
+
+MESSAGES = "anthropic-messages"
 
 
 class AnthropicProvider(HttpProvider):
@@ -36,6 +39,15 @@ class AnthropicProvider(HttpProvider):
 
     def error_for(self, status: int, raw: bytes, headers: Mapping[str, str]) -> UpstreamError:
         return map_anthropic_error(self.name, status, raw, headers, self.scrubber)
+
+    def speaks(self, protocol: str) -> bool:
+        return protocol == MESSAGES
+
+    async def complete_native(self, call: UpstreamCall, native: NativeRequest) -> dict[str, Any]:
+        return await complete_native(self, self.url, call, native)
+
+    async def open_native(self, call: UpstreamCall, native: NativeRequest) -> RawStream:
+        return await open_native(self, self.url, call, native)
 
     async def complete(self, call: UpstreamCall) -> dict[str, Any]:
         translated = build_request(call, stream=False)

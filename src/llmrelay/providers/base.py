@@ -138,6 +138,19 @@ class Provider(abc.ABC):
         """What `/readyz` shows about this provider."""
         return {"kind": self.kind, "ready": self.ready}
 
+    def speaks(self, protocol: str) -> bool:
+        """Whether this upstream takes a door's protocol as it is (a pass-through), besides
+        the relay's own request (`complete`, `open_stream`)."""
+        return False
+
+    async def complete_native(self, call: UpstreamCall, native: Any) -> dict[str, Any]:
+        """A pass-through's whole answer, in the door's protocol (only if `speaks` it)."""
+        raise NotImplementedError
+
+    async def open_native(self, call: UpstreamCall, native: Any) -> Any:
+        """A pass-through's stream (a `providers.native.RawStream`), once accepted."""
+        raise NotImplementedError
+
     @abc.abstractmethod
     async def complete(self, call: UpstreamCall) -> dict[str, Any]:
         """A whole `chat.completion` object, `usage` included when the upstream reported it."""

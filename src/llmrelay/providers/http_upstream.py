@@ -121,16 +121,21 @@ class HttpProvider(Provider):
         url: str,
         payload: bytes,
         call: UpstreamCall,
+        client_headers: Mapping[str, str] | None = None,
     ) -> aiohttp.ClientResponse:
         """POST `call`'s payload and wait for the status line and headers; non-200 raises the
         mapped error. The call's request id goes in `REQUEST_ID_HEADER` unless the operator's
-        headers name it; the call's model's own timeouts, if any, replace the provider's."""
+        headers name it; the call's model's own timeouts, if any, replace the provider's.
+        `client_headers` (a pass-through's protocol headers) go too, under the operator's."""
         if self._session is None:
             raise RuntimeError(f"provider {self.name} used before start()")
         timeouts = call.timeouts
         options: dict[str, Any] = {}
+        headers = self._forwarded(client_headers) if client_headers else {}
         if self._sends_request_id:
-            options["headers"] = {REQUEST_ID_HEADER: call.request_id}
+            headers[REQUEST_ID_HEADER] = call.request_id
+        if headers:
+            options["headers"] = headers
         if timeouts is not None:
             options["timeout"] = aiohttp.ClientTimeout(
                 total=timeouts.total, sock_connect=timeouts.connect, sock_read=read_gap(timeouts)
@@ -153,6 +158,11 @@ class HttpProvider(Provider):
                 response.release()
             raise for_client(self.error_for(response.status, raw, response.headers), call)
         return response
+
+    def _forwarded(self, client_headers: Mapping[str, str]) -> dict[str, str]:
+        """The client's protocol headers that the operator's own do not replace."""
+        operator = {name.lower() for name in self.config.headers}
+        return {k: v for k, v in client_headers.items() if k.lower() not in operator}
 
     async def read_json(
         self, response: aiohttp.ClientResponse, timeouts: Timeouts | None = None

@@ -21,9 +21,12 @@ from llmrelay.providers.http_upstream import (
     decode_json_event,
     stream_cut,
 )
+from llmrelay.providers.native import NativeRequest, RawStream, complete_native, open_native
 from llmrelay.providers.openai_reasoning import apply_reasoning, normalise_reasoning
 from llmrelay.providers.sse_reader import SSEEvent
 from llmrelay.providers.upstream_errors import map_openai_error
+
+RESPONSES = "openai-responses"
 
 
 class OpenAICompatibleProvider(HttpProvider):
@@ -33,9 +36,21 @@ class OpenAICompatibleProvider(HttpProvider):
         super().__init__(name, config, key_header="authorization", key_prefix="Bearer ")
         self.config: OpenAIProviderConfig = config
         self.url = config.base_url.rstrip("/") + "/chat/completions"
+        official = "api.openai.com" in config.base_url
         self.max_tokens_field = config.max_tokens_field or (
-            "max_completion_tokens" if "api.openai.com" in config.base_url else "max_tokens"
+            "max_completion_tokens" if official else "max_tokens"
         )
+        self.responses_url = config.base_url.rstrip("/") + "/responses"
+        self.speaks_responses = official if config.responses is None else config.responses
+
+    def speaks(self, protocol: str) -> bool:
+        return protocol == RESPONSES and self.speaks_responses
+
+    async def complete_native(self, call: UpstreamCall, native: NativeRequest) -> dict[str, Any]:
+        return await complete_native(self, self.responses_url, call, native)
+
+    async def open_native(self, call: UpstreamCall, native: NativeRequest) -> RawStream:
+        return await open_native(self, self.responses_url, call, native)
 
     def error_for(self, status: int, raw: bytes, headers: Mapping[str, str]) -> UpstreamError:
         return map_openai_error(self.name, status, raw, headers, self.scrubber)

@@ -34,7 +34,8 @@ def _parse_event(block: bytes) -> SSEEvent | None:
     return SSEEvent(event, data[0] if len(data) == 1 else "\n".join(data))
 
 
-def _split_events(buffer: bytes) -> tuple[list[SSEEvent], bytes]:
+def split_events(buffer: bytes) -> tuple[list[SSEEvent], bytes]:
+    """The complete events in `buffer`, and what follows the last one."""
     if b"\r" in buffer:
         buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     *blocks, rest = buffer.split(b"\n\n")
@@ -46,7 +47,7 @@ async def read_sse_batches(reads: AsyncIterable[bytes]) -> AsyncIterator[list[SS
     """Yield the complete events of each network read together (never an empty list)."""
     buffer = b""
     async for data in reads:
-        events, buffer = _split_events(buffer + data if buffer else data)
+        events, buffer = split_events(buffer + data if buffer else data)
         if events:
             yield events
     last = _parse_event(buffer) if buffer.strip() else None

@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from llmrelay.metering.exchange import Exchange
 from llmrelay.metering.meter import StreamMeter
+from llmrelay.metering.native_meter import NativeStreamMeter
 from llmrelay.protocol.errors import RelayError, internal_error
 from llmrelay.protocol.think_tags import ThinkTagFolder
 from llmrelay.providers.base import ChunkStream, upstream_timeout
+from llmrelay.providers.native import PrimedRawStream
 from llmrelay.wire.sse import PING
 
 if TYPE_CHECKING:
@@ -103,9 +105,10 @@ async def relay_stream(
 
     Returns the error that cut the stream, if one did (the client got it in the door's
     shape)."""
-    error: RelayError | None = None
     opening = encoder.begin()  # sent with the first frames: only `: ping`s came before
-    try:
+
+    async def frames() -> AsyncIterator[bytes]:
+        nonlocal opening
         async for batch in stream.batches():
             body = opening
             for chunk in batch:
@@ -114,9 +117,57 @@ async def relay_stream(
                     for choice in chunk.get("choices") or ():
                         folder.fold(choice)
                 body += encoder.delta(chunk)
-            if not body:
-                continue
-            opening = b""
+            if body:
+                opening = b""
+                yield body
+
+    try:
+        error = await _pump(frames(), stream, send, exchange, keepalive)
+    finally:  # a client that left is billed for what was delivered too
+        exchange.usage = meter.usage()
+        exchange.usage_estimated = meter.estimated
+    tail = encoder.error(error) if error is not None else encoder.end(meter)
+    await send({"type": "http.response.body", "body": opening + tail, "more_body": False})
+    return error
+
+
+async def relay_raw(
+    stream: PrimedRawStream,
+    send: Any,
+    exchange: Exchange,
+    meter: NativeStreamMeter,
+    encoder: StreamEncoder,
+    keepalive: KeepAlive,
+) -> RelayError | None:
+    """Pump a pass-through's SSE events to the client as they came, `meter` reading the usage
+    on the side; an error that cuts it is the door's own error frame."""
+
+    async def frames() -> AsyncIterator[bytes]:
+        async for events in stream.events():
+            meter.feed(events)
+            yield events
+
+    try:
+        error = await _pump(frames(), stream, send, exchange, keepalive)
+    finally:  # a client that left is billed for what was delivered too
+        exchange.usage = meter.usage()
+        exchange.usage_estimated = meter.estimated
+    tail = encoder.error(error) if error is not None else b""
+    await send({"type": "http.response.body", "body": tail, "more_body": False})
+    return error
+
+
+async def _pump(
+    frames: AsyncIterator[bytes],
+    stream: ChunkStream | PrimedRawStream,
+    send: Any,
+    exchange: Exchange,
+    keepalive: KeepAlive,
+) -> RelayError | None:
+    """Send each of `frames` as it comes; the error that cut them, if one did."""
+    error: RelayError | None = None
+    try:
+        async for body in frames:
             exchange.mark_first_token()
             keepalive.sending_since = time.monotonic()
             await send({"type": "http.response.body", "body": body, "more_body": True})
@@ -130,15 +181,9 @@ async def relay_stream(
     finally:
         await keepalive.stop()
         await stream.aclose()
-        exchange.usage = meter.usage()
-        exchange.usage_estimated = meter.estimated
     exchange.finished = True
     if error is not None:
         exchange.fail(error)
-        tail = opening + encoder.error(error)
-    else:
-        tail = opening + encoder.end(meter)
-    await send({"type": "http.response.body", "body": tail, "more_body": False})
     return error
 
 

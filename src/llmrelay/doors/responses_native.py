@@ -1,0 +1,59 @@
+"""The Responses door's pass-through: to an OpenAI-compatible upstream that speaks the
+Responses API itself (`responses: true`, the default for api.openai.com), the client's body
+goes as it came but for `model`; the answer comes back as the upstream sent it, encrypted
+reasoning and all (https://platform.openai.com/docs/api-reference/responses).
+
+Usage is read from the response object (`response.completed` when streamed).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmrelay.metering.native_meter import NativeStreamMeter
+from llmrelay.protocol.usage import Usage
+from llmrelay.providers.base import UpstreamCall
+from llmrelay.providers.native import NativeRequest
+
+PROTOCOL = "openai-responses"
+FINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
+
+
+def native_request(body: dict[str, Any], call: UpstreamCall) -> NativeRequest:
+    out = {**body, "model": call.upstream_model}
+    if call.max_tokens is not None and body.get("max_output_tokens") is None:
+        out["max_output_tokens"] = call.max_tokens  # the cap a budget's reservation assumed
+    return NativeRequest(PROTOCOL, out)
+
+
+def usage_of(usage: Any) -> Usage | None:
+    """A Responses `usage` object in the relay's terms."""
+    if not isinstance(usage, dict):
+        return None
+    inputs, outputs = usage.get("input_tokens"), usage.get("output_tokens")
+    if not isinstance(inputs, int) or not isinstance(outputs, int):
+        return None
+    input_details = usage.get("input_tokens_details") or {}
+    output_details = usage.get("output_tokens_details") or {}
+    return Usage.from_openai(
+        {
+            "prompt_tokens": inputs,
+            "completion_tokens": outputs,
+            "prompt_tokens_details": {"cached_tokens": input_details.get("cached_tokens")},
+            "completion_tokens_details": {
+                "reasoning_tokens": output_details.get("reasoning_tokens")
+            },
+        }
+    )
+
+
+class ResponsesStreamMeter(NativeStreamMeter):
+    def read(self, name: str, data: dict[str, Any]) -> None:
+        if name.endswith(".delta"):
+            delta = data.get("delta")
+            if isinstance(delta, str) and delta:
+                self.delivered.add(delta)
+        elif name in FINAL_EVENTS:
+            response = data.get("response")
+            if isinstance(response, dict):
+                self.reported = usage_of(response.get("usage")) or self.reported

@@ -1,0 +1,124 @@
+"""Pass-through: a door's request sent to an upstream that speaks the door's protocol itself.
+
+The client's body goes upstream untouched but for `model` (and an output cap the relay had
+to set), so every field survives, known to the relay or not: prompt caching, signed thinking
+blocks, `context_management`, encrypted reasoning. The answer comes back as it came: a whole
+JSON body, or the upstream's SSE bytes, cut only at event boundaries (so a `: ping` the relay
+adds never lands inside an event) and never parsed here; the door's meter reads the usage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import orjson
+
+from llmrelay.providers.base import UpstreamCall, upstream_timeout
+from llmrelay.providers.http_upstream import HttpProvider, stream_cut
+
+EVENT_ENDS = (b"\n\n", b"\r\n\r\n")
+
+
+@dataclass(slots=True)
+class NativeRequest:
+    """What a door sends an upstream that speaks its protocol."""
+
+    protocol: str
+    body: dict[str, Any]
+    """The client's body with the upstream's model name (and the relay's cap, if it set one)."""
+    headers: dict[str, str] = field(default_factory=dict)
+    """The protocol's own headers from the client (`anthropic-beta`, ...); never its key."""
+
+
+def complete_event_end(buffer: bytes) -> int:
+    """Where the last complete SSE event in `buffer` ends (0: none yet)."""
+    ends = [buffer.rfind(end) + len(end) for end in EVENT_ENDS if end in buffer]
+    return max(ends, default=0)
+
+
+class RawStream:
+    """An upstream's SSE answer as bytes, whole events at a time."""
+
+    def __init__(self, provider: HttpProvider, response: aiohttp.ClientResponse) -> None:
+        self.provider = provider
+        self.response = response
+
+    async def events(self) -> AsyncIterator[bytes]:
+        """Each read's complete events together (never an empty bytes); what follows the last
+        complete event waits for the next read, and a last unterminated one comes at the end."""
+        name = self.provider.name
+        buffer = b""
+        try:
+            async for data in self.response.content.iter_any():
+                buffer = buffer + data if buffer else data
+                cut = complete_event_end(buffer)
+                if cut:
+                    events, buffer = buffer[:cut], buffer[cut:]
+                    yield events
+        except aiohttp.ServerTimeoutError:
+            raise upstream_timeout(name, "no data between chunks in time") from None
+        except TimeoutError:
+            raise upstream_timeout(name, "the stream outlasted the total timeout") from None
+        except aiohttp.ClientError as exc:
+            raise stream_cut(name, type(exc).__name__) from None
+        finally:
+            self.response.release()
+        if buffer.strip():
+            yield buffer + b"\n\n"
+
+    async def aclose(self) -> None:
+        self.response.close()
+
+
+class PrimedRawStream:
+    """A raw stream whose first events have arrived (within `first_token`): until then only
+    `: ping`s reached the client, so a deployment that accepted and then said nothing can
+    still be swapped for another."""
+
+    def __init__(self, inner: RawStream) -> None:
+        self.inner = inner
+        self._events = inner.events().__aiter__()
+        self._first = b""
+
+    async def prime(self, first_token: float, provider: str) -> None:
+        try:
+            async with asyncio.timeout(first_token):
+                self._first = await anext(self._events)
+        except TimeoutError:
+            raise upstream_timeout(provider, "no first event in time") from None
+        except StopAsyncIteration:
+            self._first = b""
+
+    async def events(self) -> AsyncIterator[bytes]:
+        if self._first:
+            yield self._first
+        async for events in self._events:
+            yield events
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def complete_native(
+    provider: HttpProvider, url: str, call: UpstreamCall, native: NativeRequest
+) -> dict[str, Any]:
+    """A whole answer in the door's protocol, as the upstream sent it."""
+    payload = orjson.dumps({**native.body, "stream": False})
+    response = await provider.post(url, payload, call, native.headers)
+    answer = await provider.read_json(response, call.timeouts)
+    if not isinstance(answer, dict):
+        raise provider.malformed("an unexpected response")
+    return answer
+
+
+async def open_native(
+    provider: HttpProvider, url: str, call: UpstreamCall, native: NativeRequest
+) -> RawStream:
+    """The upstream's stream in the door's protocol, once it accepted the request."""
+    payload = orjson.dumps({**native.body, "stream": True})
+    response = await provider.post(url, payload, call, native.headers)
+    return RawStream(provider, response)
