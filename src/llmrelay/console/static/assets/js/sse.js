@@ -76,3 +76,69 @@ export async function streamChat({ body, signal, onDelta, onStart }) {
   }
   return result;
 }
+
+/** The chat body the playground builds, as an Anthropic Messages request. */
+export function messagesBody(body) {
+  const system = body.messages.filter((m) => m.role === "system").map((m) => m.content).join("\n\n");
+  const out = {
+    model: body.model,
+    max_tokens: body.max_tokens || 1024,
+    messages: body.messages.filter((m) => m.role !== "system"),
+    temperature: Math.min(body.temperature ?? 1, 1),
+    stream: true,
+  };
+  if (system) out.system = system;
+  return out;
+}
+
+/**
+ * POST /v1/messages (Anthropic's Messages API) with `stream: true`, the same way `streamChat`
+ * does the Chat Completions door: onDelta({content, reasoning}) per text or thinking delta;
+ * resolves {usage, finishReason, requestId, model} with usage in Chat's terms.
+ */
+export async function streamMessages({ body, signal, onDelta, onStart }) {
+  const key = (session.get() || {}).key;
+  let response;
+  try {
+    response = await fetch("/v1/messages", {
+      method: "POST",
+      signal,
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json",
+        "anthropic-version": "2023-06-01", accept: "text/event-stream" },
+      body: JSON.stringify(messagesBody(body)),
+    });
+  } catch (e) {
+    if (e.name === "AbortError") throw e;
+    throw new ApiError(0, "Cannot reach the relay. Check that it is running and try again.");
+  }
+  if (!response.ok) throw await errorFrom(response);
+  const result = { usage: null, finishReason: null, requestId: response.headers.get("x-request-id"),
+    model: body.model };
+  if (onStart) onStart(result);
+  const counts = {};
+  for await (const data of sseData(response.body)) {
+    let event;
+    try {
+      event = JSON.parse(data);
+    } catch {
+      continue;
+    }
+    if (event.type === "error") {
+      throw new ApiError(502, (event.error || {}).message || "The stream failed", event.error);
+    }
+    if (event.type === "message_start" && event.message) Object.assign(counts, event.message.usage);
+    if (event.type === "message_delta") {
+      Object.assign(counts, event.usage);
+      if (event.delta && event.delta.stop_reason) result.finishReason = event.delta.stop_reason;
+    }
+    if (event.type === "content_block_delta" && event.delta) {
+      const { text, thinking } = event.delta;
+      if (text || thinking) onDelta({ content: text || "", reasoning: thinking || "" });
+    }
+  }
+  const prompt = (counts.input_tokens || 0) + (counts.cache_read_input_tokens || 0)
+    + (counts.cache_creation_input_tokens || 0);
+  result.usage = { prompt_tokens: prompt, completion_tokens: counts.output_tokens || 0,
+    total_tokens: prompt + (counts.output_tokens || 0) };
+  return result;
+}

@@ -3,13 +3,16 @@
 import { api } from "../api.js";
 import { icon } from "../icons.js";
 import { setParams } from "../router.js";
-import { streamChat } from "../sse.js";
+import { streamChat, streamMessages } from "../sse.js";
 import { button, clear, empty, errorAlert, field, fmtInt, fmtMs, h, loading } from "../ui.js";
 
 const LAST_MODEL = "llmrelay.console.playground-model";
 
 export async function mount(root, { me, params, signal }) {
   const modelSelect = h("select", { class: "select", name: "model" });
+  const doorSelect = h("select", { class: "select", name: "door" },
+    h("option", { value: "chat" }, "Chat Completions (OpenAI)"),
+    h("option", { value: "messages" }, "Messages (Anthropic)"));
   const system = h("textarea", { class: "textarea", name: "system", rows: 4,
     placeholder: "You are a helpful assistant." });
   const temperature = h("input", { type: "range", min: "0", max: "2", step: "0.1", value: "0.7",
@@ -37,6 +40,7 @@ export async function mount(root, { me, params, signal }) {
       h("div", { class: "actions" }, toggle, clearBtn)),
     h("div", { class: "card-body", id: "pg-settings" },
       field("Model", modelSelect, { id: "pg-model" }),
+      field("API", doorSelect, { id: "pg-door", hint: "The door the request comes in by." }),
       field("System prompt", system, { id: "pg-system" }),
       h("div", { class: "field" }, h("label", { for: "pg-temp" }, "Temperature"), tempRow),
       field("Max tokens", maxTokens, { id: "pg-max", hint: "The most the answer may use; budgets reserve it." }),
@@ -137,7 +141,8 @@ export async function mount(root, { me, params, signal }) {
     let result = null;
     let failure = null;
     try {
-      result = await streamChat({
+      const stream = doorSelect.value === "messages" ? streamMessages : streamChat;
+      result = await stream({
         body,
         signal: controller.signal,
         onDelta({ content, reasoning: r }) {
