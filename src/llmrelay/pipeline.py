@@ -161,7 +161,7 @@ class Pipeline:
         headers: Headers,
     ) -> None:
         answer = await self.relay.router.run(
-            resolved.entry, lambda d: d.provider.complete(attempts.call(d))
+            resolved.entry, lambda d: door.call_upstream(d.provider, attempts.call(d))
         )
         call = attempts.last_call
         if call.model.think_tags:
@@ -193,7 +193,7 @@ class Pipeline:
         abandon: Callable[[str], None],
     ) -> None:
         encoder = door.encoder(attempts.inbound)
-        opener = _StreamOpener(self.relay, attempts, send, exchange, headers)
+        opener = _StreamOpener(self.relay, door, attempts, send, exchange, headers)
         try:
             stream = await self.relay.router.run(resolved.entry, opener.open)
         except RelayError as error:
@@ -226,12 +226,14 @@ class _StreamOpener:
     def __init__(
         self,
         relay: Relay,
+        door: Door,
         attempts: _Attempts,
         send: Any,
         exchange: Exchange,
         headers: Headers,
     ) -> None:
         self.relay = relay
+        self.door = door
         self.attempts = attempts
         self.send = send
         self.exchange = exchange
@@ -240,7 +242,7 @@ class _StreamOpener:
 
     async def open(self, deployment: Deployment) -> PrimedStream:
         call = self.attempts.call(deployment)
-        stream = await deployment.provider.open_stream(call)
+        stream = await self.door.open_upstream(deployment.provider, call)
         if self.keepalive is None:
             await self._start_response()
         primed = PrimedStream(stream)

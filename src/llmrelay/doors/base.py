@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from llmrelay.metering.meter import StreamMeter
 from llmrelay.protocol.errors import RelayError
 from llmrelay.protocol.request import ChatRequest
 from llmrelay.protocol.usage import Usage
 from llmrelay.wire.credentials import bearer_credentials
+
+if TYPE_CHECKING:
+    from llmrelay.providers.base import ChunkStream, Provider, UpstreamCall
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -90,6 +93,16 @@ class Door(abc.ABC):
     @abc.abstractmethod
     def error_body(self, error: RelayError) -> bytes:
         """The error in the door's own JSON shape."""
+
+    async def call_upstream(self, provider: Provider, call: UpstreamCall) -> dict[str, Any]:
+        """The upstream operation behind a whole answer (a chat completion, unless the
+        door's protocol is another operation: embeddings, say)."""
+        return await provider.complete(call)
+
+    async def open_upstream(self, provider: Provider, call: UpstreamCall) -> ChunkStream:
+        """The upstream operation behind a stream (a chat completion's, unless the door's
+        protocol is another operation)."""
+        return await provider.open_stream(call)
 
     def error_headers(self, error: RelayError) -> Headers:
         """`content-type`, `retry-after` and the like, for an error answered as a status."""

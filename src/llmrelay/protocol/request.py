@@ -36,6 +36,11 @@ class ChatRequest:
     top_p: float | None
     stop: list[str]
     reasoning: ReasoningIntent | None = None
+    produces_output: bool = True
+    """False for an operation that bills its input only (embeddings): no output tokens are
+    reserved nor capped."""
+    prompt_token_ids: int = 0
+    """Prompt tokens sent as token ids rather than text (counted as they are)."""
 
     @property
     def n(self) -> int:
