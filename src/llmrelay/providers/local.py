@@ -58,6 +58,19 @@ def chat_messages(request: ChatRequest) -> list[dict[str, str]]:
     return messages
 
 
+def queue_full(queue_size: int) -> UpstreamError:
+    """An embedded engine's 429: `queue_size` requests already wait (retry elsewhere, or
+    shortly; the engine is not broken)."""
+    return UpstreamError(
+        429,
+        f"The local model is busy: {queue_size} requests are already waiting. Retry shortly.",
+        type="rate_limit_error",
+        code="local_queue_full",
+        retry_after=1.0,
+        health_failure=False,
+    )
+
+
 class _Generation:
     """One queued or running generation; the engine thread feeds `queue` via the loop."""
 
@@ -103,15 +116,7 @@ class LocalModelProvider(Provider):
 
     def _admit(self) -> None:
         if self._in_flight > self.config.queue_size:
-            raise UpstreamError(
-                429,
-                f"The local model is busy: {self.config.queue_size} requests are already "
-                "waiting. Retry shortly.",
-                type="rate_limit_error",
-                code="local_queue_full",
-                retry_after=1.0,
-                health_failure=False,
-            )
+            raise queue_full(self.config.queue_size)
         self._in_flight += 1
 
     def _run(
