@@ -19,6 +19,7 @@ from llmrelay.config import Settings
 from llmrelay.console import console_routes
 from llmrelay.doors.base import Door
 from llmrelay.doors.chat import ChatDoor
+from llmrelay.doors.completions import CompletionsDoor
 from llmrelay.doors.embeddings import EmbeddingsDoor
 from llmrelay.pipeline import Pipeline
 from llmrelay.relay import Relay, open_relay_state
@@ -34,6 +35,7 @@ log = logging.getLogger("llmrelay")
 DOORS: dict[str, Door] = {
     "/v1/chat/completions": ChatDoor(),
     "/v1/embeddings": EmbeddingsDoor(),
+    "/v1/completions": CompletionsDoor(),
 }
 """The client protocols, by path: each is served by the shared pipeline."""
 

@@ -52,8 +52,13 @@ async def embeddings(request: web.Request, body: dict[str, Any]) -> web.Response
 
 
 def _prompts(body: dict[str, Any]) -> list[str]:
+    """The prompts as text (token `7` reads as the word `t7`)."""
     prompt = body["prompt"]
-    return [prompt] if isinstance(prompt, str) else prompt
+    if isinstance(prompt, str):
+        return [prompt]
+    if all(isinstance(token, int) for token in prompt):
+        prompt = [prompt]
+    return [p if isinstance(p, str) else " ".join(f"t{t}" for t in p) for p in prompt]
 
 
 def _words(prompt: str, body: dict[str, Any]) -> list[str]:

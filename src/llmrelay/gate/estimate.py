@@ -45,7 +45,8 @@ class RequestEstimator:
         if not request.produces_output:
             return 0
         answer = request.max_tokens or self.output_cap(model)
-        return (answer + _thinking_tokens(request, model, reasoning)) * request.n
+        thinking = _thinking_tokens(request, model, reasoning)
+        return (answer + thinking) * request.n * request.output_copies
 
     def _parts_tokens(self, messages: list[dict[str, Any]]) -> int:
         """Images at a flat rate; files and audio by their size (base64 characters per

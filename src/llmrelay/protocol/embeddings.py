@@ -11,22 +11,14 @@ from __future__ import annotations
 
 import base64
 import struct
-from dataclasses import dataclass
 from typing import Any
 
-from llmrelay.protocol.errors import RelayError, invalid_request, invalid_type
+from llmrelay.protocol.errors import RelayError, invalid_request
+from llmrelay.protocol.inputs import TextsOrTokens, texts_or_tokens
 from llmrelay.protocol.request import ChatRequest, model_of, positive_int
 
 MAX_INPUTS = 2048
 ENCODINGS = ("float", "base64")
-
-
-@dataclass(slots=True, frozen=True)
-class EmbeddingInput:
-    """What is to be embedded: texts, or token-id arrays (never both)."""
-
-    texts: tuple[str, ...] = ()
-    token_ids: tuple[tuple[int, ...], ...] = ()
 
 
 def embedding_request_from(body: dict[str, Any]) -> ChatRequest:
@@ -57,61 +49,27 @@ def embedding_request_from(body: dict[str, Any]) -> ChatRequest:
         top_p=None,
         stop=[],
         produces_output=False,
-        prompt_token_ids=sum(len(ids) for ids in inputs.token_ids),
+        prompt_token_ids=inputs.token_count,
     )
 
 
-def _inputs(body: dict[str, Any]) -> EmbeddingInput:
-    value = body.get("input")
-    if value is None:
-        raise invalid_request(
-            "Missing required parameter: 'input'.", param="input", code="missing_required_parameter"
-        )
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list):
-        raise invalid_type("input", "a string or an array", value)
-    if not value:
-        raise invalid_request(
-            "Invalid 'input': empty array. Expected an array with minimum length 1.",
-            param="input",
-            code="empty_array",
-        )
-    if len(value) > MAX_INPUTS:
+def _inputs(body: dict[str, Any]) -> TextsOrTokens:
+    inputs = texts_or_tokens(body, "input")
+    if inputs.count > MAX_INPUTS:
         raise invalid_request(
             f"Invalid 'input': array too long. Expected an array with maximum length "
-            f"{MAX_INPUTS}, but got an array with length {len(value)} instead.",
+            f"{MAX_INPUTS}, but got an array with length {inputs.count} instead.",
             param="input",
             code="array_above_max_length",
         )
-    if all(_is_token(item) for item in value):
-        return EmbeddingInput(token_ids=(tuple(value),))
-    if all(isinstance(item, list) for item in value):
-        return EmbeddingInput(token_ids=tuple(_token_array(v, i) for i, v in enumerate(value)))
-    for i, text in enumerate(value):
-        if not isinstance(text, str):
-            raise invalid_type(f"input[{i}]", "a string", text)
+    for i, text in enumerate(inputs.texts):
         if not text:
             raise invalid_request(
                 f"Invalid 'input[{i}]': empty string. Expected a string with minimum length 1.",
                 param=f"input[{i}]",
                 code="invalid_value",
             )
-    return EmbeddingInput(texts=tuple(value))
-
-
-def _is_token(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _token_array(value: list[Any], index: int) -> tuple[int, ...]:
-    if not value or not all(_is_token(token) for token in value):
-        raise invalid_request(
-            f"Invalid 'input[{index}]': expected a non-empty array of token ids.",
-            param=f"input[{index}]",
-            code="invalid_value",
-        )
-    return tuple(value)
+    return inputs
 
 
 def embedding_texts(request: ChatRequest) -> list[str]:

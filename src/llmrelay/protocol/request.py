@@ -41,6 +41,9 @@ class ChatRequest:
     reserved nor capped."""
     prompt_token_ids: int = 0
     """Prompt tokens sent as token ids rather than text (counted as they are)."""
+    output_copies: int = 1
+    """How many times over each of the `n` choices is generated (legacy completions: once
+    per prompt of a prompt array, and `best_of` candidates)."""
 
     @property
     def n(self) -> int:
