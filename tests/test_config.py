@@ -8,8 +8,10 @@ import sys
 import pytest
 
 from llmrelay.config import (
+    DEFAULT_EMBEDDING_MODEL,
     DEFAULT_LOCAL_MODEL,
     ConfigError,
+    LocalEmbeddingsProvider,
     LocalProvider,
     OpenAIProvider,
     load_settings,
@@ -17,10 +19,11 @@ from llmrelay.config import (
 )
 
 
-def test_no_file_means_the_embedded_local_model() -> None:
+def test_no_file_means_the_embedded_local_models() -> None:
     settings = parse_settings(None)
-    assert list(settings.models) == [DEFAULT_LOCAL_MODEL]
+    assert list(settings.models) == [DEFAULT_LOCAL_MODEL, DEFAULT_EMBEDDING_MODEL]
     assert isinstance(settings.providers["local"], LocalProvider)
+    assert isinstance(settings.providers["local-embeddings"], LocalEmbeddingsProvider)
     assert settings.server.port == 8080 and settings.server.host == "127.0.0.1"
 
 

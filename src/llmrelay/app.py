@@ -19,6 +19,8 @@ from llmrelay.config import Settings
 from llmrelay.console import console_routes
 from llmrelay.doors.base import Door
 from llmrelay.doors.chat import ChatDoor
+from llmrelay.doors.completions import CompletionsDoor
+from llmrelay.doors.embeddings import EmbeddingsDoor
 from llmrelay.pipeline import Pipeline
 from llmrelay.relay import Relay, open_relay_state
 from llmrelay.store.key_events import (
@@ -30,7 +32,11 @@ from llmrelay.store.key_events import (
 log = logging.getLogger("llmrelay")
 
 
-DOORS: dict[str, Door] = {"/v1/chat/completions": ChatDoor()}
+DOORS: dict[str, Door] = {
+    "/v1/chat/completions": ChatDoor(),
+    "/v1/embeddings": EmbeddingsDoor(),
+    "/v1/completions": CompletionsDoor(),
+}
 """The client protocols, by path: each is served by the shared pipeline."""
 
 

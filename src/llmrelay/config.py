@@ -15,6 +15,7 @@ import msgspec
 import yaml
 
 DEFAULT_LOCAL_MODEL = "smollm2-135m-instruct"
+DEFAULT_EMBEDDING_MODEL = "all-minilm-l6-v2"
 
 
 class ConfigError(Exception):
@@ -63,6 +64,24 @@ class LocalProvider(msgspec.Struct, tag="local", tag_field="type", forbid_unknow
     timeouts: Timeouts = msgspec.field(default_factory=Timeouts)
 
 
+class LocalEmbeddingsProvider(
+    msgspec.Struct, tag="local-embeddings", tag_field="type", forbid_unknown_fields=True
+):
+    """An embedded sentence-embedding model on onnxruntime; with no paths, the packaged
+    all-MiniLM-L6-v2 (int8 ONNX) and its tokenizer."""
+
+    model_path: str | None = None
+    """An ONNX BERT-style encoder (inputs `input_ids`, `attention_mask`, maybe
+    `token_type_ids`; output the last hidden state), mean-pooled and normalised."""
+    tokenizer_path: str | None = None
+    """Its `tokenizer.json` (Hugging Face `tokenizers` format)."""
+    max_length: int = 256
+    """Tokens per input; longer inputs are cut (as sentence-transformers does)."""
+    threads: int | None = None
+    queue_size: int = 16
+    timeouts: Timeouts = msgspec.field(default_factory=Timeouts)
+
+
 class AnthropicProvider(
     msgspec.Struct, tag="anthropic", tag_field="type", forbid_unknown_fields=True
 ):
@@ -86,7 +105,9 @@ class GeminiProvider(msgspec.Struct, tag="gemini", tag_field="type", forbid_unkn
     max_connections: int = 1000
 
 
-ProviderConfig = OpenAIProvider | LocalProvider | AnthropicProvider | GeminiProvider
+ProviderConfig = (
+    OpenAIProvider | LocalProvider | LocalEmbeddingsProvider | AnthropicProvider | GeminiProvider
+)
 
 REMOTE_PROVIDERS = (OpenAIProvider, AnthropicProvider, GeminiProvider)
 RemoteProviderConfig = OpenAIProvider | AnthropicProvider | GeminiProvider
@@ -297,13 +318,22 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
 
 
 DEFAULT_CONFIG: dict[str, Any] = {
-    "providers": {"local": {"type": "local"}},
+    "providers": {
+        "local": {"type": "local"},
+        "local-embeddings": {"type": "local-embeddings"},
+    },
     "models": {
         DEFAULT_LOCAL_MODEL: {
             "provider": "local",
             "owned_by": "llmrelay",
             "description": "SmolLM2-135M-Instruct, embedded llama.cpp engine",
-        }
+        },
+        DEFAULT_EMBEDDING_MODEL: {
+            "provider": "local-embeddings",
+            "owned_by": "llmrelay",
+            "description": "all-MiniLM-L6-v2 sentence embeddings (384 dimensions), embedded "
+            "onnxruntime engine",
+        },
     },
 }
 
@@ -402,8 +432,11 @@ def _check_references(settings: Settings) -> None:
             ("http://", "https://")
         ):
             raise ConfigError(f"$.providers.{name}.base_url: must start with http:// or https://")
-        if isinstance(provider, LocalProvider) and provider.queue_size < 1:
+        queued = isinstance(provider, LocalProvider | LocalEmbeddingsProvider)
+        if queued and provider.queue_size < 1:
             raise ConfigError(f"$.providers.{name}.queue_size: must be at least 1")
+        if isinstance(provider, LocalEmbeddingsProvider) and provider.max_length < 2:
+            raise ConfigError(f"$.providers.{name}.max_length: must be at least 2")
 
 
 def parse_settings(document: dict[str, Any] | None) -> Settings:

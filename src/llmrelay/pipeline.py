@@ -264,7 +264,7 @@ class _StreamOpener:
             stream: Any = await deployment.provider.open_native(call, native)
             primed = PrimedRawStream(stream)
         else:
-            stream = await deployment.provider.open_stream(call)
+            stream = await self.attempts.door.open_upstream(deployment.provider, call)
             primed = PrimedStream(stream)
         if self.keepalive is None:
             await self._start_response()
@@ -334,4 +334,4 @@ class _Attempts:
         native = self.native(deployment)
         if native is not None:
             return await deployment.provider.complete_native(call, native)
-        return await deployment.provider.complete(call)
+        return await self.door.call_upstream(deployment.provider, call)

@@ -354,6 +354,8 @@ class MockGemini(ThreadedServer):
             return _json_reply(NO_KEY, 403)
         if key != GEMINI_KEY:
             return _json_reply(BAD_KEY, 400)
+        if method == "batchEmbedContents":
+            return _json_reply(_embeddings(body), 200)
         if method not in ("generateContent", "streamGenerateContent"):
             return _json_reply(ERRORS["404"], 404)
         frames = SCENARIOS.get(model, _echo)(body, model)
@@ -369,6 +371,21 @@ class MockGemini(ThreadedServer):
         for frame in frames:
             await response.write(b"data: " + orjson.dumps(frame) + b"\r\n\r\n")
         return response
+
+
+def gemini_vector(text: str, dimensions: int = 6) -> list[float]:
+    """The mock's embedding of a text: its length, then its position."""
+    return [float(len(text)) + j / 4 for j in range(dimensions)]
+
+
+def _embeddings(body: dict[str, Any]) -> dict[str, Any]:
+    """`batchEmbedContents`: `{embeddings: [{values}]}`, in the requests' order."""
+    embeddings = []
+    for request in body["requests"]:
+        text = "".join(part["text"] for part in request["content"]["parts"])
+        dimensions = request.get("outputDimensionality") or 6
+        embeddings.append({"values": gemini_vector(text, dimensions)})
+    return {"embeddings": embeddings}
 
 
 def _json_reply(payload: dict[str, Any], status: int) -> web.Response:

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from tests.mocks import openai_legacy
 from tests.mocks.server import ThreadedServer
 
 UPSTREAM_KEY = "sk-upstream-secret-0123456789abcdefghijklmnop"
@@ -44,9 +45,26 @@ class MockOpenAI(ThreadedServer):
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/embeddings", self._legacy(openai_legacy.embeddings))
+        app.router.add_post("/v1/completions", self._legacy(openai_legacy.completions))
 
     def last(self) -> ReceivedRequest:
         return self.received[-1]
+
+    def _legacy(self, handler: Any) -> Any:
+        """A route of `openai_legacy`, with this mock's key check and request log."""
+
+        async def serve(request: web.Request) -> web.StreamResponse:
+            body = await request.json()
+            headers = {k.lower(): v for k, v in request.headers.items()}
+            self.received.append(ReceivedRequest(request.path, headers, body))
+            if request.headers.get("authorization") != f"Bearer {UPSTREAM_KEY}":
+                return _error(401, "Incorrect API key provided", "invalid_request_error", None)
+            if body["model"].startswith("bad-request"):
+                return _error(400, "Invalid 'input'.", "invalid_request_error", "invalid_value")
+            return await handler(request, body)
+
+        return serve
 
     # ---- the wire format -------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from llmrelay.metering.meter import StreamMeter
 from llmrelay.metering.tokens import TokenCounter
@@ -22,6 +22,9 @@ from llmrelay.protocol.usage import Usage
 from llmrelay.providers.base import UpstreamCall
 from llmrelay.providers.native import NativeRequest
 from llmrelay.wire.credentials import bearer_credentials
+
+if TYPE_CHECKING:
+    from llmrelay.providers.base import ChunkStream, Provider, UpstreamCall
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -112,6 +115,16 @@ class Door(abc.ABC):
     def native_meter(self, counter: TokenCounter, messages: list[dict[str, Any]]) -> Any:
         """A `metering.native_meter.NativeStreamMeter` for a pass-through's stream."""
         raise NotImplementedError
+
+    async def call_upstream(self, provider: Provider, call: UpstreamCall) -> dict[str, Any]:
+        """The upstream operation behind a whole answer (a chat completion, unless the
+        door's protocol is another operation: embeddings, say)."""
+        return await provider.complete(call)
+
+    async def open_upstream(self, provider: Provider, call: UpstreamCall) -> ChunkStream:
+        """The upstream operation behind a stream (a chat completion's, unless the door's
+        protocol is another operation)."""
+        return await provider.open_stream(call)
 
     def error_headers(self, error: RelayError) -> Headers:
         """`content-type`, `retry-after` and the like, for an error answered as a status."""

@@ -185,7 +185,7 @@ class Gate:
             admission = await self._count(key, asked)
         if budgeted:
             admission = admission or Admission(key)
-            if request.max_tokens is None:
+            if request.max_tokens is None and request.produces_output:
                 admission.output_cap = self.estimator.output_cap(models[0])
             try:
                 amount = max(self._worst_case(request, m, reasoning, prompt) for m in models)

@@ -28,7 +28,7 @@ class RequestEstimator:
     def prompt_tokens(self, request: ChatRequest) -> int:
         """The prompt's tokens at most: never less than a vendor bills for it."""
         prompt = self.bound.messages(request.messages)
-        prompt += self._parts_tokens(request.messages)
+        prompt += self._parts_tokens(request.messages) + request.prompt_token_ids
         for field in ("tools", "response_format"):
             value = request.body.get(field)
             if value:
@@ -42,8 +42,11 @@ class RequestEstimator:
     def output_tokens(
         self, request: ChatRequest, model: ModelConfig, reasoning: ReasoningIntent | None
     ) -> int:
+        if not request.produces_output:
+            return 0
         answer = request.max_tokens or self.output_cap(model)
-        return (answer + _thinking_tokens(request, model, reasoning)) * request.n
+        thinking = _thinking_tokens(request, model, reasoning)
+        return (answer + thinking) * request.n * request.output_copies
 
     def _parts_tokens(self, messages: list[dict[str, Any]]) -> int:
         """Images at a flat rate; files and audio by their size (base64 characters per

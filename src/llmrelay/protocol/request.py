@@ -36,6 +36,14 @@ class ChatRequest:
     top_p: float | None
     stop: list[str]
     reasoning: ReasoningIntent | None = None
+    produces_output: bool = True
+    """False for an operation that bills its input only (embeddings): no output tokens are
+    reserved nor capped."""
+    prompt_token_ids: int = 0
+    """Prompt tokens sent as token ids rather than text (counted as they are)."""
+    output_copies: int = 1
+    """How many times over each of the `n` choices is generated (legacy completions: once
+    per prompt of a prompt array, and `best_of` candidates)."""
 
     @property
     def n(self) -> int:
@@ -43,7 +51,7 @@ class ChatRequest:
         return n if isinstance(n, int) and not isinstance(n, bool) else 1
 
 
-def _number(body: dict[str, Any], name: str, low: float, high: float) -> float | None:
+def number_in(body: dict[str, Any], name: str, low: float, high: float) -> float | None:
     value = body.get(name)
     if value is None:
         return None
@@ -59,7 +67,7 @@ def _number(body: dict[str, Any], name: str, low: float, high: float) -> float |
     return float(value)
 
 
-def _positive_int(body: dict[str, Any], name: str) -> int | None:
+def positive_int(body: dict[str, Any], name: str) -> int | None:
     value = body.get(name)
     if value is None:
         return None
@@ -75,7 +83,7 @@ def _positive_int(body: dict[str, Any], name: str) -> int | None:
     return value
 
 
-def _stop(body: dict[str, Any]) -> list[str]:
+def stop_sequences(body: dict[str, Any]) -> list[str]:
     value = body.get("stop")
     if value is None:
         return []
@@ -205,7 +213,7 @@ def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
     return messages
 
 
-def _model(body: dict[str, Any]) -> str:
+def model_of(body: dict[str, Any]) -> str:
     model = body.get("model")
     if model is None:
         raise invalid_request(
@@ -220,7 +228,7 @@ def _model(body: dict[str, Any]) -> str:
     return model
 
 
-def _stream_flags(body: dict[str, Any]) -> tuple[bool, bool]:
+def stream_flags(body: dict[str, Any]) -> tuple[bool, bool]:
     stream = body.get("stream")
     if stream is not None and not isinstance(stream, bool):
         raise _invalid_type("stream", "a boolean", stream)
@@ -240,7 +248,7 @@ def _stream_flags(body: dict[str, Any]) -> tuple[bool, bool]:
     return True, bool(include)
 
 
-def _check_n(body: dict[str, Any]) -> None:
+def check_n(body: dict[str, Any]) -> None:
     n = body.get("n")
     if n is None:
         return
@@ -261,15 +269,15 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
 
 def chat_request_from(body: dict[str, Any]) -> ChatRequest:
     """Check a parsed Chat Completions body; RelayError(400) names the param."""
-    model = _model(body)
+    model = model_of(body)
     messages = _messages(body)
-    stream, include_usage = _stream_flags(body)
-    max_tokens = _positive_int(body, "max_tokens")
-    max_completion_tokens = _positive_int(body, "max_completion_tokens")
-    _check_n(body)
+    stream, include_usage = stream_flags(body)
+    max_tokens = positive_int(body, "max_tokens")
+    max_completion_tokens = positive_int(body, "max_completion_tokens")
+    check_n(body)
     check_tools(body)
-    _number(body, "presence_penalty", -2.0, 2.0)
-    _number(body, "frequency_penalty", -2.0, 2.0)
+    number_in(body, "presence_penalty", -2.0, 2.0)
+    number_in(body, "frequency_penalty", -2.0, 2.0)
     return ChatRequest(
         body=body,
         model=model,
@@ -277,8 +285,8 @@ def chat_request_from(body: dict[str, Any]) -> ChatRequest:
         stream=stream,
         include_usage=include_usage,
         max_tokens=max_completion_tokens or max_tokens,
-        temperature=_number(body, "temperature", 0.0, 2.0),
-        top_p=_number(body, "top_p", 0.0, 1.0),
-        stop=_stop(body),
+        temperature=number_in(body, "temperature", 0.0, 2.0),
+        top_p=number_in(body, "top_p", 0.0, 1.0),
+        stop=stop_sequences(body),
         reasoning=intent_from_body(body),
     )

@@ -9,6 +9,7 @@ from llmrelay.providers import (  # noqa: F401
     anthropic,
     gemini,
     local,
+    local_embeddings,
     openai,
 )
 from llmrelay.providers.base import Provider

@@ -158,3 +158,28 @@ class Provider(abc.ABC):
     @abc.abstractmethod
     async def open_stream(self, call: UpstreamCall) -> ChunkStream:
         """Connect and return once the upstream accepted the request (so errors are statuses)."""
+
+    async def embed(self, call: UpstreamCall) -> dict[str, Any]:
+        """Embeddings of the call's inputs: `{"data": [{"index", "embedding": [floats] or
+        base64}], "usage": {prompt_tokens, completion_tokens: 0, total_tokens}}`. Providers
+        that can embed override it; the rest refuse with a 400."""
+        raise unsupported_operation(call, "embeddings")
+
+    async def complete_text(self, call: UpstreamCall) -> dict[str, Any]:
+        """A legacy (raw text) completion, as a whole `chat.completion` whose messages carry
+        the text. Providers that can override it; the rest refuse with a 400."""
+        raise unsupported_operation(call, "legacy completions (/v1/completions)")
+
+    async def open_text_stream(self, call: UpstreamCall) -> ChunkStream:
+        """A legacy completion's stream, as `chat.completion.chunk`s (see `complete_text`)."""
+        raise unsupported_operation(call, "legacy completions (/v1/completions)")
+
+
+def unsupported_operation(call: UpstreamCall, operation: str) -> RelayError:
+    """The 400 for a model whose upstream cannot do what the door asks of it."""
+    return RelayError(
+        400,
+        f"The model '{call.request.model}' does not support {operation}.",
+        param="model",
+        code="unsupported_value",
+    )

@@ -1,4 +1,5 @@
-"""Google's Gemini API: `generateContent` and `streamGenerateContent?alt=sse`.
+"""Google's Gemini API: `generateContent`, `streamGenerateContent?alt=sse` and
+`batchEmbedContents` (https://ai.google.dev/api/embeddings#method:-models.batchembedcontents).
 
 The request is translated by `gemini_request` (image URLs fetched and inlined through the
 relay's SSRF-guarded ImageFetcher), whole answers by `gemini_response`, streams by
@@ -16,6 +17,7 @@ import orjson
 
 from llmrelay.config import GeminiProvider as GeminiProviderConfig
 from llmrelay.config import ImagesConfig
+from llmrelay.protocol.embeddings import embedding_texts, requested_dimensions
 from llmrelay.providers.base import ChunkStream, UpstreamCall, UpstreamError
 from llmrelay.providers.gemini_request import build_body
 from llmrelay.providers.gemini_response import completion_from, map_gemini_error
@@ -42,11 +44,11 @@ class GeminiProvider(HttpProvider):
         if self._owns_images:
             await self.images.close()
 
-    def url(self, model: str, stream: bool) -> str:
+    def url(self, model: str, stream: bool, method: str = "generateContent") -> str:
         name = quote(model.removeprefix("models/"), safe="/")
         if stream:
             return f"{self.base_url}/models/{name}:streamGenerateContent?alt=sse"
-        return f"{self.base_url}/models/{name}:generateContent"
+        return f"{self.base_url}/models/{name}:{method}"
 
     def error_for(self, status: int, raw: bytes, headers: Mapping[str, str]) -> UpstreamError:
         return map_gemini_error(self.name, status, raw, headers, self.scrubber)
@@ -66,3 +68,28 @@ class GeminiProvider(HttpProvider):
         payload = await self._payload(call)
         response = await self.post(self.url(call.upstream_model, True), payload, call)
         return SSEChunkStream(self, response, GeminiEvents(self, call.upstream_model), call)
+
+    async def embed(self, call: UpstreamCall) -> dict[str, Any]:
+        """`batchEmbedContents`, one request per text; Gemini reports no usage, so the relay
+        counts the input itself."""
+        name = "models/" + call.upstream_model.removeprefix("models/")
+        dimensions = requested_dimensions(call.request)
+        requests = []
+        for text in embedding_texts(call.request):
+            request: dict[str, Any] = {"model": name, "content": {"parts": [{"text": text}]}}
+            if dimensions is not None:
+                request["outputDimensionality"] = dimensions
+            requests.append(request)
+        url = self.url(call.upstream_model, False, "batchEmbedContents")
+        response = await self.post(url, orjson.dumps({"requests": requests}), call)
+        body = await self.read_json(response, call.timeouts)
+        embeddings = body.get("embeddings") if isinstance(body, dict) else None
+        if not isinstance(embeddings, list) or len(embeddings) != len(requests):
+            raise self.malformed("an unexpected embeddings response")
+        data = []
+        for index, embedding in enumerate(embeddings):
+            values = embedding.get("values") if isinstance(embedding, dict) else None
+            if not isinstance(values, list):
+                raise self.malformed("an embedding without values")
+            data.append({"index": index, "embedding": values})
+        return {"data": data}

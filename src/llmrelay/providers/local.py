@@ -24,10 +24,11 @@ from llmrelay.providers.local_engine import (
     GenerationResult,
     LocalEngine,
     Piece,
+    Prompt,
     PromptTooLong,
     SamplingParams,
 )
-from llmrelay.providers.local_params import sampling_params
+from llmrelay.providers.local_params import raw_prompt, sampling_params
 
 
 def _text_of(content: Any, param: str) -> str:
@@ -56,6 +57,19 @@ def chat_messages(request: ChatRequest) -> list[dict[str, str]]:
         text = _text_of(message.get("content"), f"messages[{i}].content")
         messages.append({"role": role, "content": text})
     return messages
+
+
+def queue_full(queue_size: int) -> UpstreamError:
+    """An embedded engine's 429: `queue_size` requests already wait (retry elsewhere, or
+    shortly; the engine is not broken)."""
+    return UpstreamError(
+        429,
+        f"The local model is busy: {queue_size} requests are already waiting. Retry shortly.",
+        type="rate_limit_error",
+        code="local_queue_full",
+        retry_after=1.0,
+        health_failure=False,
+    )
 
 
 class _Generation:
@@ -103,20 +117,10 @@ class LocalModelProvider(Provider):
 
     def _admit(self) -> None:
         if self._in_flight > self.config.queue_size:
-            raise UpstreamError(
-                429,
-                f"The local model is busy: {self.config.queue_size} requests are already "
-                "waiting. Retry shortly.",
-                type="rate_limit_error",
-                code="local_queue_full",
-                retry_after=1.0,
-                health_failure=False,
-            )
+            raise queue_full(self.config.queue_size)
         self._in_flight += 1
 
-    def _run(
-        self, generation: _Generation, messages: list[dict[str, str]], params: SamplingParams
-    ) -> None:
+    def _run(self, generation: _Generation, messages: Prompt, params: SamplingParams) -> None:
         try:
             if generation.cancelled.is_set():
                 return
@@ -129,8 +133,11 @@ class LocalModelProvider(Provider):
         except BaseException as exc:  # reported to the waiting request, not lost in a thread
             generation.emit(exc)
 
-    async def _launch(self, call: UpstreamCall) -> _Generation:
-        messages, params = await asyncio.to_thread(self._prepare, call.request, call.max_tokens)
+    async def _launch(self, call: UpstreamCall, raw: bool = False) -> _Generation:
+        """Queue the generation; `raw`: the prompt is a legacy completion's text, no chat."""
+        messages, params = await asyncio.to_thread(
+            self._prepare, call.request, call.max_tokens, raw
+        )
         self._admit()
         generation = _Generation(asyncio.get_running_loop())
         future = self._worker.submit(self._run, generation, messages, params)
@@ -141,21 +148,22 @@ class LocalModelProvider(Provider):
         self._in_flight -= 1
 
     def _prepare(
-        self, request: ChatRequest, max_tokens: int | None
-    ) -> tuple[list[dict[str, str]], SamplingParams]:
+        self, request: ChatRequest, max_tokens: int | None, raw: bool = False
+    ) -> tuple[Prompt, SamplingParams]:
         """Everything wrong with a request is a 400 now, before any stream starts: its
         parameters, a prompt longer than the context, a logit_bias key that is no token, a
         schema llama.cpp cannot follow.
 
         This reads only the vocabulary, so it runs on a thread of its own, beside a
         generation that may be under way on the engine's thread."""
-        messages = chat_messages(request)
+        messages: Prompt = raw_prompt(request) if raw else chat_messages(request)
         params = sampling_params(request, max_tokens or self.config.max_tokens_default)
         engine = self.engine
         prompt, _ = engine.prompt_tokens(messages)
         if len(prompt) >= engine.context_size:
             error = PromptTooLong(len(prompt), engine.context_size)
-            raise invalid_request(str(error), param="messages", code="context_length_exceeded")
+            param = "prompt" if raw else "messages"
+            raise invalid_request(str(error), param=param, code="context_length_exceeded")
         unknown = engine.unknown_token(params.logit_bias)
         if unknown is not None:
             raise invalid_request(
@@ -174,7 +182,16 @@ class LocalModelProvider(Provider):
         return messages, params
 
     async def complete(self, call: UpstreamCall) -> dict[str, Any]:
-        stream = _LocalChunkStream(await self._launch(call), call.upstream_model)
+        return await self._whole(call, raw=False)
+
+    async def complete_text(self, call: UpstreamCall) -> dict[str, Any]:
+        return await self._whole(call, raw=True)
+
+    async def open_text_stream(self, call: UpstreamCall) -> ChunkStream:
+        return _LocalChunkStream(await self._launch(call, raw=True), call.upstream_model)
+
+    async def _whole(self, call: UpstreamCall, raw: bool) -> dict[str, Any]:
+        stream = _LocalChunkStream(await self._launch(call, raw), call.upstream_model)
         choices: dict[int, _WholeChoice] = {}
         try:
             async for chunk in stream:

@@ -79,6 +79,9 @@ class GenerationResult:
 
 
 Emitted = Piece | ChoiceEnd
+Prompt = list[dict[str, str]] | str
+"""A conversation (formatted by the model's chat template), or raw text (a legacy
+completion's prompt, tokenized as it is)."""
 
 
 def packaged_model_path() -> str:
@@ -147,7 +150,10 @@ class LocalEngine:
     def loaded(self) -> bool:
         return self._llm is not None
 
-    def prompt_tokens(self, messages: list[dict[str, str]]) -> tuple[list[int], list[str]]:
+    def prompt_tokens(self, messages: Prompt) -> tuple[list[int], list[str]]:
+        """The prompt's tokens, and the stop sequences its template adds (none for raw text)."""
+        if isinstance(messages, str):
+            return self._llm.tokenize(messages.encode("utf-8"), add_bos=True, special=False), []
         formatted = self._formatter(messages=messages)
         stops = formatted.stop or []
         if isinstance(stops, str):
@@ -194,7 +200,7 @@ class LocalEngine:
 
     def generate(
         self,
-        messages: list[dict[str, str]],
+        messages: Prompt,
         params: SamplingParams,
         emit: Callable[[Emitted], None],
         cancelled: threading.Event,

@@ -52,6 +52,29 @@ def sampling_params(request: ChatRequest, default_max_tokens: int) -> SamplingPa
     )
 
 
+LEGACY_ONLY_PARAMS = ("suffix", "echo", "logprobs", "best_of")
+"""Legacy completion fields the local engine does not do."""
+
+
+def raw_prompt(request: ChatRequest) -> str:
+    """A legacy completion's one text prompt, for the engine to continue as it is."""
+    for name in LEGACY_ONLY_PARAMS:
+        value = request.body.get(name)
+        if value is not None and value is not False and not (name == "best_of" and value == 1):
+            raise invalid_request(
+                f"The local model does not support '{name}' in legacy completions.",
+                param=name,
+                code="unsupported_parameter",
+            )
+    if request.prompt_token_ids or len(request.messages) != 1:
+        raise invalid_request(
+            "The local model completes one text prompt at a time: send 'prompt' as a string.",
+            param="prompt",
+            code="unsupported_value",
+        )
+    return request.messages[0]["content"]
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 

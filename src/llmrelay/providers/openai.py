@@ -2,7 +2,9 @@
 
 The client's body is forwarded as it came, with only `model` replaced by the upstream name
 and, when streaming, `stream_options.include_usage` switched on so the ledger gets real
-counts (the relay drops that usage chunk again if the client did not ask for it).
+counts (the relay drops that usage chunk again if the client did not ask for it). The same
+holds for `/embeddings` and the legacy `/completions` (whose answers are read into the relay's
+chat shape, protocol/text_completion).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 import orjson
 
 from llmrelay.config import OpenAIProvider as OpenAIProviderConfig
+from llmrelay.protocol.text_completion import chat_from_text, chunk_from_text
 from llmrelay.providers.base import ChunkStream, UpstreamCall, UpstreamError
 from llmrelay.providers.http_upstream import (
     EventTranslator,
@@ -35,7 +38,10 @@ class OpenAICompatibleProvider(HttpProvider):
     def __init__(self, name: str, config: OpenAIProviderConfig) -> None:
         super().__init__(name, config, key_header="authorization", key_prefix="Bearer ")
         self.config: OpenAIProviderConfig = config
-        self.url = config.base_url.rstrip("/") + "/chat/completions"
+        base = config.base_url.rstrip("/")
+        self.url = base + "/chat/completions"
+        self.embeddings_url = base + "/embeddings"
+        self.completions_url = base + "/completions"
         official = "api.openai.com" in config.base_url
         self.max_tokens_field = config.max_tokens_field or (
             "max_completion_tokens" if official else "max_tokens"
@@ -55,12 +61,13 @@ class OpenAICompatibleProvider(HttpProvider):
     def error_for(self, status: int, raw: bytes, headers: Mapping[str, str]) -> UpstreamError:
         return map_openai_error(self.name, status, raw, headers, self.scrubber)
 
-    def _payload(self, call: UpstreamCall, stream: bool) -> bytes:
+    def _payload(self, call: UpstreamCall, stream: bool, cap_field: str | None = None) -> bytes:
         body = dict(call.request.body)
         body["model"] = call.upstream_model
         limit = call.max_tokens
         if limit is not None and "max_tokens" not in body and "max_completion_tokens" not in body:
-            body[self.max_tokens_field] = limit  # a cap the relay set (a budget's reservation)
+            # a cap the relay set (a budget's reservation)
+            body[cap_field or self.max_tokens_field] = limit
         if call.reasoning_from_name and call.reasoning is not None:
             apply_reasoning(body, call.reasoning, self.config.reasoning_style)
         if stream:
@@ -68,6 +75,42 @@ class OpenAICompatibleProvider(HttpProvider):
             options["include_usage"] = True
             body["stream_options"] = options
         return orjson.dumps(body)
+
+    async def embed(self, call: UpstreamCall) -> dict[str, Any]:
+        body = dict(call.request.body)
+        body["model"] = call.upstream_model
+        response = await self.post(self.embeddings_url, orjson.dumps(body), call)
+        answer = await self.read_json(response, call.timeouts)
+        data = answer.get("data") if isinstance(answer, dict) else None
+        if not isinstance(data, list) or not all(
+            isinstance(item, dict) and isinstance(item.get("embedding"), list | str)
+            for item in data
+        ):
+            raise self.malformed("an unexpected embeddings response")
+        usage = answer.get("usage")
+        prompt = usage.get("prompt_tokens") if isinstance(usage, dict) else None
+        if isinstance(prompt, int) and not isinstance(prompt, bool):
+            answer["usage"] = {
+                "prompt_tokens": prompt,
+                "completion_tokens": 0,
+                "total_tokens": prompt,
+            }
+        else:
+            answer.pop("usage", None)  # the relay counts the input itself
+        return answer
+
+    async def complete_text(self, call: UpstreamCall) -> dict[str, Any]:
+        payload = self._payload(call, False, cap_field="max_tokens")
+        response = await self.post(self.completions_url, payload, call)
+        body = await self.read_json(response, call.timeouts)
+        if not isinstance(body, dict) or not isinstance(body.get("choices"), list):
+            raise self.malformed("an unexpected response")
+        return chat_from_text(body)
+
+    async def open_text_stream(self, call: UpstreamCall) -> ChunkStream:
+        payload = self._payload(call, True, cap_field="max_tokens")
+        response = await self.post(self.completions_url, payload, call)
+        return SSEChunkStream(self, response, _OpenAITextEvents(self), call)
 
     async def complete(self, call: UpstreamCall) -> dict[str, Any]:
         response = await self.post(
@@ -106,6 +149,7 @@ class _OpenAIEvents(EventTranslator):
         chunk = decode_json_event(self.provider, event.data)
         if chunk.get("error"):
             raise self.provider.error_for(502, orjson.dumps(chunk), {})
+        chunk = self.shape(chunk)
         choices = chunk.get("choices") or []
         if not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices):
             raise self.provider.malformed("a stream event whose choices are not objects")
@@ -117,7 +161,18 @@ class _OpenAIEvents(EventTranslator):
                 normalise_reasoning(delta)
         return [chunk]
 
+    def shape(self, chunk: dict[str, Any]) -> dict[str, Any]:
+        """The chunk in the relay's chat shape (OpenAI chat chunks already are)."""
+        return chunk
+
     def finish(self) -> list[dict[str, Any]]:
         if not self.finished:
             raise stream_cut(self.provider.name)
         return []
+
+
+class _OpenAITextEvents(_OpenAIEvents):
+    """Legacy completion frames, read into chat chunks."""
+
+    def shape(self, chunk: dict[str, Any]) -> dict[str, Any]:
+        return chunk_from_text(chunk)
