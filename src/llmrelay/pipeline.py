@@ -112,10 +112,11 @@ class Pipeline:
         address = client[0] if client else None
         try:
             inbound, resolved = await self._accept(door, scope, receive, exchange)
+            await door.prepare(inbound, key, relay)
         except RelayError:
             await relay.gate.count_refusal(key, address)  # refusals are rate-limited too
             raise
-        request = inbound.request
+        request = exchange.request = inbound.request
         if key.limited:
             exchange.admission = await relay.gate.admit(
                 key, request, resolved.entry.priced_models, address, resolved.reasoning
@@ -171,7 +172,9 @@ class Pipeline:
             self.relay.tokens, call.request.messages, answer
         )
         exchange.usage = usage
-        body = orjson.dumps(door.render(attempts.inbound, answer, usage))
+        rendered = door.render(attempts.inbound, answer, usage)
+        await door.finish(attempts.inbound, rendered)
+        body = orjson.dumps(rendered)
         exchange.mark_first_token()
         exchange.response_started = exchange.finished = True
         if call.model.price is not None:

@@ -132,6 +132,11 @@ async def relay_stream(
         await stream.aclose()
         exchange.usage = meter.usage()
         exchange.usage_estimated = meter.estimated
+    if error is None:
+        try:
+            await encoder.finish(meter)
+        except RelayError as exc:
+            error = exc
     exchange.finished = True
     if error is not None:
         exchange.fail(error)
