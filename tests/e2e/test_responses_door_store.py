@@ -118,7 +118,10 @@ def test_only_the_key_that_created_a_response_can_use_it(
         with pytest.raises(openai.BadRequestError) as refused:
             other.responses.create(model="gpt-5", input="x", previous_response_id=created.id)
     error = refused.value.body
-    assert (error["code"], error["param"]) == ("previous_response_not_found", "previous_response_id")
+    assert (error["code"], error["param"]) == (
+        "previous_response_not_found",
+        "previous_response_id",
+    )
     assert client.responses.retrieve(created.id).id == created.id
     anonymous = httpx.get(f"{relay.url}/v1/responses/{created.id}")
     assert anonymous.status_code == 401
