@@ -267,6 +267,7 @@ def test_what_codex_always_sends_is_accepted(
     [
         ({"conversation": "conv_1"}, "conversation"),
         ({"background": True}, "background"),
+        ({"max_tool_calls": 2}, "max_tool_calls"),
         ({"prompt": {"id": "pmpt_1"}}, "prompt"),
         ({"truncation": "auto"}, "truncation"),
         ({"frobnicate": 1}, "frobnicate"),

@@ -17,7 +17,7 @@ import orjson
 from llmrelay.protocol.errors import RelayError, invalid_request, invalid_type
 
 MESSAGE_ROLES = ("user", "assistant", "system", "developer")
-REJECTED = ("conversation", "background", "prompt")
+REJECTED = ("conversation", "background", "prompt", "max_tool_calls")
 """Fields that need state or machinery the relay does not have: a 400 naming them."""
 DROPPED = (
     "store",
@@ -28,6 +28,7 @@ DROPPED = (
     "stream_options",
     "metadata",
     "previous_response_id",
+    "prompt_cache_retention",
 )
 """Fields the door reads or answers itself and never sends upstream (docs/responses.md)."""
 COPIED = ("model", "temperature", "top_p", "user", "prompt_cache_key")
@@ -77,7 +78,7 @@ def check_fields(body: dict[str, Any]) -> None:
             )
     for name in REJECTED:
         if body.get(name) is not None:
-            raise unsupported(name, "the relay keeps no conversations, prompts or background jobs")
+            raise unsupported(name, "it has no equivalent in the upstream's API")
     if body.get("truncation") not in (None, "disabled"):
         raise unsupported("truncation", "only 'disabled' is supported")
     if body.get("top_logprobs") not in (None, 0):

@@ -230,6 +230,7 @@ class ResponsesStream(StreamEncoder):
         return self._closing + self.frame(kind, response=self.final)
 
     def error(self, error: RelayError) -> bytes:
+        opening = self.begin() if self.sequence == 0 else b""  # failed before any token
         response = self.shape.envelope("failed", self.output)
         response["error"] = {"code": error.code or error.type, "message": error.message}
-        return self._closing + self.frame("response.failed", response=response)
+        return opening + self._closing + self.frame("response.failed", response=response)
