@@ -141,23 +141,59 @@ def test_unknown_previous_id_is_a_400(client: openai.OpenAI) -> None:
     assert refused.value.body["code"] == "previous_response_not_found"
 
 
-def test_an_expired_response_is_not_served(
-    client: openai.OpenAI, http: httpx.Client, relay: RunningRelay
-) -> None:
-    created = client.responses.create(model="gpt-5", input="old")
-    assert http.get(f"/v1/responses/{created.id}").status_code == 200
+def expire(relay: RunningRelay, response_id: str) -> None:
+    """Backdates a stored response's expiry, as if its time had passed."""
     engine = sa.create_engine(f"sqlite:///{relay.data_dir / 'llmrelay.db'}")
     try:
         with engine.begin() as connection:
             connection.execute(
                 sa.text("UPDATE stored_responses SET expires_at = :t WHERE id = :id"),
-                {"t": time.time() - 1, "id": created.id},
+                {"t": time.time() - 1, "id": response_id},
             )
     finally:
         engine.dispose()
+
+
+def stored_ids(relay: RunningRelay) -> set[str]:
+    engine = sa.create_engine(f"sqlite:///{relay.data_dir / 'llmrelay.db'}")
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(sa.text("SELECT id FROM stored_responses")).all()
+    finally:
+        engine.dispose()
+    return {row.id for row in rows}
+
+
+def test_an_expired_response_is_not_served(
+    client: openai.OpenAI, http: httpx.Client, relay: RunningRelay
+) -> None:
+    created = client.responses.create(model="gpt-5", input="old")
+    assert http.get(f"/v1/responses/{created.id}").status_code == 200
+    expire(relay, created.id)
     assert http.get(f"/v1/responses/{created.id}").status_code == 404
     with pytest.raises(openai.BadRequestError):
         client.responses.create(model="gpt-5", input="x", previous_response_id=created.id)
+
+
+def test_expired_rows_are_deleted_when_new_ones_are_stored(
+    mock_openai: MockOpenAI, tmp_path: Path
+) -> None:
+    """The first response a process stores deletes the rows that have expired (and then at
+    most once a minute): a relay restarted over expired rows clears them."""
+    running = start_relay(relay_config(mock_openai), tmp_path)
+    try:
+        key = running.create_key("purge")
+        client = openai.OpenAI(base_url=running.base_url, api_key=key, max_retries=0)
+        old = client.responses.create(model="gpt-5", input="old").id
+        kept = client.responses.create(model="gpt-5", input="kept").id
+        expire(running, old)
+        stop_relay(running)
+        running = start_relay(relay_config(mock_openai), tmp_path)
+        client = openai.OpenAI(base_url=running.base_url, api_key=key, max_retries=0)
+        new = client.responses.create(model="gpt-5", input="new").id
+        assert stored_ids(running) == {kept, new}
+    finally:
+        stop_relay(running)
 
 
 @pytest.fixture(scope="module")
