@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import RunningRelay, relay_config, start_relay, stop_relay
+from tests.e2e.test_postgres_outages import refusing_connections
 from tests.mocks.openai_upstream import MockOpenAI
 from tests.services import fresh_postgres_database
 
@@ -197,14 +198,21 @@ def test_expired_rows_are_deleted_when_new_ones_are_stored(
 
 
 @pytest.fixture(scope="module")
-def postgres_relay(mock_openai: MockOpenAI, tmp_path_factory) -> Iterator[RunningRelay]:
+def postgres_url() -> Iterator[str]:
     with fresh_postgres_database() as url:
-        config = relay_config(mock_openai)
-        config["server"]["database_url"] = url
-        config["responses"] = {"store_ttl_days": 1}
-        running = start_relay(config, Path(tmp_path_factory.mktemp("responses-pg")))
-        yield running
-        stop_relay(running)
+        yield url
+
+
+@pytest.fixture(scope="module")
+def postgres_relay(
+    mock_openai: MockOpenAI, postgres_url: str, tmp_path_factory
+) -> Iterator[RunningRelay]:
+    config = relay_config(mock_openai)
+    config["server"]["database_url"] = postgres_url
+    config["responses"] = {"store_ttl_days": 1}
+    running = start_relay(config, Path(tmp_path_factory.mktemp("responses-pg")))
+    yield running
+    stop_relay(running)
 
 
 @pytest.mark.postgres
@@ -225,3 +233,34 @@ def test_stored_responses_on_postgresql(
         [{"role": "user", "content": "über ☃"}, {"role": "assistant", "content": "echo: über ☃"}],
         ensure_ascii=False,
     )
+
+
+@pytest.mark.postgres
+def test_a_response_that_cannot_be_stored_is_not_reported_complete(
+    postgres_relay: RunningRelay, postgres_url: str
+) -> None:
+    """While the database refuses connections: `store: true` answers 503 `store_unavailable`
+    (a stream ends with `response.failed`), since a later `previous_response_id` could not
+    find the response; `store: false` is still answered."""
+    key = postgres_relay.create_key("pg-outage")
+    headers = {"authorization": f"Bearer {key}"}
+    body = {"model": "gpt-5", "input": "hello"}
+    url = postgres_relay.url + "/v1/responses"
+    warm = httpx.post(url, json={**body, "store": False}, headers=headers, timeout=30)
+    assert warm.status_code == 200, warm.text  # the relay knows the new key from here on
+    with refusing_connections(postgres_url):
+        whole = httpx.post(url, json=body, headers=headers, timeout=30)
+        assert whole.status_code == 503, whole.text
+        assert whole.json()["error"]["code"] == "store_unavailable"
+        assert "could not store response" in postgres_relay.log()
+        with httpx.stream("POST", url, json={**body, "stream": True}, headers=headers) as r:
+            assert r.status_code == 200
+            frames = [json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: ")]
+        assert [f["type"] for f in frames][-1] == "response.failed"
+        assert frames[-1]["response"]["error"]["code"] == "store_unavailable"
+        assert "response.completed" not in [f["type"] for f in frames]
+        unstored = httpx.post(url, json={**body, "store": False}, headers=headers, timeout=30)
+        assert unstored.status_code == 200, unstored.text
+        assert unstored.json()["output"][0]["content"][0]["text"] == "echo: hello"
+        got = httpx.get(f"{url}/resp_x", headers=headers, timeout=30)
+        assert got.status_code == 503
