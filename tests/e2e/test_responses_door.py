@@ -332,3 +332,25 @@ def test_get_on_the_door_path_is_405(http: httpx.Client) -> None:
     response = http.get("/v1/responses")
     assert response.status_code == 405
     assert response.headers["allow"] == "POST"
+
+
+def test_a_call_of_a_custom_tool_comes_back_as_a_custom_tool_call(
+    client: openai.OpenAI, http: httpx.Client
+) -> None:
+    """The upstream calls `get_weather`, which the client declared as a custom (free text)
+    tool: an argument object without `input` is handed over as the call's text as it is."""
+    tool = {"type": "custom", "name": "get_weather", "description": "Weather, as free text."}
+    request = {"model": "tools-model", "input": "weather?", "tools": [tool]}
+    [call] = client.responses.create(**request).output
+    assert (call.type, call.call_id, call.name) == ("custom_tool_call", "call_abc", "get_weather")
+    assert json.loads(call.input) == {"city": "Paris"}
+    frames = events(http, request)
+    names = [name for name, _ in frames]
+    assert "response.function_call_arguments.delta" not in names
+    added = frames[names.index("response.output_item.added")][1]["item"]
+    assert (added["type"], added["input"]) == ("custom_tool_call", "")
+    [done_text] = [d["input"] for n, d in frames if n == "response.custom_tool_call_input.done"]
+    assert json.loads(done_text) == {"city": "Paris"}
+    item = frames[-2][1]["item"]
+    assert (item["type"], item["id"], item["input"]) == ("custom_tool_call", added["id"], done_text)
+    assert frames[-1][1]["response"]["output"] == [item]

@@ -122,22 +122,25 @@ class ResponsesStream(StreamEncoder):
             )
             item["summary"] = [part]
         else:
-            item["arguments"] = current.text
-            out += self.frame(
-                "response.function_call_arguments.done",
-                **where,
-                name=item["name"],
-                arguments=current.text,
-            )
-            item["status"] = status
-            self.output[current.index] = item = self._client_call(item)
+            item = self.output[current.index] = self._finished_call(item, current.text, status)
+            if current.kind == "function_call":
+                out += self.frame(
+                    "response.function_call_arguments.done",
+                    **where,
+                    name=item["name"],
+                    arguments=item["arguments"],
+                )
+            else:  # a custom tool's text, unwrapped from its `input` argument, at once
+                text = item["input"]
+                out += self.frame("response.custom_tool_call_input.delta", **where, delta=text)
+                out += self.frame("response.custom_tool_call_input.done", **where, input=text)
         return out + self.frame("response.output_item.done", output_index=current.index, item=item)
 
-    def _client_call(self, item: dict[str, Any]) -> dict[str, Any]:
-        """A finished call as the client's tool kind (custom tools get `custom_tool_call`)."""
-        final = self.shape.call_item(
-            item["call_id"], item["name"], item["arguments"], item["status"]
-        )
+    def _finished_call(
+        self, item: dict[str, Any], arguments: str, status: str = "completed"
+    ) -> dict[str, Any]:
+        """The call item with all its arguments (a custom tool's as its text)."""
+        final = self.shape.call_item(item["call_id"], item["name"], arguments, status)
         final["id"] = item["id"]
         return final
 
@@ -172,22 +175,18 @@ class ResponsesStream(StreamEncoder):
         call = self.calls.get(index)
         out = b""
         if call is None:
-            item = {
-                "type": "function_call",
-                "id": new_id("fc"),
-                "call_id": fragment.get("id") or new_id("call"),
-            }
-            item |= {"name": function.get("name") or "", "arguments": "", "status": "in_progress"}
-            out += self._start("function_call", item)
+            call_id = fragment.get("id") or new_id("call")
+            name = function.get("name") or ""
+            item = self.shape.call_item(call_id, name, "", "in_progress")
+            out += self._start(item["type"], item)
             assert self.open is not None
             call = self.calls[index] = self.open
+        call.text += arguments
         if call is not self.open:
             # Upstreams send parallel calls one after another; a late fragment of an earlier
-            # call still lands in its arguments, for the final response object.
-            call.text += arguments
-            return out
-        if arguments:
-            call.text += arguments
+            # call, whose `output_item.done` went out already, still reaches the final object.
+            self.output[call.index] = self._finished_call(call.item, call.text)
+        elif arguments and call.kind == "function_call":
             where = {"item_id": call.item["id"], "output_index": call.index}
             out += self.frame("response.function_call_arguments.delta", **where, delta=arguments)
         return out
