@@ -136,6 +136,10 @@ def text_part(text: str) -> dict[str, Any]:
     return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
 
 
+def refusal_part(text: str) -> dict[str, Any]:
+    return {"type": "refusal", "refusal": text}
+
+
 def message_item(text: str, status: str, item_id: str | None = None) -> dict[str, Any]:
     return {
         "type": "message",
@@ -162,7 +166,7 @@ def output_items(shape: ResponseShape, answer: dict[str, Any]) -> tuple[list[dic
         items.append(message_item(text, status))
     elif isinstance(message.get("refusal"), str) and message["refusal"]:
         item = message_item("", status)
-        item["content"] = [{"type": "refusal", "refusal": message["refusal"]}]
+        item["content"] = [refusal_part(message["refusal"])]
         items.append(item)
     for call in message.get("tool_calls") or ():
         function = call.get("function") or {}

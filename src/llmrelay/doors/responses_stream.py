@@ -23,6 +23,7 @@ from llmrelay.doors.responses_output import (
     ResponseShape,
     new_id,
     reasoning_item,
+    refusal_part,
     text_part,
 )
 from llmrelay.metering.meter import StreamMeter
@@ -75,13 +76,13 @@ class ResponsesStream(StreamEncoder):
         self.open = _Item(kind, len(self.output), item)
         self.output.append(item)
         out += self.frame("response.output_item.added", output_index=self.open.index, item=item)
-        if kind == "message":
+        if kind in ("message", "refusal"):
             out += self.frame(
                 "response.content_part.added",
                 item_id=item["id"],
                 output_index=self.open.index,
                 content_index=0,
-                part=text_part(""),
+                part=text_part("") if kind == "message" else refusal_part(""),
             )
         elif kind == "reasoning":
             out += self.frame(
@@ -109,6 +110,13 @@ class ResponsesStream(StreamEncoder):
                 content_index=0,
                 text=current.text,
                 logprobs=[],
+            )
+            out += self.frame("response.content_part.done", **where, content_index=0, part=part)
+            item.update(status=status, content=[part])
+        elif current.kind == "refusal":
+            part = refusal_part(current.text)
+            out += self.frame(
+                "response.refusal.done", **where, content_index=0, refusal=current.text
             )
             out += self.frame("response.content_part.done", **where, content_index=0, part=part)
             item.update(status=status, content=[part])
@@ -155,15 +163,18 @@ class ResponsesStream(StreamEncoder):
             "response.reasoning_summary_text.delta", **where, summary_index=0, delta=text
         )
 
-    def _text(self, text: str) -> bytes:
+    def _text(self, text: str, kind: str = "message") -> bytes:
+        """Answer text (`message`) or a refusal (`refusal`: a message with a refusal part)."""
         out = b""
-        if self.open is None or self.open.kind != "message":
+        if self.open is None or self.open.kind != kind:
             item = {"type": "message", "id": new_id("msg"), "status": "in_progress"}
             item |= {"role": "assistant", "content": []}
-            out += self._start("message", item)
+            out += self._start(kind, item)
         assert self.open is not None
         self.open.text += text
         where = {"item_id": self.open.item["id"], "output_index": self.open.index}
+        if kind == "refusal":
+            return out + self.frame("response.refusal.delta", **where, content_index=0, delta=text)
         return out + self.frame(
             "response.output_text.delta", **where, content_index=0, delta=text, logprobs=[]
         )
@@ -205,6 +216,9 @@ class ResponsesStream(StreamEncoder):
             content = delta.get("content")
             if isinstance(content, str) and content:
                 out += self._text(content)
+            refusal = delta.get("refusal")
+            if isinstance(refusal, str) and refusal:
+                out += self._text(refusal, "refusal")
             for fragment in delta.get("tool_calls") or ():
                 if isinstance(fragment, dict):
                     out += self._tool_call(fragment)
