@@ -52,7 +52,19 @@ class ResponsesState:
     items: list[dict[str, Any]]
     """This request's own input items (a string input as one user message)."""
     tools: list[dict[str, Any]] = field(default_factory=list)
+    history: list[dict[str, Any]] | None = None
+    """The stored turns `previous_response_id` names, oldest first (None: no previous)."""
     saver: Saver | None = None
+
+    def native_body(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The client's body for an upstream that speaks the Responses API itself: a
+        conversation the relay stored is spelled out in `input`, since that upstream does
+        not know the relay's response ids."""
+        if self.history is None:
+            return body
+        native = {k: v for k, v in body.items() if k != "previous_response_id"}
+        native["input"] = self.history + self.items
+        return native
 
 
 def _flag(body: dict[str, Any], name: str, default: bool) -> bool:
@@ -130,6 +142,7 @@ async def _with_history(store: ResponseStore, inbound: Inbound, previous: str, k
         history = store.history(previous, key_id)
         if history is None:
             raise previous_not_found(previous)
+        state.history = history
         return chat_request_from(chat_body(body, history + state.items, state.tools))
 
     try:
@@ -143,11 +156,12 @@ def _saver(store: ResponseStore, state: ResponsesState, key_id: str, model: str)
     shape = state.shape
 
     async def save(response: dict[str, Any]) -> None:
+        """Keeps `response` (the relay's own, or a pass-through upstream's) under its id."""
         stored = StoredResponse(
-            id=shape.id,
+            id=str(response.get("id") or shape.id),
             key_id=key_id,
             model=model,
-            status=response["status"],
+            status=str(response.get("status") or "completed"),
             previous_id=shape.previous_response_id,
             input_items=state.items,
             response=response,
