@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +28,7 @@ from llmrelay.doors.responses_request import (
     input_items,
     instructions_of,
 )
-from llmrelay.doors.responses_stream import ResponsesStream
+from llmrelay.doors.responses_stream import ResponsesStream, Saver
 from llmrelay.protocol.errors import RelayError, invalid_request, invalid_type, store_unavailable
 from llmrelay.protocol.request import chat_request_from
 from llmrelay.protocol.usage import Usage
@@ -40,8 +39,6 @@ if TYPE_CHECKING:
     from llmrelay.store.keys import ApiKey
 
 log = logging.getLogger("llmrelay.responses")
-
-Saver = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 @dataclass(slots=True)
