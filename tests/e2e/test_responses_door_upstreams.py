@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -223,3 +224,30 @@ def test_a_spent_budget_is_refused_in_the_doors_shape(mixed_relay: RunningRelay)
     assert refused.value.code == "insufficient_quota"
     assert refused.value.response.headers["x-should-retry"] == "false"
     assert refused.value.response.json()["error"]["message"]
+
+
+CAPTURED_CODEX = Path(__file__).parents[1] / "clients" / "captured" / "codex.json"
+
+
+@pytest.mark.parametrize("model", ["claude-sonnet-4-6", "gemini-2.5-pro"])
+def test_what_codex_really_sends_reaches_every_vendor(
+    mixed_relay: RunningRelay, model: str
+) -> None:
+    """Codex's captured first request, as it sent it (developer messages, its function,
+    namespace and web_search tools, store false, include, client_metadata...), but for the
+    model: the stream completes, with the answer in a complete message item."""
+    body = json.loads(CAPTURED_CODEX.read_text())["first_request"]["body"] | {"model": model}
+    key = mixed_relay.create_key(f"codex-{model}")
+    headers = {"authorization": f"Bearer {key}"}
+    frames = []
+    with httpx.stream(
+        "POST", mixed_relay.url + "/v1/responses", json=body, headers=headers, timeout=30
+    ) as response:
+        assert response.status_code == 200, response.read()
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                frames.append(json.loads(line.removeprefix("data: ")))
+    assert frames[-1]["type"] == "response.completed", frames[-1]
+    [message] = [f["item"] for f in frames if f["type"] == "response.output_item.done"]
+    assert message["content"][0]["text"].startswith("echo: ")
+    assert frames[-1]["response"]["usage"]["total_tokens"] > 0
