@@ -168,3 +168,13 @@ def test_one_gguf_line_serves_a_local_model_file() -> None:
 def test_gguf_conflicts_name_the_model(document, names: str) -> None:
     with pytest.raises(ConfigError, match=names.replace("$", r"\$")):
         parse_settings(document)
+
+
+def test_stored_responses_expiry() -> None:
+    assert parse_settings(None).responses.store_ttl_days == 30
+    assert parse_settings({"responses": {"store_ttl_days": 0.5}}).responses.store_ttl_days == 0.5
+    for bad in (0, -1):
+        with pytest.raises(ConfigError, match=r"\$\.responses\.store_ttl_days"):
+            parse_settings({"responses": {"store_ttl_days": bad}})
+    with pytest.raises(ConfigError, match=r"\$\.responses"):
+        parse_settings({"responses": {"ttl": 3}})

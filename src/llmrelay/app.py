@@ -21,6 +21,8 @@ from llmrelay.doors.base import Door
 from llmrelay.doors.chat import ChatDoor
 from llmrelay.doors.completions import CompletionsDoor
 from llmrelay.doors.embeddings import EmbeddingsDoor
+from llmrelay.doors.responses import ResponsesDoor
+from llmrelay.doors.responses_routes import responses_routes
 from llmrelay.pipeline import Pipeline
 from llmrelay.relay import Relay, open_relay_state
 from llmrelay.store.key_events import (
@@ -36,6 +38,7 @@ DOORS: dict[str, Door] = {
     "/v1/chat/completions": ChatDoor(),
     "/v1/embeddings": EmbeddingsDoor(),
     "/v1/completions": CompletionsDoor(),
+    "/v1/responses": ResponsesDoor(),
 }
 """The client protocols, by path: each is served by the shared pipeline."""
 
@@ -48,7 +51,12 @@ class RelayApp:
         self.pipeline = Pipeline(relay)
         self.doors = DOORS if doors is None else doors
         self.routes = Starlette(
-            routes=[*build_routes(relay), *admin_routes(relay), *console_routes()],
+            routes=[
+                *build_routes(relay),
+                *responses_routes(relay),
+                *admin_routes(relay),
+                *console_routes(),
+            ],
             exception_handlers=exception_handlers(),
             lifespan=self._lifespan,
         )

@@ -298,11 +298,19 @@ class BillingConfig(msgspec.Struct, forbid_unknown_fields=True):
     """A reservation left by a replica that died is released after this long."""
 
 
+class ResponsesConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """The Responses API door's stored responses (`store: true`, the API's default)."""
+
+    store_ttl_days: float = 30.0
+    """A stored response is served (and continued) this long after it was created."""
+
+
 class Settings(msgspec.Struct, forbid_unknown_fields=True):
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     billing: BillingConfig = msgspec.field(default_factory=BillingConfig)
     images: ImagesConfig = msgspec.field(default_factory=ImagesConfig)
     routing: RoutingConfig = msgspec.field(default_factory=RoutingConfig)
+    responses: ResponsesConfig = msgspec.field(default_factory=ResponsesConfig)
     providers: dict[str, ProviderConfig] = {}
     models: dict[str, ModelConfig] = {}
 
@@ -424,6 +432,8 @@ def _check_references(settings: Settings) -> None:
         _check_model(settings, name, model, seen)
     if settings.routing.max_attempts < 1:
         raise ConfigError("$.routing.max_attempts: must be at least 1")
+    if settings.responses.store_ttl_days <= 0:
+        raise ConfigError("$.responses.store_ttl_days: must be above 0")
     check = settings.routing.health_check
     if check is not None and min(check.interval_seconds, check.timeout_seconds) <= 0:
         raise ConfigError("$.routing.health_check: interval and timeout must be above 0")
@@ -447,7 +457,8 @@ def parse_settings(document: dict[str, Any] | None) -> Settings:
     if document is not None and "models" not in raw and "providers" not in raw:
         raw = {**DEFAULT_CONFIG, **raw}
     raw = _expand_gguf_models(_interpolate(raw, "$"))
-    unknown = set(raw) - {"server", "billing", "images", "routing", "providers", "models"}
+    sections = {"server", "billing", "images", "routing", "responses", "providers", "models"}
+    unknown = set(raw) - sections
     if unknown:
         raise ConfigError(f"$: unknown section(s): {', '.join(sorted(unknown))}")
     settings = Settings(
@@ -455,6 +466,7 @@ def parse_settings(document: dict[str, Any] | None) -> Settings:
         billing=_convert(raw.get("billing") or {}, BillingConfig, "$.billing"),
         images=_convert(raw.get("images") or {}, ImagesConfig, "$.images"),
         routing=_convert(raw.get("routing") or {}, RoutingConfig, "$.routing"),
+        responses=_convert(raw.get("responses") or {}, ResponsesConfig, "$.responses"),
         providers=_convert_each(raw.get("providers"), ProviderConfig, "$.providers"),
         models=_convert_each(raw.get("models"), ModelConfig, "$.models"),
     )

@@ -113,10 +113,11 @@ class Pipeline:
         address = client[0] if client else None
         try:
             inbound, resolved = await self._accept(door, scope, receive, exchange)
+            await door.prepare(inbound, key, relay)
         except RelayError:
             await relay.gate.count_refusal(key, address)  # refusals are rate-limited too
             raise
-        request = inbound.request
+        request = exchange.request = inbound.request
         if key.limited:
             exchange.admission = await relay.gate.admit(
                 key, request, resolved.entry.priced_models, address, resolved.reasoning
@@ -174,7 +175,7 @@ class Pipeline:
             if usage is None:
                 usage = prompt_only_usage(self.relay.tokens, call.request.messages)
                 exchange.usage_estimated = True
-            body = orjson.dumps(answer)
+            rendered = answer
         else:
             if call.model.think_tags:
                 for choice in answer.get("choices") or ():
@@ -182,8 +183,10 @@ class Pipeline:
             usage, exchange.usage_estimated = whole_usage(
                 self.relay.tokens, call.request.messages, answer
             )
-            body = orjson.dumps(door.render(attempts.inbound, answer, usage))
+            rendered = door.render(attempts.inbound, answer, usage)
         exchange.usage = usage
+        await door.finish(attempts.inbound, rendered)
+        body = orjson.dumps(rendered)
         exchange.mark_first_token()
         exchange.response_started = exchange.finished = True
         if call.model.price is not None:

@@ -22,6 +22,7 @@ from llmrelay.store.database import migrate, open_engine
 from llmrelay.store.generation import GenerationCounter
 from llmrelay.store.key_events import announce_through
 from llmrelay.store.keys import KeyStore
+from llmrelay.store.responses import ResponseStore
 from llmrelay.store.usage import UsageStore
 from llmrelay.wire.body import InflightBodies
 
@@ -45,6 +46,7 @@ class Relay:
     gate: Gate
     budgets: Budgets
     bodies: InflightBodies
+    responses: ResponseStore
     redis: Any = None
     new_admin_key: str | None = None
 
@@ -83,6 +85,7 @@ def open_relay_state(settings: Settings, admin_key: str | None) -> Relay:
         gate=gate,
         budgets=budgets,
         bodies=InflightBodies(settings.server.max_inflight_body_bytes),
+        responses=ResponseStore(engine, settings.responses.store_ttl_days * 86400),
         redis=redis,
         new_admin_key=new_admin_key,
     )

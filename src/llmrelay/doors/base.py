@@ -24,7 +24,9 @@ from llmrelay.providers.native import NativeRequest
 from llmrelay.wire.credentials import bearer_credentials
 
 if TYPE_CHECKING:
-    from llmrelay.providers.base import ChunkStream, Provider, UpstreamCall
+    from llmrelay.providers.base import ChunkStream, Provider
+    from llmrelay.relay import Relay
+    from llmrelay.store.keys import ApiKey
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -59,6 +61,11 @@ class StreamEncoder(abc.ABC):
     def delta(self, chunk: dict[str, Any]) -> bytes:
         """The frames for one internal chunk (its usage has been taken by the meter)."""
 
+    async def finish(self, meter: StreamMeter) -> None:
+        """Awaited when the stream finished, before `end`: a door that keeps its answers
+        stores this one here, so it is kept before the client hears it is complete. A
+        RelayError raised here ends the stream with `error` instead."""
+
     @abc.abstractmethod
     def end(self, meter: StreamMeter) -> bytes:
         """What closes a stream that finished: final usage, the end marker."""
@@ -91,9 +98,18 @@ class Door(abc.ABC):
         """The request, checked as the protocol's own API would; RelayError(400) names the
         field."""
 
+    async def prepare(self, inbound: Inbound, key: ApiKey, relay: Relay) -> None:
+        """Awaited once the caller's key is known and the body parsed, before the gate: a
+        protocol with server-side state (stored conversations) loads it here, and may
+        replace `inbound.request`. RelayError refuses the request."""
+
     @abc.abstractmethod
     def render(self, inbound: Inbound, answer: dict[str, Any], usage: Usage) -> dict[str, Any]:
         """The door's whole answer from the relay's `chat.completion` and its usage."""
+
+    async def finish(self, inbound: Inbound, rendered: dict[str, Any]) -> None:
+        """Awaited with the whole answer `render` made, before it is sent (see
+        `StreamEncoder.finish`)."""
 
     @abc.abstractmethod
     def encoder(self, inbound: Inbound) -> StreamEncoder:

@@ -71,3 +71,20 @@ usage_records = sa.Table(
     sa.Column("endpoint", sa.String(32), nullable=False, server_default="chat", index=True),
     sa.Index("ix_usage_records_key_created", "key_id", "created_at"),
 )
+
+stored_responses = sa.Table(
+    "stored_responses",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("key_id", sa.String(40), nullable=False, index=True),
+    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("previous_id", sa.String(64), nullable=True),
+    sa.Column("input_items", sa.JSON, nullable=False),
+    sa.Column("response", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False, index=True),
+)
+"""Responses kept for `previous_response_id` and `GET /v1/responses/{id}`: each row holds its
+request's own input items and the final response object (output items, usage, status); a
+conversation is the chain of rows through `previous_id`."""

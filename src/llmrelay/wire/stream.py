@@ -126,6 +126,12 @@ async def relay_stream(
     finally:  # a client that left is billed for what was delivered too
         exchange.usage = meter.usage()
         exchange.usage_estimated = meter.estimated
+    if error is None:
+        try:
+            await encoder.finish(meter)
+        except RelayError as exc:
+            error = exc
+            exchange.fail(error)
     tail = encoder.error(error) if error is not None else encoder.end(meter)
     await send({"type": "http.response.body", "body": opening + tail, "more_body": False})
     return error

@@ -1,0 +1,459 @@
+"""An OpenAI Responses request as the relay's request (OpenAI Chat's shape).
+
+The Responses API (https://platform.openai.com/docs/api-reference/responses/create) says the
+same things as Chat Completions in another shape: `instructions` and input items instead of
+messages, flat tools, `text.format` instead of `response_format`. This module checks the
+body the way that API does and rewrites it, field by field, into a Chat body that every
+upstream kind understands. What has no Chat equivalent is a 400 naming the field, except
+what a real client always sends and is safe to drop (see docs/responses.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from llmrelay.protocol.errors import RelayError, invalid_request, invalid_type
+
+MESSAGE_ROLES = ("user", "assistant", "system", "developer")
+REJECTED = ("conversation", "background", "prompt", "max_tool_calls")
+"""Fields that need state or machinery the relay does not have: a 400 naming them."""
+DROPPED = (
+    "store",
+    "include",
+    "client_metadata",
+    "service_tier",
+    "safety_identifier",
+    "stream_options",
+    "metadata",
+    "previous_response_id",
+    "prompt_cache_retention",
+)
+"""Fields the door reads or answers itself and never sends upstream (docs/responses.md)."""
+COPIED = ("model", "temperature", "top_p", "user", "prompt_cache_key")
+"""Fields whose meaning and name are Chat's too."""
+TRANSLATED = (
+    "input",
+    "instructions",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "text",
+    "reasoning",
+    "max_output_tokens",
+    "stream",
+    "truncation",
+    "top_logprobs",
+)
+KNOWN = frozenset(REJECTED + DROPPED + COPIED + TRANSLATED)
+CUSTOM_INPUT = {
+    "type": "object",
+    "properties": {"input": {"type": "string"}},
+    "required": ["input"],
+    "additionalProperties": False,
+}
+"""A `custom` (free-text) tool as a function: its text travels as the string `input`."""
+
+
+def unsupported(param: str, why: str) -> RelayError:
+    return invalid_request(
+        f"The relay cannot serve '{param}' through this model: {why}.",
+        param=param,
+        code="unsupported_parameter",
+    )
+
+
+def missing(param: str) -> RelayError:
+    return invalid_request(
+        f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter"
+    )
+
+
+def check_fields(body: dict[str, Any]) -> None:
+    for name in body:
+        if name not in KNOWN:
+            raise invalid_request(
+                f"Unknown parameter: '{name}'.", param=name, code="unknown_parameter"
+            )
+    for name in REJECTED:
+        if body.get(name) is not None:
+            raise unsupported(name, "it has no equivalent in the upstream's API")
+    if body.get("truncation") not in (None, "disabled"):
+        raise unsupported("truncation", "only 'disabled' is supported")
+    if body.get("top_logprobs") not in (None, 0):
+        raise unsupported("top_logprobs", "log probabilities are not relayed")
+
+
+def input_items(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The request's `input` as a list of items (a string is one user message)."""
+    value = body.get("input")
+    if value is None:
+        raise missing("input")
+    if isinstance(value, str):
+        return [{"type": "message", "role": "user", "content": value}]
+    if not isinstance(value, list):
+        raise invalid_type("input", "a string or an array of input items", value)
+    for i, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise invalid_type(f"input[{i}]", "an object", item)
+    return value
+
+
+def instructions_of(body: dict[str, Any]) -> str | None:
+    value = body.get("instructions")
+    if value is not None and not isinstance(value, str):
+        raise invalid_type("instructions", "a string", value)
+    return value
+
+
+# ---- input items -> messages -------------------------------------------------------------
+
+
+def _text_part(part: dict[str, Any], where: str) -> dict[str, Any]:
+    text = part.get("text")
+    if not isinstance(text, str):
+        raise invalid_type(f"{where}.text", "a string", text)
+    return {"type": "text", "text": text}
+
+
+def _image_part(part: dict[str, Any], where: str) -> dict[str, Any]:
+    url = part.get("image_url")
+    if not isinstance(url, str) or not url:
+        if part.get("file_id") is not None:
+            raise unsupported(f"{where}.file_id", "the relay has no file store; send image_url")
+        raise missing(f"{where}.image_url")
+    image: dict[str, Any] = {"url": url}
+    if part.get("detail") in ("low", "high", "auto"):
+        image["detail"] = part["detail"]
+    return {"type": "image_url", "image_url": image}
+
+
+def _file_part(part: dict[str, Any], where: str) -> dict[str, Any]:
+    data = part.get("file_data")
+    if not isinstance(data, str) or not data:
+        name = "file_id" if part.get("file_id") is not None else "file_url"
+        raise unsupported(f"{where}.{name}", "the relay has no file store; send file_data")
+    file: dict[str, Any] = {"file_data": data}
+    if isinstance(part.get("filename"), str):
+        file["filename"] = part["filename"]
+    return {"type": "file", "file": file}
+
+
+PART_BUILDERS = {
+    "input_text": _text_part,
+    "output_text": _text_part,
+    "text": _text_part,
+    "input_image": _image_part,
+    "input_file": _file_part,
+}
+
+
+def _parts(content: list[Any], where: str, role: str) -> list[dict[str, Any]]:
+    parts = []
+    for i, part in enumerate(content):
+        here = f"{where}[{i}]"
+        if not isinstance(part, dict):
+            raise invalid_type(here, "an object", part)
+        kind = part.get("type")
+        if kind == "refusal" and role == "assistant":
+            parts.append({"type": "text", "text": str(part.get("refusal") or "")})
+            continue
+        builder = PART_BUILDERS.get(kind)  # type: ignore[arg-type]
+        if builder is None:
+            raise invalid_request(
+                f"Invalid value: {kind!r}. Supported values are: 'input_text', "
+                "'input_image', 'input_file' and 'output_text'.",
+                param=f"{here}.type",
+                code="invalid_value",
+            )
+        built = builder(part, here)
+        if built["type"] != "text" and role != "user":
+            raise invalid_request(
+                f"Invalid '{here}': only a user message may carry {kind}.",
+                param=f"{here}.type",
+                code="invalid_value",
+            )
+        parts.append(built)
+    return parts
+
+
+def _content(item: dict[str, Any], where: str, role: str) -> str | list[dict[str, Any]]:
+    content = item.get("content")
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        raise invalid_type(f"{where}.content", "a string or an array of content parts", content)
+    parts = _parts(content, f"{where}.content", role)
+    if all(part["type"] == "text" for part in parts) and (role != "user" or len(parts) == 1):
+        return "".join(part["text"] for part in parts)
+    return parts
+
+
+def _message(item: dict[str, Any], where: str) -> dict[str, Any]:
+    role = item.get("role")
+    if role not in MESSAGE_ROLES:
+        raise invalid_request(
+            f"Invalid value: {role!r}. Supported values are: 'user', 'assistant', 'system' "
+            "and 'developer'.",
+            param=f"{where}.role",
+            code="invalid_value",
+        )
+    # `developer` is the newer name of `system`; not every upstream knows it.
+    chat_role = "system" if role == "developer" else role
+    return {"role": chat_role, "content": _content(item, where, role)}
+
+
+def _string(item: dict[str, Any], name: str, where: str) -> str:
+    value = item.get(name)
+    if not isinstance(value, str):
+        raise invalid_type(f"{where}.{name}", "a string", value)
+    return value
+
+
+def _tool_call(item: dict[str, Any], where: str) -> dict[str, Any]:
+    call_id = _string(item, "call_id", where)
+    name = _string(item, "name", where)
+    if item.get("type") == "custom_tool_call":
+        arguments = orjson.dumps({"input": _string(item, "input", where)}).decode()
+    else:
+        arguments = _string(item, "arguments", where)
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+
+
+def _tool_output(item: dict[str, Any], where: str) -> tuple[dict[str, Any], dict | None]:
+    """The tool message, and a user message with the output's images (Chat's tool messages
+    carry text only)."""
+    call_id = _string(item, "call_id", where)
+    output = item.get("output")
+    if isinstance(output, str):
+        return {"role": "tool", "tool_call_id": call_id, "content": output}, None
+    if not isinstance(output, list):
+        raise invalid_type(f"{where}.output", "a string or an array of content parts", output)
+    parts = _parts(output, f"{where}.output", "user")
+    text = "".join(part["text"] for part in parts if part["type"] == "text")
+    media = [part for part in parts if part["type"] != "text"]
+    tool = {"role": "tool", "tool_call_id": call_id, "content": text}
+    return tool, ({"role": "user", "content": media} if media else None)
+
+
+class _Conversation:
+    """Messages built item by item: tool calls join the assistant message just before them."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+        self.pending_media: list[dict[str, Any]] = []
+
+    def add(self, message: dict[str, Any]) -> None:
+        if message["role"] != "tool":
+            self._flush_media()
+        self.messages.append(message)
+
+    def add_call(self, call: dict[str, Any]) -> None:
+        last = self.messages[-1] if self.messages else None
+        if last is None or last["role"] != "assistant" or self.pending_media:
+            self.add(last := {"role": "assistant", "content": None})
+        last.setdefault("tool_calls", []).append(call)
+
+    def add_output(self, tool: dict[str, Any], media: dict[str, Any] | None) -> None:
+        self.messages.append(tool)
+        if media is not None:
+            self.pending_media.extend(media["content"])
+
+    def _flush_media(self) -> None:
+        if self.pending_media:
+            self.messages.append({"role": "user", "content": self.pending_media})
+            self.pending_media = []
+
+    def done(self) -> list[dict[str, Any]]:
+        self._flush_media()
+        return self.messages
+
+
+SKIPPED_ITEMS = ("reasoning",)
+"""Reasoning items are replayed by clients but carry nothing a Chat upstream can take."""
+
+
+def messages_from(items: list[dict[str, Any]], param: str = "input") -> list[dict[str, Any]]:
+    conversation = _Conversation()
+    for i, item in enumerate(items):
+        where = f"{param}[{i}]"
+        kind = item.get("type", "message" if "role" in item else None)
+        if kind == "message":
+            conversation.add(_message(item, where))
+        elif kind in ("function_call", "custom_tool_call"):
+            conversation.add_call(_tool_call(item, where))
+        elif kind in ("function_call_output", "custom_tool_call_output"):
+            conversation.add_output(*_tool_output(item, where))
+        elif kind in SKIPPED_ITEMS:
+            continue
+        elif kind is None:
+            raise missing(f"{where}.type")
+        else:
+            raise unsupported(f"{where}.type", f"input items of type {kind!r} are not relayed")
+    return conversation.done()
+
+
+# ---- tools ------------------------------------------------------------------------------
+
+
+def _function_tool(tool: dict[str, Any], where: str) -> dict[str, Any]:
+    name = _string(tool, "name", where)
+    function: dict[str, Any] = {"name": name}
+    for field in ("description", "parameters", "strict"):
+        if tool.get(field) is not None:
+            function[field] = tool[field]
+    return {"type": "function", "function": function}
+
+
+def _custom_tool(tool: dict[str, Any], where: str) -> dict[str, Any]:
+    name = _string(tool, "name", where)
+    description = tool.get("description") or ""
+    grammar = tool.get("format")
+    if isinstance(grammar, dict) and grammar.get("type") == "grammar":
+        syntax, definition = grammar.get("syntax"), grammar.get("definition")
+        description += f"\n\nThe input must follow this {syntax} grammar:\n{definition}"
+    function = {"name": name, "description": description.strip(), "parameters": CUSTOM_INPUT}
+    return {"type": "function", "function": function}
+
+
+def chat_tools(body: dict[str, Any]) -> tuple[list[dict[str, Any]], frozenset[str]]:
+    """The function tools as Chat's, and the names of the `custom` ones among them. Built-in
+    tools (`web_search`, ...) and `namespace` groups are dropped: a Chat upstream cannot run
+    them, and Codex always sends some (docs/responses.md)."""
+    tools = body.get("tools")
+    if tools is None:
+        return [], frozenset()
+    if not isinstance(tools, list):
+        raise invalid_type("tools", "an array", tools)
+    chat, custom = [], set()
+    for i, tool in enumerate(tools):
+        where = f"tools[{i}]"
+        if not isinstance(tool, dict):
+            raise invalid_type(where, "an object", tool)
+        kind = tool.get("type")
+        if kind == "function":
+            chat.append(_function_tool(tool, where))
+        elif kind == "custom":
+            chat.append(_custom_tool(tool, where))
+            custom.add(tool["name"])
+        elif not isinstance(kind, str):
+            raise missing(f"{where}.type")
+    return chat, frozenset(custom)
+
+
+def chat_tool_choice(choice: Any, names: set[str]) -> Any:
+    if choice is None or choice in ("auto", "none", "required"):
+        return choice
+    if isinstance(choice, dict) and choice.get("type") in ("function", "custom"):
+        name = choice.get("name")
+        if name not in names:
+            raise invalid_request(
+                f"Invalid 'tool_choice': no function tool is named {name!r}.",
+                param="tool_choice.name",
+                code="invalid_value",
+            )
+        return {"type": "function", "function": {"name": name}}
+    raise unsupported("tool_choice", "only 'auto', 'none', 'required' or a function tool")
+
+
+# ---- settings ---------------------------------------------------------------------------
+
+
+def response_format(body: dict[str, Any]) -> dict[str, Any] | None:
+    """`text.format` (flat) as Chat's `response_format` (the schema nested)."""
+    text = body.get("text")
+    if text is None:
+        return None
+    if not isinstance(text, dict):
+        raise invalid_type("text", "an object", text)
+    form = text.get("format")
+    if form is None:
+        return None
+    if not isinstance(form, dict):
+        raise invalid_type("text.format", "an object", form)
+    kind = form.get("type")
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        return {"type": "json_object"}
+    if kind != "json_schema":
+        raise invalid_request(
+            f"Invalid value: {kind!r}. Supported values are: 'text', 'json_object' and "
+            "'json_schema'.",
+            param="text.format.type",
+            code="invalid_value",
+        )
+    schema = {"name": _string(form, "name", "text.format")}
+    if not isinstance(form.get("schema"), dict):
+        raise missing("text.format.schema")
+    for field in ("schema", "strict", "description"):
+        if form.get(field) is not None:
+            schema[field] = form[field]
+    return {"type": "json_schema", "json_schema": schema}
+
+
+def reasoning_effort(body: dict[str, Any]) -> str | None:
+    reasoning = body.get("reasoning")
+    if reasoning is None:
+        return None
+    if not isinstance(reasoning, dict):
+        raise invalid_type("reasoning", "an object", reasoning)
+    effort = reasoning.get("effort")
+    if effort is not None and not isinstance(effort, str):
+        raise invalid_type("reasoning.effort", "a string", effort)
+    return effort
+
+
+def max_output_tokens(body: dict[str, Any]) -> int | None:
+    value = body.get("max_output_tokens")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise invalid_type("max_output_tokens", "an integer", value)
+    if value < 16:
+        raise invalid_request(
+            f"Invalid 'max_output_tokens': integer below minimum value. Expected a value "
+            f">= 16, but got {value} instead.",
+            param="max_output_tokens",
+            code="integer_below_min_value",
+        )
+    return value
+
+
+def chat_body(
+    body: dict[str, Any], items: list[dict[str, Any]], tools: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The Chat body for `items` (any earlier turns, then this request's input) under this
+    request's settings; only this request's `instructions` apply."""
+    chat: dict[str, Any] = {name: body[name] for name in COPIED if body.get(name) is not None}
+    instructions = instructions_of(body)
+    system = [{"role": "system", "content": instructions}] if instructions else []
+    chat["messages"] = system + messages_from(items)
+    if tools:
+        chat["tools"] = tools
+        names = {tool["function"]["name"] for tool in tools}
+        choice = chat_tool_choice(body.get("tool_choice"), names)
+        if choice is not None:
+            chat["tool_choice"] = choice
+        if isinstance(body.get("parallel_tool_calls"), bool):
+            chat["parallel_tool_calls"] = body["parallel_tool_calls"]
+    elif body.get("tool_choice") not in (None, "auto", "none"):
+        raise invalid_request(
+            "Invalid 'tool_choice': the request has no function tools.", param="tool_choice"
+        )
+    form = response_format(body)
+    if form is not None:
+        chat["response_format"] = form
+    effort = reasoning_effort(body)
+    if effort is not None:
+        chat["reasoning_effort"] = effort
+    limit = max_output_tokens(body)
+    if limit is not None:
+        chat["max_completion_tokens"] = limit
+    stream = body.get("stream")
+    if stream is not None:
+        chat["stream"] = stream
+        if stream is True:
+            chat["stream_options"] = {"include_usage": True}
+    return chat

@@ -1,0 +1,48 @@
+"""`GET` and `DELETE /v1/responses/{id}`: a stored response, for the key that created it
+(https://platform.openai.com/docs/api-reference/responses/get). Another key's response, an
+expired one and an unknown id are alike: 404."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from llmrelay.admin.endpoint import caller_key, json_response
+from llmrelay.protocol.errors import RelayError
+
+if TYPE_CHECKING:
+    from llmrelay.relay import Relay
+
+
+def response_not_found(response_id: str) -> RelayError:
+    return RelayError(
+        404, f"Response with id '{response_id}' not found.", param="response_id", code=None
+    )
+
+
+def responses_routes(relay: Relay) -> list[Route]:
+    store = relay.responses
+
+    async def get_response(request: Request) -> Response:
+        key = await caller_key(relay, request)
+        response_id = request.path_params["response_id"]
+        found = await asyncio.to_thread(store.get, response_id, key.id)
+        if found is None:
+            raise response_not_found(response_id)
+        return json_response(found)
+
+    async def delete_response(request: Request) -> Response:
+        key = await caller_key(relay, request)
+        response_id = request.path_params["response_id"]
+        if not await asyncio.to_thread(store.delete, response_id, key.id):
+            raise response_not_found(response_id)
+        return json_response({"id": response_id, "object": "response", "deleted": True})
+
+    return [
+        Route("/v1/responses/{response_id}", get_response, methods=["GET"]),
+        Route("/v1/responses/{response_id}", delete_response, methods=["DELETE"]),
+    ]
