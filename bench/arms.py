@@ -15,7 +15,7 @@ import orjson
 from bench.load import LoadError, WrkResult, run_wrk
 from bench.mock_upstream import run_fast
 from bench.proc_stats import cpu_seconds
-from bench.streams import StreamRun, StreamTarget, concurrent_streams, sequential_streams
+from bench.streams import FRAMINGS, StreamRun, StreamTarget, concurrent_streams, sequential_streams
 
 
 class ArmFailure(RuntimeError):
@@ -30,20 +30,24 @@ class Arm:
     model: str
     pid: int | None = None
     label: str = ""
+    door: str = "chat"
+    """`chat` (OpenAI Chat Completions) or `messages` (Anthropic Messages)."""
 
     @property
     def url(self) -> str:
-        return self.base_url.rstrip("/") + "/chat/completions"
+        return self.base_url.rstrip("/") + FRAMINGS[self.door].path
 
     @property
     def target(self) -> StreamTarget:
-        return StreamTarget.from_base_url(self.base_url, self.key, self.model)
+        return StreamTarget.from_base_url(self.base_url, self.key, self.model, self.door)
 
     @property
     def body(self) -> bytes:
-        return orjson.dumps(
-            {"model": self.model, "messages": [{"role": "user", "content": "Say hello."}]}
-        )
+        body: dict[str, object] = {"model": self.model}
+        body["messages"] = [{"role": "user", "content": "Say hello."}]
+        if self.door == "messages":
+            body["max_tokens"] = 64
+        return orjson.dumps(body)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,5 @@
-"""A very fast mock OpenAI-compatible upstream: `POST /v1/chat/completions`, nothing else.
+"""A very fast mock upstream: OpenAI's `POST /v1/chat/completions` and Anthropic's
+`POST /v1/messages`, nothing else.
 
 It must never be the bottleneck of a benchmark, so it is a raw asyncio `Protocol` on uvloop
 with httptools parsing: HTTP/1.1 keep-alive, `Content-Length` request bodies, whole answers
@@ -33,6 +34,7 @@ import httptools
 import orjson
 
 PATH = b"/v1/chat/completions"
+MESSAGES_PATH = b"/v1/messages"
 CONTENT = "Hello from the mock upstream, a perfectly ordinary answer."
 TOKEN = " token"
 PROMPT_TOKENS = 12
@@ -117,33 +119,13 @@ def completion_body(model: str) -> bytes:
 class _Stream:
     """One paced SSE stream: every frame is built once, then written on timer ticks."""
 
-    def __init__(self, conn: MockConnection, model: str, chunks: int, usage: bool) -> None:
-        base = {
-            "id": f"chatcmpl-mock{next(_ids):012d}",
-            "object": "chat.completion.chunk",
-            "created": int(time.time()),
-            "model": model,
-            "system_fingerprint": "fp_mock",
-        }
-        extra = {"usage": None} if usage else {}
-
-        def choice(delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
-            return {
-                **base,
-                "choices": [
-                    {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-                ],
-                **extra,
-            }
-
+    def __init__(
+        self, conn: MockConnection, frames: tuple[bytes, bytes, bytes], chunks: int
+    ) -> None:
         self.conn = conn
         self.remaining = chunks
-        self.role = _frame(choice({"role": "assistant", "content": "", "refusal": None}, None))
-        self.content = _frame(choice({"content": TOKEN}, None))
-        tail = _frame(choice({}, "stop"))
-        if usage:
-            tail += _frame({**base, "choices": [], "usage": _usage(chunks)})
-        self.tail = tail + _http_chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n"
+        self.role, self.content, tail = frames
+        self.tail = tail + b"0\r\n\r\n"
         self.gap = conn.settings.gap_s
         self.next_at = 0.0
 
@@ -166,6 +148,83 @@ class _Stream:
         self.conn.transport.write(data)
         self.next_at += self.gap
         self.conn.loop.call_at(self.next_at, self._send, b"")
+
+
+def chat_frames(model: str, chunks: int, usage: bool) -> tuple[bytes, bytes, bytes]:
+    """The opening (role) frame, the one content frame, and the closing frames of a stream."""
+    base = {
+        "id": f"chatcmpl-mock{next(_ids):012d}",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "system_fingerprint": "fp_mock",
+    }
+    extra = {"usage": None} if usage else {}
+
+    def choice(delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
+        return {
+            **base,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+            **extra,
+        }
+
+    role = _frame(choice({"role": "assistant", "content": "", "refusal": None}, None))
+    content = _frame(choice({"content": TOKEN}, None))
+    tail = _frame(choice({}, "stop"))
+    if usage:
+        tail += _frame({**base, "choices": [], "usage": _usage(chunks)})
+    return role, content, tail + _http_chunk(b"data: [DONE]\n\n")
+
+
+def _event(name: str, data: dict[str, Any]) -> bytes:
+    return _http_chunk(b"event: %b\ndata: %b\n\n" % (name.encode(), orjson.dumps(data)))
+
+
+def messages_frames(model: str, chunks: int) -> tuple[bytes, bytes, bytes]:
+    """An Anthropic Messages stream's opening events, its one text delta, and its closing
+    events (https://docs.anthropic.com/en/api/messages-streaming)."""
+    message = {
+        "id": f"msg_mock{next(_ids):012d}",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": {"input_tokens": PROMPT_TOKENS, "output_tokens": 1},
+    }
+    opening = _event("message_start", {"type": "message_start", "message": message})
+    block = {"type": "text", "text": ""}
+    opening += _event(
+        "content_block_start", {"type": "content_block_start", "index": 0, "content_block": block}
+    )
+    delta = {"type": "text_delta", "text": TOKEN}
+    content = _event(
+        "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}
+    )
+    tail = _event("content_block_stop", {"type": "content_block_stop", "index": 0})
+    stop = {"stop_reason": "end_turn", "stop_sequence": None}
+    tail += _event(
+        "message_delta",
+        {"type": "message_delta", "delta": stop, "usage": {"output_tokens": chunks}},
+    )
+    tail += _event("message_stop", {"type": "message_stop"})
+    return opening, content, tail
+
+
+def message_body(model: str) -> bytes:
+    return orjson.dumps(
+        {
+            "id": f"msg_mock{next(_ids):012d}",
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [{"type": "text", "text": CONTENT}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": {"input_tokens": PROMPT_TOKENS, "output_tokens": 10},
+        }
+    )
 
 
 class MockConnection(asyncio.Protocol):
@@ -230,21 +289,27 @@ class MockConnection(asyncio.Protocol):
             self._reply(b"400 Bad Request", b'{"error":{"message":"invalid JSON body"}}', True)
 
     def _answer(self, request: _Request) -> None:
-        if request.url.split(b"?", 1)[0] != PATH:
+        path = request.url.split(b"?", 1)[0]
+        if path not in (PATH, MESSAGES_PATH):
             self._reply(b"404 Not Found", b'{"error":{"message":"not found"}}', request.close)
             return
         body = orjson.loads(request.body)
         model = str(body.get("model") or "mock")
+        messages = path == MESSAGES_PATH
         if body.get("stream"):
-            usage = bool((body.get("stream_options") or {}).get("include_usage"))
             limit = body.get("max_completion_tokens") or body.get("max_tokens")
             chunks = limit if isinstance(limit, int) and limit > 0 else self.settings.chunks
+            if messages:
+                frames = messages_frames(model, chunks)
+            else:
+                usage = bool((body.get("stream_options") or {}).get("include_usage"))
+                frames = chat_frames(model, chunks, usage)
             head = _response_head(
                 b"200 OK", b"text/event-stream", b"transfer-encoding: chunked\r\n", request.close
             )
-            _Stream(self, model, chunks, usage).start(head)
+            _Stream(self, frames, chunks).start(head)
             return
-        payload = completion_body(model)
+        payload = message_body(model) if messages else completion_body(model)
         if self.settings.delay_s > 0:
             self.loop.call_later(
                 self.settings.delay_s, self._reply, b"200 OK", payload, request.close

@@ -27,7 +27,33 @@ from bench.mock_upstream import TOKEN
 from bench.stats import percentile
 
 STALL_MS = 250.0
-CONTENT_MARK = b'"content":"' + TOKEN.encode() + b'"'
+TOKEN_JSON = orjson.dumps(TOKEN)
+
+
+@dataclass(frozen=True, slots=True)
+class Framing:
+    """How one door's stream looks on the wire: its path, the events that carry the mock's
+    token, the event that ends it and the one that reports an error."""
+
+    path: str
+    content_marks: tuple[bytes, ...]
+    done_mark: bytes
+    error_mark: bytes
+
+    def request_body(self, model: str, chunks: int) -> bytes:
+        messages = [{"role": "user", "content": "Stream a short answer."}]
+        body: dict[str, object] = {"model": model, "messages": messages, "stream": True}
+        body["max_tokens"] = chunks
+        if self is CHAT:
+            body["stream_options"] = {"include_usage": True}
+        return orjson.dumps(body)
+
+
+CHAT = Framing(
+    "/chat/completions", (b'"content":' + TOKEN_JSON,), b"data: [DONE]", b'data: {"error"'
+)
+MESSAGES = Framing("/messages", (b'"text":' + TOKEN_JSON,), b"event: message_stop", b"event: error")
+FRAMINGS = {"chat": CHAT, "messages": MESSAGES}
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,28 +63,25 @@ class StreamTarget:
     path: str
     key: str | None
     model: str
+    framing: Framing = CHAT
 
     @classmethod
-    def from_base_url(cls, base_url: str, key: str | None, model: str) -> StreamTarget:
+    def from_base_url(
+        cls, base_url: str, key: str | None, model: str, door: str = "chat"
+    ) -> StreamTarget:
         parts = urlsplit(base_url)
+        framing = FRAMINGS[door]
         return cls(
             parts.hostname or "127.0.0.1",
             parts.port or 80,
-            parts.path.rstrip("/") + "/chat/completions",
+            parts.path.rstrip("/") + framing.path,
             key,
             model,
+            framing,
         )
 
     def request(self, chunks: int) -> bytes:
-        body = orjson.dumps(
-            {
-                "model": self.model,
-                "messages": [{"role": "user", "content": "Stream a short answer."}],
-                "stream": True,
-                "stream_options": {"include_usage": True},
-                "max_tokens": chunks,
-            }
-        )
+        body = self.framing.request_body(self.model, chunks)
         auth = f"Authorization: Bearer {self.key}\r\n" if self.key else ""
         head = (
             f"POST {self.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
@@ -90,7 +113,8 @@ class StreamResult:
 class StreamConnection(asyncio.Protocol):
     """One keep-alive connection that runs one stream at a time."""
 
-    def __init__(self) -> None:
+    def __init__(self, framing: Framing = CHAT) -> None:
+        self.framing = framing
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.buffer = b""
@@ -124,13 +148,14 @@ class StreamConnection(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         events = (self.buffer + body).split(b"\n\n")
         self.buffer = events.pop()
+        framing = self.framing
         for event in events:
-            if CONTENT_MARK in event:
+            if any(mark in event for mark in framing.content_marks):
                 self.content_times.append(self.now)
-            elif event.startswith(b"data: [DONE]"):
+            elif event.startswith(framing.done_mark):
                 self.done = True
-            elif event.startswith(b'data: {"error"') and self.failure is None:
-                self.failure = "error frame: " + event[6:200].decode(errors="replace")
+            elif event.startswith(framing.error_mark) and self.failure is None:
+                self.failure = "error frame: " + event[:200].decode(errors="replace")
 
     def on_message_complete(self) -> None:
         if self.waiter is not None and not self.waiter.done():
@@ -150,7 +175,7 @@ class StreamConnection(asyncio.Protocol):
         times = self.content_times
         result = StreamResult(self.failure, times[0] - sent if times else None, times)
         if result.error is None and not self.done:
-            result.error = "no [DONE]"
+            result.error = "no end of stream (" + self.framing.done_mark.decode() + ")"
         if result.error is None and len(times) != chunks:
             result.error = f"{len(times)} content chunks, expected {chunks}"
         return result
@@ -162,7 +187,9 @@ class StreamConnection(asyncio.Protocol):
 
 async def connect(target: StreamTarget) -> StreamConnection:
     loop = asyncio.get_running_loop()
-    _, protocol = await loop.create_connection(StreamConnection, target.host, target.port)
+    _, protocol = await loop.create_connection(
+        lambda: StreamConnection(target.framing), target.host, target.port
+    )
     return protocol
 
 
