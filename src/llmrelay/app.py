@@ -24,6 +24,7 @@ from llmrelay.doors.embeddings import EmbeddingsDoor
 from llmrelay.doors.responses import ResponsesDoor
 from llmrelay.doors.responses_routes import responses_routes
 from llmrelay.pipeline import Pipeline
+from llmrelay.providers import Provider
 from llmrelay.relay import Relay, open_relay_state
 from llmrelay.store.key_events import (
     follow_database_generation,
@@ -84,6 +85,16 @@ class RelayApp:
 
         await self.routes(scope, receive, send_with_request_id)
 
+    @staticmethod
+    async def _start(name: str, provider: Provider) -> None:
+        """Start one provider; a failure is said in the log, in one line, before start-up
+        ends (uvicorn would only say that start-up failed)."""
+        try:
+            await provider.start()
+        except Exception as exc:
+            log.error("provider %s could not start: %s: %s", name, type(exc).__name__, exc)
+            raise
+
     @contextlib.asynccontextmanager
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
         relay = self.relay
@@ -97,7 +108,10 @@ class RelayApp:
         await relay.keys.load()
         await asyncio.to_thread(relay.tokens.load)
         await relay.ledger.start()
-        await asyncio.gather(*(provider.start() for provider in relay.providers.values()))
+        # One after another: llama.cpp silences the process's stdout and stderr while it
+        # loads a model, and a failure said meanwhile would not be seen.
+        for name, provider in relay.providers.items():
+            await self._start(name, provider)
         relay.router.start(relay.catalog.deployments)  # active health checks, if configured
         # Everything built so far lives as long as the process: keep it out of the cyclic
         # collector's sight, or each full collection walks it (tens of ms at a time).
