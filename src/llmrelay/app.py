@@ -19,6 +19,8 @@ from llmrelay.config import Settings
 from llmrelay.console import console_routes
 from llmrelay.doors.base import Door
 from llmrelay.doors.chat import ChatDoor
+from llmrelay.doors.messages import MessagesDoor
+from llmrelay.doors.messages_count import count_tokens_route
 from llmrelay.pipeline import Pipeline
 from llmrelay.relay import Relay, open_relay_state
 from llmrelay.store.key_events import (
@@ -30,7 +32,10 @@ from llmrelay.store.key_events import (
 log = logging.getLogger("llmrelay")
 
 
-DOORS: dict[str, Door] = {"/v1/chat/completions": ChatDoor()}
+DOORS: dict[str, Door] = {
+    "/v1/chat/completions": ChatDoor(),
+    "/v1/messages": MessagesDoor(),
+}
 """The client protocols, by path: each is served by the shared pipeline."""
 
 
@@ -42,7 +47,12 @@ class RelayApp:
         self.pipeline = Pipeline(relay)
         self.doors = DOORS if doors is None else doors
         self.routes = Starlette(
-            routes=[*build_routes(relay), *admin_routes(relay), *console_routes()],
+            routes=[
+                *build_routes(relay),
+                count_tokens_route(relay),
+                *admin_routes(relay),
+                *console_routes(),
+            ],
             exception_handlers=exception_handlers(),
             lifespan=self._lifespan,
         )

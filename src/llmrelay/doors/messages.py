@@ -1,0 +1,105 @@
+"""The Anthropic Messages door: `POST /v1/messages` (https://docs.anthropic.com/en/api/messages),
+so that Claude Code and Anthropic's SDKs can use the relay against any upstream.
+
+The request is translated into the relay's (`messages_request.py`), the answer back
+(`messages_response.py`, `messages_stream.py`); `messages_count.py` serves
+`POST /v1/messages/count_tokens`. Errors take Anthropic's shape and types
+(https://docs.anthropic.com/en/api/errors). See docs/messages.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from llmrelay.doors.base import Door, Inbound, StreamEncoder
+from llmrelay.doors.messages_request import chat_body_from_messages
+from llmrelay.doors.messages_response import render_message
+from llmrelay.doors.messages_stream import MessagesStream
+from llmrelay.protocol.errors import RelayError
+from llmrelay.protocol.request import chat_request_from
+from llmrelay.protocol.usage import Usage
+from llmrelay.wire.credentials import api_key_or_bearer, header
+
+DEFAULT_VERSION = "2023-06-01"
+OVERLOADED = 529
+"""Anthropic's status for "overloaded": the relay's 503s (no capacity upstream)."""
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    504: "timeout_error",
+    OVERLOADED: "overloaded_error",
+}
+
+
+@dataclass(slots=True, frozen=True)
+class AnthropicHeaders:
+    """The headers an Anthropic upstream needs passed on (the key never is)."""
+
+    version: str = DEFAULT_VERSION
+    beta: str | None = None
+    """`anthropic-beta` as sent: a comma-separated list, passed on verbatim."""
+
+
+def anthropic_status(error: RelayError) -> int:
+    return OVERLOADED if error.status == 503 else error.status
+
+
+def error_type(status: int) -> str:
+    if status in ERROR_TYPES:
+        return ERROR_TYPES[status]
+    return "api_error" if status >= 500 else "invalid_request_error"
+
+
+def error_payload(error: RelayError) -> dict[str, Any]:
+    """`{"type": "error", "error": {"type", "message"}}` with Anthropic's type for the status."""
+    kind = error_type(anthropic_status(error))
+    return {"type": "error", "error": {"type": kind, "message": error.message}}
+
+
+def headers_of(scope: dict[str, Any]) -> AnthropicHeaders:
+    version = header(scope, b"anthropic-version")
+    beta = header(scope, b"anthropic-beta")
+    return AnthropicHeaders(
+        version=version.decode("latin-1").strip() if version else DEFAULT_VERSION,
+        beta=beta.decode("latin-1").strip() if beta else None,
+    )
+
+
+class MessagesDoor(Door):
+    endpoint = "messages"
+    protocol = "anthropic-messages"
+
+    def credentials(self, scope: dict[str, Any]) -> str | None:
+        return api_key_or_bearer(scope)
+
+    def read(self, body: dict[str, Any], scope: dict[str, Any]) -> Inbound:
+        inbound = self.parse(body)
+        inbound.state = headers_of(scope)
+        return inbound
+
+    def parse(self, body: dict[str, Any]) -> Inbound:
+        translated = chat_body_from_messages(body)
+        request = chat_request_from(translated.body)
+        if translated.reasoning is not None:
+            request.reasoning = translated.reasoning
+        return Inbound(request, body=body, state=AnthropicHeaders())
+
+    def render(self, inbound: Inbound, answer: dict[str, Any], usage: Usage) -> dict[str, Any]:
+        return render_message(inbound.request.model, answer, usage)
+
+    def encoder(self, inbound: Inbound) -> StreamEncoder:
+        return MessagesStream(inbound.request.model, error_payload)
+
+    def error_status(self, error: RelayError) -> int:
+        return anthropic_status(error)
+
+    def error_body(self, error: RelayError) -> bytes:
+        return orjson.dumps(error_payload(error))

@@ -1,0 +1,152 @@
+"""The relay's internal chunks as an Anthropic Messages stream
+(https://docs.anthropic.com/en/api/messages-streaming).
+
+`message_start` once, first; then content blocks numbered 0, 1, 2... with one open at a time
+(reasoning opens a `thinking` block, the first text closes it and opens a `text` block, each
+tool call a `tool_use` block fed with `input_json_delta`s); then `message_delta` with the stop
+reason and the usage (input and cache counts included, as they are known only at the end) and
+`message_stop`. An error after the start is an `error` event.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+from llmrelay.doors.base import StreamEncoder
+from llmrelay.doors.messages_request import sanitize_tool_id
+from llmrelay.doors.messages_response import anthropic_usage, message_id, stop_reason
+from llmrelay.metering.meter import StreamMeter
+from llmrelay.protocol.errors import RelayError
+from llmrelay.protocol.usage import Usage
+from llmrelay.wire.sse import event_frame
+
+log = logging.getLogger("llmrelay.doors.messages")
+
+
+class MessagesStream(StreamEncoder):
+    """Frames for one stream; `error_payload` renders an error in Anthropic's shape."""
+
+    def __init__(self, model: str, error_payload: Any) -> None:
+        self.model = model
+        self.error_payload = error_payload
+        self.next_index = 0
+        self.open_kind: str | None = None
+        """`thinking`, `text` or `tool_use`: the kind of the block now open (None: none)."""
+        self.tool_blocks: dict[int, int] = {}
+        """The Anthropic block index of each of the upstream's tool-call indexes."""
+        self.open_tool: int | None = None
+        """The upstream index of the tool call whose block is open."""
+        self.used_tools = False
+        self.finish_reason: str | None = None
+
+    def begin(self) -> bytes:
+        usage = {
+            "input_tokens": 0,
+            "output_tokens": 0,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+        }
+        message = {
+            "id": message_id(),
+            "type": "message",
+            "role": "assistant",
+            "model": self.model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": usage,
+        }
+        return event_frame("message_start", {"type": "message_start", "message": message})
+
+    def delta(self, chunk: dict[str, Any]) -> bytes:
+        out = b""
+        for choice in chunk.get("choices") or ():
+            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+                continue
+            delta = choice.get("delta")
+            if isinstance(delta, dict):
+                out += self._delta(delta)
+            if choice.get("finish_reason"):
+                self.finish_reason = choice["finish_reason"]
+        return out
+
+    def end(self, meter: StreamMeter) -> bytes:
+        out = self._close()
+        usage = Usage.from_openai(meter.reported) or Usage()
+        delta = {"stop_reason": stop_reason(self.finish_reason, self.used_tools)}
+        delta["stop_sequence"] = None
+        message_delta = {"type": "message_delta", "delta": delta, "usage": anthropic_usage(usage)}
+        out += event_frame("message_delta", message_delta)
+        return out + event_frame("message_stop", {"type": "message_stop"})
+
+    def error(self, error: RelayError) -> bytes:
+        return event_frame("error", self.error_payload(error))
+
+    # ---- blocks --------------------------------------------------------------------------
+
+    def _delta(self, delta: dict[str, Any]) -> bytes:
+        out = b""
+        reasoning = delta.get("reasoning_content")
+        if isinstance(reasoning, str) and reasoning:
+            out += self._ensure("thinking", {"type": "thinking", "thinking": "", "signature": ""})
+            out += self._block_delta({"type": "thinking_delta", "thinking": reasoning})
+        content = delta.get("content") or delta.get("refusal")
+        if isinstance(content, str) and content:
+            out += self._ensure("text", {"type": "text", "text": ""})
+            out += self._block_delta({"type": "text_delta", "text": content})
+        for call in delta.get("tool_calls") or ():
+            if isinstance(call, dict):
+                out += self._tool_fragment(call)
+        return out
+
+    def _tool_fragment(self, call: dict[str, Any]) -> bytes:
+        """A fragment of a tool call: the first (with id and name) opens its block, the rest
+        append to its arguments."""
+        upstream_index = call.get("index", 0)
+        function = call.get("function") or {}
+        out = b""
+        if upstream_index not in self.tool_blocks:
+            out += self._close()
+            tool_id = call.get("id") or "toolu_" + secrets.token_hex(12)
+            block = {
+                "type": "tool_use",
+                "id": sanitize_tool_id(tool_id),
+                "name": str(function.get("name") or ""),
+                "input": {},
+            }
+            self.tool_blocks[upstream_index] = self.next_index
+            out += self._open("tool_use", block)
+            self.open_tool = upstream_index
+            self.used_tools = True
+        elif upstream_index != self.open_tool:
+            log.warning("dropped a fragment of tool call %s sent after a later one", upstream_index)
+            return out
+        arguments = function.get("arguments")
+        if isinstance(arguments, str) and arguments:
+            out += self._block_delta({"type": "input_json_delta", "partial_json": arguments})
+        return out
+
+    def _ensure(self, kind: str, block: dict[str, Any]) -> bytes:
+        if self.open_kind == kind:
+            return b""
+        return self._close() + self._open(kind, block)
+
+    def _open(self, kind: str, block: dict[str, Any]) -> bytes:
+        self.open_kind = kind
+        start = {"type": "content_block_start", "index": self.next_index, "content_block": block}
+        return event_frame("content_block_start", start)
+
+    def _block_delta(self, delta: dict[str, Any]) -> bytes:
+        payload = {"type": "content_block_delta", "index": self.next_index, "delta": delta}
+        return event_frame("content_block_delta", payload)
+
+    def _close(self) -> bytes:
+        if self.open_kind is None:
+            return b""
+        stop = {"type": "content_block_stop", "index": self.next_index}
+        self.open_kind = None
+        self.open_tool = None
+        self.next_index += 1
+        return event_frame("content_block_stop", stop)
