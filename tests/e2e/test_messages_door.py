@@ -358,6 +358,16 @@ def test_budget_refusal_is_door_shaped(messages_relay) -> None:
     assert response.headers["x-should-retry"] == "false"
 
 
+def test_rate_limit_is_door_shaped_with_retry_after(messages_relay) -> None:
+    key = new_key(messages_relay, rpm=1)
+    client = anthropic.Anthropic(base_url=messages_relay.url, api_key=key, max_retries=0)
+    client.messages.create(model="gpt-5", max_tokens=10, messages=user("hi"))
+    with pytest.raises(anthropic.RateLimitError) as caught:
+        client.messages.create(model="gpt-5", max_tokens=10, messages=user("hi"))
+    assert caught.value.body["error"]["type"] == "rate_limit_error"
+    assert int(caught.value.response.headers["retry-after"]) >= 1
+
+
 def test_ledger_records_the_messages_endpoint(claude: anthropic.Anthropic, messages_relay) -> None:
     response = claude.messages.with_raw_response.create(
         model="gpt-5", max_tokens=10, messages=user("hello there")

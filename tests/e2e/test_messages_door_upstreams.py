@@ -4,17 +4,21 @@ streamed, with tools, thinking and cache usage."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anthropic
+import httpx
 import pytest
 
 from tests.conftest import RunningRelay, start_relay, stop_relay
 from tests.mocks.anthropic_upstream import ANTHROPIC_KEY, MockAnthropic
 from tests.mocks.gemini_upstream import GEMINI_KEY, MockGemini
 
+CAPTURED = Path(__file__).parents[1] / "clients" / "captured" / "claude-code.json"
 FAST = {"connect": 2, "first_token": 5, "idle": 5, "total": 20}
 WEATHER = {
     "name": "get_weather",
@@ -207,3 +211,21 @@ def test_local_model_whole_and_streamed(claude: anthropic.Anthropic) -> None:
         assert text.type == "text" and text.text.strip()
         assert message.stop_reason in ("end_turn", "max_tokens")
         assert message.usage.input_tokens > 0 and 0 < message.usage.output_tokens <= 8
+
+
+@pytest.mark.parametrize("model", ["via-anthropic", "via-gemini"])
+def test_what_claude_code_sends_reaches_every_vendor(
+    upstreams_relay: RunningRelay, key: str, model: str
+) -> None:
+    """Claude Code's captured request, streamed, with its headers: the translation is one the
+    Anthropic and Gemini mocks (which refuse what their vendors refuse) accept."""
+    captured = json.loads(CAPTURED.read_text())["first_request"]
+    headers = {"authorization": f"Bearer {key}", "anthropic-version": "2023-06-01"}
+    headers["anthropic-beta"] = captured["headers"]["anthropic-beta"]
+    body = {**captured["body"], "model": model}
+    url = upstreams_relay.url + "/v1/messages?beta=true"
+    response = httpx.post(url, json=body, headers=headers, timeout=30)
+    assert response.status_code == 200, response.text
+    events = [line for line in response.text.splitlines() if line.startswith("event: ")]
+    assert events[0] == "event: message_start" and events[-1] == "event: message_stop"
+    assert "event: error" not in events
