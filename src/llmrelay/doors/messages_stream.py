@@ -38,6 +38,8 @@ class MessagesStream(StreamEncoder):
         """The Anthropic block index of each of the upstream's tool-call indexes."""
         self.open_tool: int | None = None
         """The upstream index of the tool call whose block is open."""
+        self.held_calls: dict[int, tuple[dict[str, Any], list[str]]] = {}
+        """Tool calls that started while another's block was open: their block and fragments."""
         self.used_tools = False
         self.finish_reason: str | None = None
 
@@ -73,7 +75,7 @@ class MessagesStream(StreamEncoder):
         return out
 
     def end(self, meter: StreamMeter) -> bytes:
-        out = self._close()
+        out = self._close() + self._held_calls()
         usage = Usage.from_openai(meter.reported) or Usage()
         delta = {"stop_reason": stop_reason(self.finish_reason, self.used_tools)}
         delta["stop_sequence"] = None
@@ -102,30 +104,45 @@ class MessagesStream(StreamEncoder):
         return out
 
     def _tool_fragment(self, call: dict[str, Any]) -> bytes:
-        """A fragment of a tool call: the first (with id and name) opens its block, the rest
-        append to its arguments."""
+        """A fragment of a tool call. The first call streams as it comes: its first fragment
+        (with id and name) opens its block, the others append to its arguments. A call that
+        starts while another's block is open is held whole and sent at the end (OpenAI's
+        `tool_calls[].index` may interleave calls; Anthropic's blocks cannot)."""
         upstream_index = call.get("index", 0)
         function = call.get("function") or {}
+        arguments = function.get("arguments")
+        arguments = arguments if isinstance(arguments, str) else ""
         out = b""
-        if upstream_index not in self.tool_blocks:
+        if upstream_index not in self.tool_blocks and upstream_index not in self.held_calls:
+            self.used_tools = True
+            block = _tool_block(call)
+            if self.open_kind == "tool_use" or self.held_calls:
+                self.held_calls[upstream_index] = (block, [arguments])
+                return out
             out += self._close()
-            tool_id = call.get("id") or "toolu_" + secrets.token_hex(12)
-            block = {
-                "type": "tool_use",
-                "id": sanitize_tool_id(tool_id),
-                "name": str(function.get("name") or ""),
-                "input": {},
-            }
             self.tool_blocks[upstream_index] = self.next_index
             out += self._open("tool_use", block)
             self.open_tool = upstream_index
-            self.used_tools = True
-        elif upstream_index != self.open_tool:
-            log.warning("dropped a fragment of tool call %s sent after a later one", upstream_index)
+        elif upstream_index in self.held_calls:
+            self.held_calls[upstream_index][1].append(arguments)
             return out
-        arguments = function.get("arguments")
-        if isinstance(arguments, str) and arguments:
+        elif upstream_index != self.open_tool:
+            log.warning("dropped a fragment of tool call %s after its block closed", upstream_index)
+            return out
+        if arguments:
             out += self._block_delta({"type": "input_json_delta", "partial_json": arguments})
+        return out
+
+    def _held_calls(self) -> bytes:
+        """The calls held back, each a whole block, in the order they started."""
+        out = b""
+        for block, pieces in self.held_calls.values():
+            out += self._open("tool_use", block)
+            arguments = "".join(pieces)
+            if arguments:
+                out += self._block_delta({"type": "input_json_delta", "partial_json": arguments})
+            out += self._close()
+        self.held_calls = {}
         return out
 
     def _ensure(self, kind: str, block: dict[str, Any]) -> bytes:
@@ -150,3 +167,13 @@ class MessagesStream(StreamEncoder):
         self.open_tool = None
         self.next_index += 1
         return event_frame("content_block_stop", stop)
+
+
+def _tool_block(call: dict[str, Any]) -> dict[str, Any]:
+    function = call.get("function") or {}
+    return {
+        "type": "tool_use",
+        "id": sanitize_tool_id(call.get("id") or "toolu_" + secrets.token_hex(12)),
+        "name": str(function.get("name") or ""),
+        "input": {},
+    }
