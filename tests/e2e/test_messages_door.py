@@ -232,6 +232,50 @@ def test_tool_results_follow_the_calls(claude: anthropic.Anthropic, mock_openai)
     assert sent[6] == {"role": "tool", "tool_call_id": "toolu_3", "content": "Error: boom"}
 
 
+def test_system_turns_and_unanswered_calls(claude: anthropic.Anthropic, mock_openai) -> None:
+    """A system turn with no user turn before it joins the next one; a tool call left without
+    a result at the end of the conversation gets a stand-in; a result for no known call keeps
+    its text; documents and image URLs become parts."""
+    pdf = {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0xLjQ="}
+    url = {"type": "url", "url": "https://example.com/cat.png"}
+    messages = [
+        {"role": "system", "content": "Speak French."},
+        {
+            "role": "user",
+            "content": [
+                {"type": "document", "source": pdf, "title": "report.pdf"},
+                {"type": "image", "source": url},
+                {"type": "tool_result", "tool_use_id": "toolu_gone", "content": "stale"},
+            ],
+        },
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "tool_use", "id": "functions.Bash:0", "name": "Bash", "input": {}}
+            ],
+        },
+        {"role": "user", "content": "never mind"},
+    ]
+    claude.messages.create(model="gpt-5", max_tokens=50, messages=messages)
+    sent = mock_openai.last().body["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "tool", "user"]
+    assert sent[0]["content"] == [
+        {"type": "text", "text": "Speak French."},
+        {
+            "type": "file",
+            "file": {
+                "filename": "report.pdf",
+                "file_data": "data:application/pdf;base64,JVBERi0xLjQ=",
+            },
+        },
+        {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
+        {"type": "text", "text": "Tool result toolu_gone: stale"},
+    ]
+    assert sent[1]["tool_calls"][0]["id"] == "functions_Bash_0"  # Anthropic's id pattern
+    assert sent[2]["tool_call_id"] == "functions_Bash_0" and sent[2]["content"]
+    assert sent[3] == {"role": "user", "content": "never mind"}
+
+
 def test_what_claude_code_sends_is_translated(raw: httpx.Client, mock_openai) -> None:
     """Claude Code's captured first request, as it came: system blocks with its attribution
     block, a mid-conversation system turn, adaptive thinking with effort, context management,
