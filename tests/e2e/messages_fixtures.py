@@ -23,6 +23,7 @@ PRICE = {"input": 1000.0, "output": 1000.0}  # $0.001 a token
 def messages_relay(mock_openai: MockOpenAI, tmp_path_factory) -> Iterator[RunningRelay]:
     config = relay_config(mock_openai)
     config["models"]["priced"] = {"provider": "mock", "upstream_model": "mock-echo", "price": PRICE}
+    config["server"]["parse_in_thread_bytes"] = 20_000  # Claude Code's requests parse off the loop
     directory = tmp_path_factory.mktemp("messages-door")
     running = start_relay(config, directory, LLMRELAY_ADMIN_KEY=ADMIN_KEY)
     yield running
