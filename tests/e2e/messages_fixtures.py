@@ -24,6 +24,9 @@ def messages_relay(mock_openai: MockOpenAI, tmp_path_factory) -> Iterator[Runnin
     config = relay_config(mock_openai)
     config["models"]["priced"] = {"provider": "mock", "upstream_model": "mock-echo", "price": PRICE}
     config["server"]["parse_in_thread_bytes"] = 20_000  # Claude Code's requests parse off the loop
+    newer = {**config["providers"]["mock"], "max_tokens_field": "max_completion_tokens"}
+    config["providers"]["mock-newer"] = newer
+    config["models"]["o-newer"] = {"provider": "mock-newer", "upstream_model": "mock-echo"}
     directory = tmp_path_factory.mktemp("messages-door")
     running = start_relay(config, directory, LLMRELAY_ADMIN_KEY=ADMIN_KEY)
     yield running

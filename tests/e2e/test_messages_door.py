@@ -56,6 +56,14 @@ def test_whole_answer(claude: anthropic.Anthropic, mock_openai: MockOpenAI) -> N
     assert (sent["max_tokens"], sent["stop"], sent["temperature"]) == (100, ["END"], 0.5)
 
 
+def test_max_tokens_goes_in_the_field_the_upstream_takes(
+    claude: anthropic.Anthropic, mock_openai: MockOpenAI
+) -> None:
+    claude.messages.create(model="o-newer", max_tokens=77, messages=user("hi"))
+    sent = mock_openai.last().body
+    assert sent["max_completion_tokens"] == 77 and "max_tokens" not in sent
+
+
 def test_streamed_answer_is_the_whole_one(claude: anthropic.Anthropic) -> None:
     request = {"model": "gpt-5", "max_tokens": 100, "messages": user("one two three")}
     whole = claude.messages.create(**request)

@@ -88,6 +88,7 @@ class MessagesDoor(Door):
     def parse(self, body: dict[str, Any]) -> Inbound:
         translated = chat_body_from_messages(body)
         request = chat_request_from(translated.body)
+        request.max_tokens = translated.max_tokens
         if translated.reasoning is not None:
             request.reasoning = translated.reasoning
         return Inbound(request, body=body, state=AnthropicHeaders())

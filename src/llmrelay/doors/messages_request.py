@@ -76,9 +76,12 @@ def sanitize_tool_id(value: Any) -> str:
 
 @dataclass(slots=True)
 class Translated:
-    """The Chat body built from a Messages body, and the reasoning it asked for."""
+    """The Chat body built from a Messages body, its output cap and the reasoning it asked
+    for. The cap is kept out of the body: each provider writes it in its upstream's own field
+    (`max_completion_tokens` for OpenAI's reasoning models, `max_tokens` elsewhere)."""
 
     body: dict[str, Any]
+    max_tokens: int
     reasoning: ReasoningIntent | None
 
 
@@ -89,7 +92,7 @@ def chat_body_from_messages(body: dict[str, Any]) -> Translated:
             raise invalid(name, "Extra inputs are not permitted")
     chat: dict[str, Any] = {"model": body.get("model")}
     chat["messages"] = _system_messages(body.get("system")) + _conversation(body)
-    chat["max_tokens"] = _max_tokens(body)
+    max_tokens = _max_tokens(body)
     if body.get("stream") is not None:
         chat["stream"] = body["stream"]
     stop = _stop_sequences(body.get("stop_sequences"))
@@ -101,7 +104,7 @@ def chat_body_from_messages(body: dict[str, Any]) -> Translated:
     _tools(body, chat)
     reasoning = _reasoning(body, chat)
     _output_format(body.get("output_config"), chat)
-    return Translated(chat, reasoning)
+    return Translated(chat, max_tokens, reasoning)
 
 
 def _max_tokens(body: dict[str, Any]) -> int:
