@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import RunningRelay, start_relay, stop_relay
 from tests.mocks.anthropic_upstream import ANTHROPIC_KEY, MockAnthropic
-from tests.mocks.gemini_upstream import GEMINI_KEY, MockGemini
+from tests.mocks.gemini_upstream import CALL_SIGNATURE, GEMINI_KEY, MockGemini
 
 CAPTURED = Path(__file__).parents[1] / "clients" / "captured" / "claude-code.json"
 FAST = {"connect": 2, "first_token": 5, "idle": 5, "total": 20}
@@ -151,9 +151,13 @@ def test_thinking_through_gemini(claude: anthropic.Anthropic, gemini_mock) -> No
         messages=ask,
     )
     for message in (whole, streamed):
-        assert [block.type for block in message.content] == ["thinking", "text"]
-        assert message.content[0].thinking == "The user said: think about it"
+        thinking, text, signed = message.content
+        assert (thinking.type, thinking.thinking) == ("thinking", "The user said: think about it")
+        assert text.type == "text"
+        assert (signed.type, signed.thinking) == ("thinking", "")  # Gemini's signature
+        assert signed.signature.startswith("llmrelay.")
         assert message.usage.cache_read_input_tokens == 3
+    assert blocks(whole) == blocks(streamed)
 
 
 @pytest.mark.parametrize(
@@ -201,6 +205,32 @@ def test_tool_results_reach_anthropic(claude: anthropic.Anthropic) -> None:
         model="anthropic-tools", max_tokens=200, tools=[WEATHER, NOW], messages=turn
     )
     assert answer.content[-1].text == "results: get_weather done; now done"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_gemini_signatures_go_back_with_the_calls(
+    claude: anthropic.Anthropic, gemini_mock: MockGemini, stream: bool
+) -> None:
+    """Gemini signs its calls; a client that sends the answer's blocks back sends the
+    signatures back, in the relay's thinking block, and Gemini gets them on its calls."""
+    request: dict[str, Any] = {"model": "gemini-tools", "max_tokens": 200, "tools": [WEATHER, TIME]}
+    ask = [{"role": "user", "content": "weather?"}]
+    if stream:
+        with claude.messages.stream(**request, messages=ask) as events:
+            first = events.get_final_message()
+    else:
+        first = claude.messages.create(**request, messages=ask)
+    results = [
+        {"type": "tool_result", "tool_use_id": block.id, "content": "done"}
+        for block in first.content
+        if block.type == "tool_use"
+    ]
+    turn = [*ask, {"role": "assistant", "content": first.content}]
+    turn.append({"role": "user", "content": results})
+    claude.messages.create(**request, messages=turn)
+    model_turn = gemini_mock.last().body["contents"][1]
+    calls = [part for part in model_turn["parts"] if "functionCall" in part]
+    assert [part.get("thoughtSignature") for part in calls] == [CALL_SIGNATURE, None]
 
 
 def test_local_model_whole_and_streamed(claude: anthropic.Anthropic) -> None:

@@ -10,12 +10,13 @@ tools and `tool_choice` take Chat's shape, and `thinking` / `output_config.effor
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from llmrelay.doors import messages_signatures
+from llmrelay.doors.messages_ids import sanitize_tool_id
 from llmrelay.protocol.errors import RelayError, invalid_request
 from llmrelay.protocol.reasoning import MAX_BUDGET, ReasoningIntent
 
@@ -59,19 +60,11 @@ KNOWN_FIELDS = frozenset(
         *DROPPED_FIELDS,
     }
 )
-_TOOL_ID = re.compile(r"[^a-zA-Z0-9_-]")
 
 
 def invalid(param: str, message: str) -> RelayError:
     """A 400 naming the field, in the words Anthropic's API uses (`<field>: <problem>`)."""
     return invalid_request(f"{param}: {message}", param=param)
-
-
-def sanitize_tool_id(value: Any) -> str:
-    """A tool-use id Anthropic's pattern `^[a-zA-Z0-9_-]+$` accepts, the same every time for
-    the same id (so a call and its result still match)."""
-    text = value if isinstance(value, str) else ""
-    return _TOOL_ID.sub("_", text) or "toolu_missing"
 
 
 @dataclass(slots=True)
@@ -230,13 +223,18 @@ class _Conversation:
         texts: list[str] = []
         thinking: list[str] = []
         calls: list[dict[str, Any]] = []
+        signatures: dict[str, str] = {}
         for j, block in enumerate(content):
             where = f"{param}.content.{j}"
             kind = _block_type(block, where)
             if kind == "text":
                 texts.append(_string(block, "text", where))
             elif kind == "thinking":
-                thinking.append(_string(block, "thinking", where))
+                relayed = messages_signatures.decode(block.get("signature"))
+                if relayed is not None:  # the relay's own: upstream state, not thinking
+                    signatures.update(relayed)
+                else:
+                    thinking.append(_string(block, "thinking", where))
             elif kind == "redacted_thinking":
                 continue  # encrypted for Anthropic alone
             elif kind == "tool_use":
@@ -251,6 +249,7 @@ class _Conversation:
             self.pending_calls = [call["id"] for call in calls]
         elif message["content"] is None:
             message["content"] = ""
+        messages_signatures.restore(message, signatures)
         self.messages.append(message)
 
     def system(self, texts: list[str]) -> None:

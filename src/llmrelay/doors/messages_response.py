@@ -8,7 +8,8 @@ from typing import Any
 
 import orjson
 
-from llmrelay.doors.messages_request import sanitize_tool_id
+from llmrelay.doors import messages_signatures
+from llmrelay.doors.messages_ids import sanitize_tool_id
 from llmrelay.protocol.usage import Usage
 
 STOP_REASONS = {
@@ -68,7 +69,8 @@ def tool_use_block(call: dict[str, Any]) -> dict[str, Any]:
 
 
 def content_blocks(message: dict[str, Any]) -> list[dict[str, Any]]:
-    """Thinking, then text (never an empty one), then tool calls."""
+    """Thinking, then text (never an empty one), then tool calls, then the upstream's
+    signatures if it gave any (messages_signatures.py)."""
     blocks: list[dict[str, Any]] = []
     reasoning = message.get("reasoning_content")
     if isinstance(reasoning, str) and reasoning:
@@ -81,6 +83,9 @@ def content_blocks(message: dict[str, Any]) -> list[dict[str, Any]]:
     for call in message.get("tool_calls") or ():
         if isinstance(call, dict):
             blocks.append(tool_use_block(call))
+    signatures = messages_signatures.collect(message)
+    if signatures:  # last, as in a stream, where they are known only at the end
+        blocks.append(messages_signatures.signature_block(signatures))
     return blocks
 
 

@@ -14,12 +14,14 @@ import logging
 import secrets
 from typing import Any
 
+from llmrelay.doors import messages_signatures
 from llmrelay.doors.base import StreamEncoder
-from llmrelay.doors.messages_request import sanitize_tool_id
+from llmrelay.doors.messages_ids import sanitize_tool_id
 from llmrelay.doors.messages_response import anthropic_usage, message_id, stop_reason
 from llmrelay.metering.meter import StreamMeter
 from llmrelay.protocol.errors import RelayError
 from llmrelay.protocol.usage import Usage
+from llmrelay.providers.gemini_response import read_signature
 from llmrelay.wire.sse import event_frame
 
 log = logging.getLogger("llmrelay.doors.messages")
@@ -40,6 +42,10 @@ class MessagesStream(StreamEncoder):
         """The upstream index of the tool call whose block is open."""
         self.held_calls: dict[int, tuple[dict[str, Any], list[str]]] = {}
         """Tool calls that started while another's block was open: their block and fragments."""
+        self.tool_ids: dict[int, str] = {}
+        """The tool-use id of each of the upstream's tool-call indexes."""
+        self.signatures: dict[str, str] = {}
+        """The upstream's signatures, sent in a last block (messages_signatures.py)."""
         self.used_tools = False
         self.finish_reason: str | None = None
 
@@ -75,7 +81,7 @@ class MessagesStream(StreamEncoder):
         return out
 
     def end(self, meter: StreamMeter) -> bytes:
-        out = self._close() + self._held_calls()
+        out = self._close() + self._held_calls() + self._signatures()
         usage = Usage.from_openai(meter.reported) or Usage()
         delta = {"stop_reason": stop_reason(self.finish_reason, self.used_tools)}
         delta["stop_sequence"] = None
@@ -101,7 +107,24 @@ class MessagesStream(StreamEncoder):
         for call in delta.get("tool_calls") or ():
             if isinstance(call, dict):
                 out += self._tool_fragment(call)
+                self._keep_signature(call, self.tool_ids.get(call.get("index", 0)))
+        self._keep_signature(delta, messages_signatures.TEXT_KEY)
         return out
+
+    def _keep_signature(self, holder: dict[str, Any], key: str | None) -> None:
+        signature = read_signature(holder)
+        if signature and key is not None:
+            self.signatures[key] = signature
+
+    def _signatures(self) -> bytes:
+        """The upstream's signatures, in a thinking block of their own."""
+        if not self.signatures:
+            return b""
+        block = messages_signatures.signature_block(self.signatures)
+        signature = block["signature"]
+        out = self._open("thinking", {**block, "signature": ""})
+        out += self._block_delta({"type": "signature_delta", "signature": signature})
+        return out + self._close()
 
     def _tool_fragment(self, call: dict[str, Any]) -> bytes:
         """A fragment of a tool call. The first call streams as it comes: its first fragment
@@ -116,6 +139,7 @@ class MessagesStream(StreamEncoder):
         if upstream_index not in self.tool_blocks and upstream_index not in self.held_calls:
             self.used_tools = True
             block = _tool_block(call)
+            self.tool_ids[upstream_index] = block["id"]
             if self.open_kind == "tool_use" or self.held_calls:
                 self.held_calls[upstream_index] = (block, [arguments])
                 return out
