@@ -381,6 +381,17 @@ def test_errors_take_anthropics_shape(
         assert int(response.headers["retry-after"]) >= 1
 
 
+def test_malformed_requests_get_anthropic_errors(raw: httpx.Client) -> None:
+    broken = raw.post(
+        "/v1/messages", content=b'{"model": ', headers={"content-type": "application/json"}
+    )
+    assert broken.status_code == 400
+    assert broken.json()["error"]["type"] == "invalid_request_error"
+    wrong_method = raw.get("/v1/messages")
+    assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "POST"
+    assert wrong_method.json()["type"] == "error"
+
+
 def test_error_after_the_stream_started_is_an_error_event(raw: httpx.Client) -> None:
     body = {"model": "breaks-midstream", "max_tokens": 10, "stream": True}
     body["messages"] = user("one two three four five")
