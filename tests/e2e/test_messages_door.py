@@ -316,6 +316,7 @@ def test_what_claude_code_sends_is_translated(raw: httpx.Client, mock_openai) ->
     ("body", "param"),
     [
         ({"max_tokens": 10}, "messages"),
+        ({"model": None, "max_tokens": 10, "messages": user("hi")}, "model"),
         ({"messages": user("hi")}, "max_tokens"),
         ({"max_tokens": 10, "messages": user("hi"), "n": 2}, "n"),
         (

@@ -83,7 +83,10 @@ def chat_body_from_messages(body: dict[str, Any]) -> Translated:
     for name in body:
         if name not in KNOWN_FIELDS:
             raise invalid(name, "Extra inputs are not permitted")
-    chat: dict[str, Any] = {"model": body.get("model")}
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise invalid("model", "Field required" if model is None else "Input should be a name")
+    chat: dict[str, Any] = {"model": model}
     chat["messages"] = _system_messages(body.get("system")) + _conversation(body)
     max_tokens = _max_tokens(body)
     if body.get("stream") is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from llmrelay.doors import messages_signatures
@@ -30,7 +31,7 @@ log = logging.getLogger("llmrelay.doors.messages")
 class MessagesStream(StreamEncoder):
     """Frames for one stream; `error_payload` renders an error in Anthropic's shape."""
 
-    def __init__(self, model: str, error_payload: Any) -> None:
+    def __init__(self, model: str, error_payload: Callable[[RelayError], dict[str, Any]]) -> None:
         self.model = model
         self.error_payload = error_payload
         self.next_index = 0
