@@ -11,7 +11,6 @@ It is plain ASGI: the hot path skips routers and middleware.
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from collections.abc import Callable
@@ -143,11 +142,11 @@ class Pipeline:
             body = await relay.bodies.off_loop(parse_json_object, raw)
             del raw
             exchange.model = claimed_model(body)
-            inbound = await relay.bodies.off_loop(functools.partial(door.read, scope=scope), body)
+            inbound = await relay.bodies.off_loop(door.parse, body)
         else:
             body = parse_json_object(raw)
             exchange.model = claimed_model(body)
-            inbound = door.read(body, scope)
+            inbound = door.parse(body)
         request = inbound.request
         exchange.request = request
         exchange.stream = request.stream

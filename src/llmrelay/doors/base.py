@@ -79,11 +79,6 @@ class Door(abc.ABC):
         """The request, checked as the protocol's own API would; RelayError(400) names the
         field."""
 
-    def read(self, body: dict[str, Any], scope: dict[str, Any]) -> Inbound:
-        """The request from its body and the request's headers (`scope`): `parse(body)`,
-        unless the protocol also reads headers (Anthropic's `anthropic-version`...)."""
-        return self.parse(body)
-
     @abc.abstractmethod
     def render(self, inbound: Inbound, answer: dict[str, Any], usage: Usage) -> dict[str, Any]:
         """The door's whole answer from the relay's `chat.completion` and its usage."""
