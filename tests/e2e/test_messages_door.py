@@ -11,7 +11,6 @@ import anthropic
 import httpx
 import pytest
 
-from llmrelay.doors.messages import AnthropicHeaders, MessagesDoor
 from tests.e2e.messages_fixtures import (
     claude,
     messages_key,
@@ -474,14 +473,3 @@ def test_models_list_in_both_shapes(
     assert card["type"] == "model" and card["object"] == "model"
     assert card["display_name"] == card["id"] and card["created_at"].endswith("Z")
     assert claude.models.retrieve("gpt-5").display_name == "gpt-5"
-
-
-def test_anthropic_headers_are_kept_with_the_request() -> None:
-    """`anthropic-version` (defaulted) and `anthropic-beta` (verbatim), for an Anthropic
-    upstream; the client's body is kept as it came."""
-    body = {"model": "m", "max_tokens": 5, "messages": user("hi")}
-    beta = b"claude-code-20250219,interleaved-thinking-2025-05-14"
-    scope = {"headers": [(b"anthropic-beta", beta), (b"x-api-key", b"sk-client")]}
-    inbound = MessagesDoor().read(body, scope)
-    assert inbound.state == AnthropicHeaders(version="2023-06-01", beta=beta.decode())
-    assert inbound.body is body

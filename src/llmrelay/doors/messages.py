@@ -9,7 +9,6 @@ The request is translated into the relay's (`messages_request.py`), the answer b
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -21,9 +20,8 @@ from llmrelay.doors.messages_stream import MessagesStream
 from llmrelay.protocol.errors import RelayError
 from llmrelay.protocol.request import chat_request_from
 from llmrelay.protocol.usage import Usage
-from llmrelay.wire.credentials import api_key_or_bearer, header
+from llmrelay.wire.credentials import api_key_or_bearer
 
-DEFAULT_VERSION = "2023-06-01"
 OVERLOADED = 529
 """Anthropic's status for "overloaded": the relay's 503s (no capacity upstream)."""
 ERROR_TYPES = {
@@ -37,15 +35,6 @@ ERROR_TYPES = {
     504: "timeout_error",
     OVERLOADED: "overloaded_error",
 }
-
-
-@dataclass(slots=True, frozen=True)
-class AnthropicHeaders:
-    """The headers an Anthropic upstream needs passed on (the key never is)."""
-
-    version: str = DEFAULT_VERSION
-    beta: str | None = None
-    """`anthropic-beta` as sent: a comma-separated list, passed on verbatim."""
 
 
 def anthropic_status(error: RelayError) -> int:
@@ -64,26 +53,14 @@ def error_payload(error: RelayError) -> dict[str, Any]:
     return {"type": "error", "error": {"type": kind, "message": error.message}}
 
 
-def headers_of(scope: dict[str, Any]) -> AnthropicHeaders:
-    version = header(scope, b"anthropic-version")
-    beta = header(scope, b"anthropic-beta")
-    return AnthropicHeaders(
-        version=version.decode("latin-1").strip() if version else DEFAULT_VERSION,
-        beta=beta.decode("latin-1").strip() if beta else None,
-    )
-
-
 class MessagesDoor(Door):
     endpoint = "messages"
     protocol = "anthropic-messages"
+    forwarded_headers = frozenset({b"anthropic-version", b"anthropic-beta"})
+    """What an Anthropic upstream gets passed on (never the key)."""
 
     def credentials(self, scope: dict[str, Any]) -> str | None:
         return api_key_or_bearer(scope)
-
-    def read(self, body: dict[str, Any], scope: dict[str, Any]) -> Inbound:
-        inbound = self.parse(body)
-        inbound.state = headers_of(scope)
-        return inbound
 
     def parse(self, body: dict[str, Any]) -> Inbound:
         translated = chat_body_from_messages(body)
@@ -91,7 +68,7 @@ class MessagesDoor(Door):
         request.max_tokens = translated.max_tokens
         if translated.reasoning is not None:
             request.reasoning = translated.reasoning
-        return Inbound(request, body=body, state=AnthropicHeaders())
+        return Inbound(request, body=body)
 
     def render(self, inbound: Inbound, answer: dict[str, Any], usage: Usage) -> dict[str, Any]:
         return render_message(inbound.request.model, answer, usage)
