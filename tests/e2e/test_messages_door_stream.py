@@ -1,6 +1,7 @@
 """The Messages door's stream encoder on chunk sequences no mock upstream sends: parallel tool
 calls whose fragments interleave (OpenAI's `tool_calls[].index`), and text between thinking.
-The frames are read back by the anthropic SDK, as the body of a stream it asked for."""
+The frames are read back by the anthropic SDK, as the body of a stream it asked for. Also the
+removal of the relay's signature blocks before a body goes to Anthropic itself."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import httpx2
 from anthropic import Anthropic
 
+from llmrelay.doors import messages_signatures
 from llmrelay.doors.messages import error_payload
 from llmrelay.doors.messages_stream import MessagesStream
 from llmrelay.metering.meter import StreamMeter
@@ -92,3 +94,18 @@ def test_thinking_text_and_thinking_again_are_separate_blocks() -> None:
     ]
     assert message.stop_reason == "end_turn"
     assert message.usage.input_tokens > 0  # counted by the relay when the upstream said nothing
+
+
+def test_relay_signature_blocks_are_taken_out_for_anthropic() -> None:
+    """An Anthropic upstream must never see a signature the relay minted (it refuses it);
+    thinking blocks Anthropic signed stay as they are."""
+    relayed = messages_signatures.signature_block({"call_1": "c2ln"})
+    own = {"type": "thinking", "thinking": "hmm", "signature": "EqQBCkYIBxgCKkA"}
+    use = {"type": "tool_use", "id": "call_1", "name": "Bash", "input": {}}
+    body = {"model": "m", "messages": [{"role": "assistant", "content": [own, use, relayed]}]}
+    assert messages_signatures.without_relay_blocks(body)["messages"] == [
+        {"role": "assistant", "content": [own, use]}
+    ]
+    assert body["messages"][0]["content"] == [own, use, relayed]  # the client's body untouched
+    clean = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    assert messages_signatures.without_relay_blocks(clean) is clean

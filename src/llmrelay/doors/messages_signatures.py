@@ -69,3 +69,30 @@ def restore(message: dict[str, Any], signatures: dict[str, str]) -> None:
     for call in message.get("tool_calls") or ():
         if call["id"] in signatures:
             call["extra_content"] = signature_extra(signatures[call["id"]])
+
+
+def without_relay_blocks(body: dict[str, Any]) -> dict[str, Any]:
+    """The body without the relay's signature blocks, for Anthropic itself (which refuses a
+    signature it did not make); the body itself when it has none."""
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not any(_has_relay_block(m) for m in messages):
+        return body
+    kept = [_without_relay_block(m) if _has_relay_block(m) else m for m in messages]
+    return {**body, "messages": kept}
+
+
+def _is_relay_block(block: Any) -> bool:
+    return (
+        isinstance(block, dict)
+        and block.get("type") == "thinking"
+        and decode(block.get("signature")) is not None
+    )
+
+
+def _has_relay_block(message: Any) -> bool:
+    content = message.get("content") if isinstance(message, dict) else None
+    return isinstance(content, list) and any(_is_relay_block(b) for b in content)
+
+
+def _without_relay_block(message: dict[str, Any]) -> dict[str, Any]:
+    return {**message, "content": [b for b in message["content"] if not _is_relay_block(b)]}
