@@ -21,6 +21,8 @@ from llmrelay.doors.base import Door
 from llmrelay.doors.chat import ChatDoor
 from llmrelay.doors.completions import CompletionsDoor
 from llmrelay.doors.embeddings import EmbeddingsDoor
+from llmrelay.doors.messages import MessagesDoor
+from llmrelay.doors.messages_count import count_tokens_route
 from llmrelay.doors.responses import ResponsesDoor
 from llmrelay.doors.responses_routes import responses_routes
 from llmrelay.pipeline import Pipeline
@@ -40,6 +42,7 @@ DOORS: dict[str, Door] = {
     "/v1/embeddings": EmbeddingsDoor(),
     "/v1/completions": CompletionsDoor(),
     "/v1/responses": ResponsesDoor(),
+    "/v1/messages": MessagesDoor(),
 }
 """The client protocols, by path: each is served by the shared pipeline."""
 
@@ -55,6 +58,7 @@ class RelayApp:
             routes=[
                 *build_routes(relay),
                 *responses_routes(relay),
+                count_tokens_route(relay),
                 *admin_routes(relay),
                 *console_routes(),
             ],

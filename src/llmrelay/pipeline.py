@@ -94,7 +94,8 @@ class Pipeline:
         headers = [*door.error_headers(error), request_id]
         if exchange.admission is not None and not error.extra_headers:
             headers += exchange.admission.headers
-        await send({"type": "http.response.start", "status": error.status, "headers": headers})
+        status = door.error_status(error)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": door.error_body(error)})
 
     async def _handle(

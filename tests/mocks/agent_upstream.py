@@ -5,7 +5,9 @@ It speaks just enough of two vendor wire formats to carry a CLI through a sessio
   `POST /v1/messages` whole or as SSE, `POST /v1/messages/count_tokens`, and `GET /v1/models`
   in Anthropic's list shape (https://docs.anthropic.com/en/api/models-list);
 - OpenAI Responses (https://platform.openai.com/docs/api-reference/responses-streaming):
-  `POST /v1/responses` as SSE, `response.created` ... `response.completed` with usage.
+  `POST /v1/responses` as SSE, `response.created` ... `response.completed` with usage;
+- OpenAI Chat Completions, whole or streamed, with tool calls (agent_chat.py): what a relay
+  sends an OpenAI-compatible upstream when it translates a CLI's requests.
 
 Every request is recorded (method, path, headers, body), also on paths it does not serve.
 What it answers is scripted by the conversation, not by the test: when a user message asks to
@@ -23,6 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.mocks.agent_chat import chat_answer, stream_chat, whole_chat
 from tests.mocks.anthropic_upstream import stream as stream_anthropic
 from tests.mocks.openai_responses_stream import (
     function_call_item,
@@ -59,6 +62,7 @@ class MockAgentModel(ThreadedServer):
         app.router.add_post("/v1/messages/count_tokens", self._count_tokens)
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1/responses", self._responses)
+        app.router.add_post("/v1/chat/completions", self._chat)
 
     @web.middleware
     async def _record_unrouted(self, request: web.Request, handler) -> web.StreamResponse:
@@ -107,6 +111,13 @@ class MockAgentModel(ThreadedServer):
         if not body.get("stream"):
             return web.json_response(whole)
         return await stream_anthropic(request, whole)
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body = (await self._record(request)).body
+        message = chat_answer(body, plain_answer, tool_answer, RUN_COMMAND)
+        if not body.get("stream"):
+            return web.json_response(whole_chat(body, message))
+        return await stream_chat(request, body, message)
 
     async def _responses(self, request: web.Request) -> web.StreamResponse:
         body = (await self._record(request)).body

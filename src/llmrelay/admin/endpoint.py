@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from llmrelay.protocol.errors import RelayError
 from llmrelay.wire import body
-from llmrelay.wire.credentials import bearer_credentials
+from llmrelay.wire.credentials import api_key_or_bearer, bearer_credentials
 
 if TYPE_CHECKING:
     from llmrelay.relay import Relay
@@ -63,9 +63,10 @@ def request_token(request: Request) -> str | None:
 
 
 async def caller_key(relay: Relay, request: Request) -> ApiKey:
-    """The API key the request authenticates with, refused (403 `ip_not_allowed`) when it is
+    """The API key the request authenticates with (`Authorization: Bearer`, or Anthropic's
+    `x-api-key`), refused (403 `ip_not_allowed`) when it is
     used from outside its `allowed_ips`, as chat refuses it."""
-    key = await relay.keys.authenticate(request_token(request))
+    key = await relay.keys.authenticate(api_key_or_bearer(request.scope))
     relay.gate.check_address(key, request.client.host if request.client else None)
     return key
 

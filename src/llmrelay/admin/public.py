@@ -1,8 +1,10 @@
-"""The routes besides chat: models, health. Errors everywhere take OpenAI's shape."""
+"""The routes besides the doors: models (in a shape both OpenAI's and Anthropic's clients
+read), health. Errors everywhere take OpenAI's shape."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -110,11 +112,26 @@ def readiness_details(relay: Relay) -> dict[str, Any]:
     return details
 
 
+def anthropic_card(card: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAI model card that also carries the fields of Anthropic's
+    (https://docs.anthropic.com/en/api/models-list), so that either kind of client reads it."""
+    created = datetime.datetime.fromtimestamp(card["created"], datetime.UTC)
+    created_at = created.isoformat().replace("+00:00", "Z")
+    return {**card, "type": "model", "display_name": card["id"], "created_at": created_at}
+
+
+def model_list(cards: list[dict[str, Any]]) -> dict[str, Any]:
+    """OpenAI's list, with Anthropic's paging fields (one page: the whole list)."""
+    first = cards[0]["id"] if cards else None
+    last = cards[-1]["id"] if cards else None
+    return {"object": "list", "data": cards, "has_more": False, "first_id": first, "last_id": last}
+
+
 def build_routes(relay: Relay) -> list[Route]:
     async def list_models(request: Request) -> Response:
         key = await caller_key(relay, request)
-        cards = [entry.card(name) for name, entry in relay.catalog.visible_to(key)]
-        return json_response({"object": "list", "data": cards})
+        cards = [anthropic_card(entry.card(name)) for name, entry in relay.catalog.visible_to(key)]
+        return json_response(model_list(cards))
 
     async def get_model(request: Request) -> Response:
         key = await caller_key(relay, request)
@@ -122,7 +139,7 @@ def build_routes(relay: Relay) -> list[Route]:
         entry = relay.catalog.lookup(model_id)
         if entry is None or not key.may_use(entry.name):
             raise relay.catalog.not_found(model_id, key)
-        return json_response(entry.card(model_id))
+        return json_response(anthropic_card(entry.card(model_id)))
 
     async def healthz(_request: Request) -> Response:
         return json_response({"status": "ok"})

@@ -115,6 +115,11 @@ class Door(abc.ABC):
     def encoder(self, inbound: Inbound) -> StreamEncoder:
         """A fresh encoder for one stream."""
 
+    def error_status(self, error: RelayError) -> int:
+        """The HTTP status an error is answered with (the protocol may spell some its own
+        way, as Anthropic's 529 for overloaded)."""
+        return error.status
+
     @abc.abstractmethod
     def error_body(self, error: RelayError) -> bytes:
         """The error in the door's own JSON shape."""

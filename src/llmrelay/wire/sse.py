@@ -1,4 +1,4 @@
-"""Server-Sent Events framing for OpenAI-style streams: `data:` frames only, no `event:` lines."""
+"""Server-Sent Events framing: OpenAI-style `data:` frames, and named events."""
 
 from __future__ import annotations
 
@@ -18,3 +18,8 @@ STREAM_HEADERS = [
 
 def data_frame(payload: dict[str, Any]) -> bytes:
     return b"data: " + orjson.dumps(payload) + b"\n\n"
+
+
+def event_frame(event: str, payload: dict[str, Any]) -> bytes:
+    """A named event (`event: <name>` then its `data:`), as Anthropic's streams send them."""
+    return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
