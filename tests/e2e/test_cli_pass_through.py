@@ -82,7 +82,7 @@ def test_claude_code_agent_loop_through_the_messages_pass_through(
     run = claude_code.run(LOOP_PROMPT, base_url=relay.url, key=key, model=CLAUDE_MODEL)
     assert run.returncode == 0, run.explain()
     assert run.stdout.strip() == tool_answer(MARKER)
-    first, second = agent_model.requests_to("/v1/messages")
+    _first, second = agent_model.requests_to("/v1/messages")
     [result] = second.body["messages"][-1]["content"]
     assert (result["type"], result["content"]) == ("tool_result", MARKER)
     rows = relay_rows(relay)

@@ -110,7 +110,9 @@ def test_text_whole_and_streamed(claude: anthropic.Anthropic, model: str) -> Non
     whole, streamed = both(claude, model=model, max_tokens=100, system="Be brief.", messages=ask)
     assert blocks(whole) == blocks(streamed) == [{"type": "text", "text": "echo: hello there"}]
     assert whole.stop_reason == streamed.stop_reason == "end_turn"
-    assert whole.model == streamed.model == model
+    # A pass-through answers as the upstream did (its own model name); a translation, as asked.
+    upstream = {"via-anthropic": "claude-sonnet-4-6-20260101"}
+    assert whole.model == streamed.model == upstream.get(model, model)
     assert whole.usage.input_tokens == streamed.usage.input_tokens > 0
 
 

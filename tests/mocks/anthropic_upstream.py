@@ -12,6 +12,7 @@ chosen by the model name; every request is recorded for field-by-field assertion
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,9 @@ TOOLS_ANSWER = [
 ]
 TOP_LEVEL = {"model", "messages", "max_tokens", "system", "temperature", "top_p", "top_k"}
 TOP_LEVEL |= {"stop_sequences", "stream", "metadata", "tools", "tool_choice", "thinking"}
+BETA_FIELDS = {"context_management": "context-management-", "output_config": "effort-"}
+"""Fields Anthropic takes only with their beta in `anthropic-beta` (as a pass-through sends)."""
+VERSION_SHAPE = re.compile(r"\d{4}-\d{2}-\d{2}")
 BLOCKS = {"user": {"text", "image", "document", "tool_result"}}
 BLOCKS["assistant"] = {"text", "thinking", "redacted_thinking", "tool_use"}
 
@@ -69,9 +73,9 @@ class MockAnthropic(ThreadedServer):
             return error_response(
                 401, "authentication_error", f"invalid x-api-key {headers.get('x-api-key')}"
             )
-        if headers.get("anthropic-version") != VERSION:
+        if not VERSION_SHAPE.fullmatch(headers.get("anthropic-version") or ""):
             return error_response(400, "invalid_request_error", "bad anthropic-version")
-        problem = invalid(body)
+        problem = invalid(body, headers.get("anthropic-beta") or "")
         if problem:
             return error_response(400, "invalid_request_error", problem)
         model = body["model"]
@@ -135,8 +139,9 @@ def _thinking_problem(body: dict[str, Any]) -> str | None:
     return None
 
 
-def invalid(body: dict[str, Any]) -> str | None:
-    extra = set(body) - TOP_LEVEL
+def invalid(body: dict[str, Any], betas: str = "") -> str | None:
+    allowed = TOP_LEVEL | {field for field, beta in BETA_FIELDS.items() if beta in betas}
+    extra = set(body) - allowed
     if extra:
         return f"{sorted(extra)[0]}: Extra inputs are not permitted"
     if not isinstance(body.get("max_tokens"), int) or not body.get("messages"):
@@ -147,10 +152,13 @@ def invalid(body: dict[str, Any]) -> str | None:
         return "stop_sequences: each stop sequence must contain non-whitespace"
     if "tool_choice" in body and not body.get("tools"):
         return "tool_choice may only be specified while providing tools"
-    for block in body.get("system", []):
+    system = body.get("system", [])
+    for block in [{"type": "text", "text": system}] if isinstance(system, str) else system:
         if block["type"] != "text" or not block["text"].strip():
             return "system: text content blocks must be non-empty"
-    for index, message in enumerate(body["messages"]):
+    # Mid-conversation system messages (Claude Code sends them) stand outside the turns.
+    turns = [m for m in body["messages"] if m.get("role") != "system"]
+    for index, message in enumerate(turns):
         problem = _message_problem(index, message, body)
         if problem:
             return problem
