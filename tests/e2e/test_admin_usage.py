@@ -280,9 +280,7 @@ def test_status_shows_tasks_backlog_and_upstream_pools(
     assert refused.status_code == 403
 
 
-def test_usage_groups_and_filters_by_door(
-    admin: httpx.Client, traffic: dict[str, object]
-) -> None:
+def test_usage_groups_and_filters_by_door(admin: httpx.Client, traffic: dict[str, object]) -> None:
     first = traffic["first"]
     assert isinstance(first, dict)
     rows = admin.get("/admin/usage", params={"group_by": "endpoint", "key_id": first["id"]})
