@@ -26,6 +26,8 @@ from pathlib import Path
 import yaml
 
 RELAY_MODEL = "bench-model"
+CLAUDE_MODEL = "bench-claude"
+"""The mock behind an `anthropic` provider, for the Messages door's pass-through arm."""
 LOCAL_MODEL = "smollm2-135m-instruct"
 
 
@@ -177,6 +179,17 @@ def write_relay_config(path: Path, mock_url: str, *, with_model: bool) -> None:
             "upstream_model": "mock",
             "price": {"input": 0.15, "output": 0.6},
         }
+    }
+    # The same mock as an Anthropic upstream: the Messages door passes its requests through.
+    providers["mock-anthropic"] = {
+        "type": "anthropic",
+        "base_url": mock_url.removesuffix("/v1"),
+        "api_key": "sk-ant-bench",
+    }
+    models[CLAUDE_MODEL] = {
+        "provider": "mock-anthropic",
+        "upstream_model": "mock",
+        "price": {"input": 0.15, "output": 0.6},
     }
     if with_model:
         providers["local"] = {"type": "local"}

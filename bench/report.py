@@ -1,4 +1,5 @@
-"""The one table: measure / direct / relay / added / target (and the peer, when measured).
+"""The one table: measure / direct / relay / added / target, then a pair of columns (value,
+added) for each other arm: the Messages door's, and the peer's when measured.
 
 Every number is the median over the rounds of that arm's value in each round. "Added" is
 the relay's value minus the direct arm's (client -> mock), so it is what the relay costs.
@@ -117,10 +118,10 @@ def render(
     overrides: dict[str, dict[str, str]] | None = None,
 ) -> str:
     """The markdown report: a header, the table, then notes."""
-    peer = "peer" in arms
+    extra = [name for name in arms if name not in ("direct", "relay")]
     columns = ["measure", "direct", "relay", "added", "target"]
-    if peer:
-        columns += ["peer", "peer added"]
+    for name in extra:
+        columns += [name, f"{name} added"]
     lines = [
         f"**Machine:** {header['machine']['nproc']} cores, {header['machine']['cpu']}, "
         f"Linux {header['machine']['kernel']}, Python {header['machine']['python']}  ",
@@ -141,9 +142,9 @@ def render(
     for row in ROWS:
         cells = [row.measure.format(**formats), cell("direct", row), cell("relay", row)]
         cells += [_added(row, direct.get(row.key), relay.get(row.key)), row.target]
-        if peer:
-            peer_value = arms["peer"].get(row.key)
-            cells += [cell("peer", row), _added(row, direct.get(row.key), peer_value)]
+        for name in extra:
+            value = arms[name].get(row.key)
+            cells += [cell(name, row), _added(row, direct.get(row.key), value)]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines += [f"- {note}" for note in notes]

@@ -19,7 +19,7 @@ import shlex
 import sys
 import tempfile
 import traceback
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from bench.load import LoadError, ensure_wrk
 from bench.local_model import LocalArm, measure_local
 from bench.proc_stats import PeakMemory, memory
 from bench.processes import (
+    CLAUDE_MODEL,
     LOCAL_MODEL,
     RELAY_MODEL,
     Cores,
@@ -120,6 +121,24 @@ class Benchmark:
                 relay.pid,
                 "client -> llmrelay (core 0, mock model only; key auth, ledger with cost, "
                 "budget reservation, RPM/TPM/concurrency limits and IP allowlist on) -> mock",
+            ),
+        ]
+        relay_arm = arms[1]
+        arms += [
+            replace(
+                relay_arm,
+                name="messages-native",
+                model=CLAUDE_MODEL,
+                door="messages",
+                label="Anthropic Messages door -> llmrelay -> the mock as an `anthropic` "
+                "provider (pass-through)",
+            ),
+            replace(
+                relay_arm,
+                name="messages-translated",
+                door="messages",
+                label="Anthropic Messages door -> llmrelay -> the mock as an OpenAI provider "
+                "(translated both ways)",
             ),
         ]
         if self.args.peer:
