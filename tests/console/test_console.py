@@ -374,6 +374,18 @@ def test_admin_creates_a_key_the_customer_streams_an_answer_and_usage_shows_it(
     expect(thought.get_by_test_id("usage")).to_contain_text("reasoning")
     shot(page, "desktop-10-customer-playground-thinking")
 
+    # The same model through the Messages door: Anthropic's stream, thinking still apart.
+    page.get_by_role("button", name="New chat").click()
+    page.get_by_label("API", exact=True).select_option("messages")
+    page.get_by_label("Message", exact=True).fill("Hello!")
+    page.get_by_role("button", name="Send").click()
+    via_messages = page.get_by_test_id("assistant-message").last
+    expect(via_messages.locator(".msg-text")).to_have_text("Hello there!")
+    expect(via_messages.locator("details.thinking summary")).to_contain_text("Thought for")
+    expect(via_messages.get_by_test_id("usage")).to_contain_text("completion")
+    messages_id = re.search(r"req_[0-9a-f]+", via_messages.get_by_test_id("usage").inner_text())
+    page.get_by_label("API", exact=True).select_option("chat")
+
     nav.get_by_role("link", name="Usage", exact=True).click()
     log = page.get_by_role("region", name="Request log")
     refresh = page.get_by_role("button", name="Refresh")
@@ -383,6 +395,9 @@ def test_admin_creates_a_key_the_customer_streams_an_answer_and_usage_shows_it(
         page.wait_for_timeout(500)
         refresh.click()
     expect(log.get_by_text(request_id)).to_be_visible()
+    assert messages_id is not None
+    door_row = log.get_by_role("row", name=re.compile(messages_id.group(0)))
+    expect(door_row).to_contain_text("Anthropic Messages")
     expect(page.get_by_role("button", name="By key")).to_have_count(0)
     shot(page, "desktop-11-customer-usage")
     sign_out(page)
