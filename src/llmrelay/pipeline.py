@@ -230,7 +230,14 @@ class Pipeline:
         messages = call.request.messages
         if isinstance(stream, PrimedRawStream):
             native_meter = door.native_meter(self.relay.tokens, messages)
-            error = await relay_raw(stream, send, exchange, native_meter, encoder, keepalive)
+            inbound = attempts.inbound
+
+            async def keep(answer: dict[str, Any]) -> None:
+                await door.finish(inbound, answer)
+
+            error = await relay_raw(
+                stream, send, exchange, native_meter, encoder, keepalive, keep
+            )
         else:
             meter = StreamMeter(self.relay.tokens, messages)
             folder = ThinkTagFolder() if call.model.think_tags else None

@@ -57,3 +57,5 @@ class ResponsesStreamMeter(NativeStreamMeter):
             response = data.get("response")
             if isinstance(response, dict):
                 self.reported = usage_of(response.get("usage")) or self.reported
+                if name == "response.completed":
+                    self.final = response

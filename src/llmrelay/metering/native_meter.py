@@ -24,6 +24,9 @@ class NativeStreamMeter(abc.ABC):
         self.delivered = DeliveredTokens(counter)
         self.reported: Usage | None = None
         self.estimated = False
+        self.final: dict[str, Any] | None = None
+        """The protocol's whole answer, when its last event carries one (a Responses
+        `response.completed`'s `response`): a door that keeps answers stores it."""
 
     def feed(self, events: bytes) -> None:
         """Whole SSE events, as they go to the client."""

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from llmrelay.metering.exchange import Exchange
@@ -144,13 +144,19 @@ async def relay_raw(
     meter: NativeStreamMeter,
     encoder: StreamEncoder,
     keepalive: KeepAlive,
+    keep: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
 ) -> RelayError | None:
     """Pump a pass-through's SSE events to the client as they came, `meter` reading the usage
-    on the side; an error that cuts it is the door's own error frame."""
+    on the side; an error that cuts it is the door's own error frame. `keep` stores the
+    protocol's whole answer (`meter.final`) before the event that carries it goes out."""
 
     async def frames() -> AsyncIterator[bytes]:
+        kept = keep is None
         async for events in stream.events():
             meter.feed(events)
+            if not kept and meter.final is not None:
+                kept = True
+                await keep(meter.final)  # type: ignore[misc]
             yield events
 
     try:
