@@ -207,6 +207,9 @@ class ModelConfig(msgspec.Struct, forbid_unknown_fields=True):
     think_tags: bool = False
     drop_unsupported_params: bool = False
     price: Price | None = None
+    api: Literal["chat", "responses"] = "chat"
+    """The upstream API the relay calls for chat requests: `chat` (`/chat/completions`), or
+    `responses` (`/responses`, for models OpenAI serves there only; `openai` providers only)."""
 
     def deployment_list(self, name: str) -> list[DeploymentConfig]:
         if self.deployments:
@@ -404,6 +407,13 @@ def _check_model(settings: Settings, name: str, model: ModelConfig, seen: set[st
             )
         if deployment.weight <= 0:
             raise ConfigError(f"{where}.deployments[{i}].weight: must be above 0")
+        provider = settings.providers[deployment.provider]
+        if model.api == "responses" and not isinstance(provider, OpenAIProvider):
+            kind = type(provider).__struct_config__.tag
+            raise ConfigError(
+                f"{where}.api: 'responses' needs an openai provider, and "
+                f"{deployment.provider!r} is of type {kind!r}"
+            )
     if model.price is None and settings.billing.require_prices:
         raise ConfigError(f"{where}.price: required, since billing.require_prices is on")
     if model.price is not None:

@@ -1,5 +1,8 @@
 """Any OpenAI-compatible upstream: OpenAI, DeepSeek, Qwen, vLLM, Ollama, llama.cpp's server...
 
+A model with `api: responses` goes to `{base_url}/responses` instead, translated there and
+back (openai_responses_request, openai_responses_answer, openai_responses_stream).
+
 The client's body is forwarded as it came, with only `model` replaced by the upstream name
 and, when streaming, `stream_options.include_usage` switched on so the ledger gets real
 counts (the relay drops that usage chunk again if the client did not ask for it). The same
@@ -22,10 +25,14 @@ from llmrelay.providers.http_upstream import (
     HttpProvider,
     SSEChunkStream,
     decode_json_event,
+    for_client,
     stream_cut,
 )
 from llmrelay.providers.native import NativeRequest, RawStream, complete_native, open_native
 from llmrelay.providers.openai_reasoning import apply_reasoning, normalise_reasoning
+from llmrelay.providers.openai_responses_answer import completion_from_response, failure
+from llmrelay.providers.openai_responses_request import responses_body
+from llmrelay.providers.openai_responses_stream import ResponsesEvents
 from llmrelay.providers.sse_reader import SSEEvent
 from llmrelay.providers.upstream_errors import map_openai_error
 
@@ -113,6 +120,8 @@ class OpenAICompatibleProvider(HttpProvider):
         return SSEChunkStream(self, response, _OpenAITextEvents(self), call)
 
     async def complete(self, call: UpstreamCall) -> dict[str, Any]:
+        if call.model.api == "responses":
+            return await self._complete_responses(call)
         response = await self.post(
             self.url,
             self._payload(call, False),
@@ -127,12 +136,27 @@ class OpenAICompatibleProvider(HttpProvider):
         return body
 
     async def open_stream(self, call: UpstreamCall) -> ChunkStream:
+        if call.model.api == "responses":
+            payload = orjson.dumps(responses_body(call, stream=True))
+            response = await self.post(self.responses_url, payload, call)
+            return SSEChunkStream(self, response, ResponsesEvents(self), call)
         response = await self.post(
             self.url,
             self._payload(call, True),
             call,
         )
         return SSEChunkStream(self, response, _OpenAIEvents(self), call)
+
+    async def _complete_responses(self, call: UpstreamCall) -> dict[str, Any]:
+        """A chat request for a model served on the Responses API only (its `api`)."""
+        payload = orjson.dumps(responses_body(call, stream=False))
+        response = await self.post(self.responses_url, payload, call)
+        answer = await self.read_json(response, call.timeouts)
+        if not isinstance(answer, dict) or not isinstance(answer.get("output"), list):
+            raise self.malformed("an unexpected response")
+        if answer.get("status") == "failed":
+            raise for_client(failure(self.name, answer.get("error"), self.scrubber), call)
+        return completion_from_response(answer)
 
 
 class _OpenAIEvents(EventTranslator):
