@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+import anthropic
 import openai
 import pytest
 
@@ -228,6 +229,69 @@ def test_reasoning_effort_goes_as_reasoning_effort(
     assert body["reasoning"] == {"effort": "low"}
     assert body["text"] == {"format": {"type": "json_object"}}
     assert "reasoning_effort" not in body and "response_format" not in body
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["whole", "streamed"])
+def test_an_incomplete_response_finishes_with_length(client: openai.OpenAI, streamed: bool) -> None:
+    answer = ask(client, [{"role": "user", "content": "cut: a long story"}], streamed)
+    assert answer["content"] == plain_answer("cut: a long story")
+    assert answer["finish_reason"] == "length"
+
+
+def test_the_other_doors_reach_the_model_too(
+    relay: RunningRelay, client: openai.OpenAI, upstream: MockResponsesOnly
+) -> None:
+    """The Responses and Messages doors translate into the relay's Chat request, which this
+    model's provider sends on to the Responses API."""
+    answer = client.responses.create(model="gpt-pro", input="via the responses door")
+    assert answer.output_text == plain_answer("via the responses door")
+    with anthropic.Anthropic(base_url=relay.url, api_key=client.api_key, max_retries=0) as claude:
+        message = claude.messages.create(
+            model="gpt-pro",
+            max_tokens=100,
+            messages=[{"role": "user", "content": "via the messages door"}],
+        )
+    assert message.content[0].text == plain_answer("via the messages door")  # type: ignore[union-attr]
+    assert [r.path for r in upstream.received] == ["/v1/responses"] * 2
+    assert upstream.received[-1].body["max_output_tokens"] == 100
+
+
+def test_history_and_images_become_input_items(
+    client: openai.OpenAI, upstream: MockResponsesOnly
+) -> None:
+    image = "https://example.com/cat.png"
+    client.chat.completions.create(
+        model="gpt-pro",
+        messages=[
+            {"role": "developer", "content": "Rule one."},
+            {"role": "system", "content": [{"type": "text", "text": "Rule two."}]},
+            {"role": "user", "content": "first"},
+            {"role": "assistant", "content": "an earlier answer"},
+            {"role": "system", "content": "A later rule."},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "what is this"},
+                    {"type": "image_url", "image_url": {"url": image, "detail": "low"}},
+                ],
+            },
+        ],
+    )
+    body = sent(upstream)
+    assert body["instructions"] == "Rule one.\n\nRule two."
+    assert body["input"] == [
+        {"type": "message", "role": "user", "content": "first"},
+        {"type": "message", "role": "assistant", "content": "an earlier answer"},
+        {"type": "message", "role": "developer", "content": "A later rule."},
+        {
+            "type": "message",
+            "role": "user",
+            "content": [
+                {"type": "input_text", "text": "what is this"},
+                {"type": "input_image", "image_url": image, "detail": "low"},
+            ],
+        },
+    ]
 
 
 def test_upstream_errors_are_mapped_as_for_chat(client: openai.OpenAI) -> None:

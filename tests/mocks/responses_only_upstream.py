@@ -8,7 +8,8 @@ tool's output quoted back), and two prompts of their own:
 - `think: ...` puts a reasoning item with a summary before the answer, and usage reports
   cached input and reasoning tokens;
 - `fail: ...` is refused: a 400 `invalid_request_error` whole, a `response.failed` event
-  streamed.
+  streamed;
+- `cut: ...` ends `incomplete` (`max_output_tokens`), streamed with `response.incomplete`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from tests.mocks.openai_responses_stream import response_events, whole_response
 
 THINK = "think:"
 FAIL = "fail:"
+CUT = "cut:"
+INCOMPLETE = {"status": "incomplete", "incomplete_details": {"reason": "max_output_tokens"}}
 SUMMARY = "The user wants a short answer, so keep it short."
 CACHED_TOKENS = 8
 REASONING_TOKENS = 21
@@ -91,6 +94,13 @@ def thinking_events(body: dict[str, Any], output: list[dict[str, Any]]) -> list[
     return events
 
 
+def cut_events(body: dict[str, Any], output: list[dict[str, Any]]) -> list[tuple]:
+    events = response_events(body, output)
+    _, last = events[-1]
+    events[-1] = ("response.incomplete", {"response": {**last["response"], **INCOMPLETE}})
+    return events
+
+
 def failing_events(body: dict[str, Any]) -> list[tuple]:
     events = response_events(body, [])[:2]
     failed = {**events[0][1]["response"], "status": "failed", "error": FAILURE}
@@ -112,6 +122,10 @@ class MockResponsesOnly(MockAgentModel):
             if not stream:
                 return web.json_response({"error": REFUSAL}, status=400)
             return await _stream(request, failing_events(body))
+        if prompt.startswith(CUT):
+            if not stream:
+                return web.json_response({**whole_response(body, output), **INCOMPLETE})
+            return await _stream(request, cut_events(body, output))
         if not prompt.startswith(THINK):
             if not stream:
                 return web.json_response(whole_response(body, output))
