@@ -235,9 +235,7 @@ class Pipeline:
             async def keep(answer: dict[str, Any]) -> None:
                 await door.finish(inbound, answer)
 
-            error = await relay_raw(
-                stream, send, exchange, native_meter, encoder, keepalive, keep
-            )
+            error = await relay_raw(stream, send, exchange, native_meter, encoder, keepalive, keep)
         else:
             meter = StreamMeter(self.relay.tokens, messages)
             folder = ThinkTagFolder() if call.model.think_tags else None
@@ -334,8 +332,9 @@ class _Attempts:
         (after `call` for the same deployment)."""
         inbound = self.inbound
         native = None
-        if inbound.body is not None and deployment.provider.speaks(self.door.protocol):
-            native = self.door.native_request(inbound, self.last_call)
+        door, provider = self.door, deployment.provider
+        if inbound.body is not None and provider.speaks(door.protocol, deployment.config):
+            native = door.native_request(inbound, self.last_call)
         self.last_native = native
         return native
 

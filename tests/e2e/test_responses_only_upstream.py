@@ -241,10 +241,15 @@ def test_an_incomplete_response_finishes_with_length(client: openai.OpenAI, stre
 def test_the_other_doors_reach_the_model_too(
     relay: RunningRelay, client: openai.OpenAI, upstream: MockResponsesOnly
 ) -> None:
-    """The Responses and Messages doors translate into the relay's Chat request, which this
-    model's provider sends on to the Responses API."""
-    answer = client.responses.create(model="gpt-pro", input="via the responses door")
+    """The Responses door passes its request through to this model (its provider speaks the
+    Responses API for it); the Messages door translates into the relay's Chat request, which
+    the provider sends on to the Responses API."""
+    answer = client.responses.create(
+        model="gpt-pro", input="via the responses door", metadata={"kept": "as sent"}
+    )
     assert answer.output_text == plain_answer("via the responses door")
+    assert upstream.received[-1].body["metadata"] == {"kept": "as sent"}
+    assert upstream.received[-1].body["input"] == "via the responses door"  # untranslated
     with anthropic.Anthropic(base_url=relay.url, api_key=client.api_key, max_retries=0) as claude:
         message = claude.messages.create(
             model="gpt-pro",

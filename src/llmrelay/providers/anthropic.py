@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from llmrelay.config import AnthropicProvider as AnthropicProviderConfig
+from llmrelay.config import ModelConfig
 from llmrelay.providers.anthropic_request import build_request
 from llmrelay.providers.anthropic_response import completion_from_message, map_anthropic_error
 from llmrelay.providers.anthropic_stream import AnthropicEvents
@@ -40,7 +41,7 @@ class AnthropicProvider(HttpProvider):
     def error_for(self, status: int, raw: bytes, headers: Mapping[str, str]) -> UpstreamError:
         return map_anthropic_error(self.name, status, raw, headers, self.scrubber)
 
-    def speaks(self, protocol: str) -> bool:
+    def speaks(self, protocol: str, model: ModelConfig) -> bool:
         return protocol == MESSAGES
 
     async def complete_native(self, call: UpstreamCall, native: NativeRequest) -> dict[str, Any]:

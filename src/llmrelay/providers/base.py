@@ -138,9 +138,9 @@ class Provider(abc.ABC):
         """What `/readyz` shows about this provider."""
         return {"kind": self.kind, "ready": self.ready}
 
-    def speaks(self, protocol: str) -> bool:
-        """Whether this upstream takes a door's protocol as it is (a pass-through), besides
-        the relay's own request (`complete`, `open_stream`)."""
+    def speaks(self, protocol: str, model: ModelConfig) -> bool:
+        """Whether this upstream takes a door's protocol as it is for `model` (a
+        pass-through), besides the relay's own request (`complete`, `open_stream`)."""
         return False
 
     async def complete_native(self, call: UpstreamCall, native: Any) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from llmrelay.config import ModelConfig
 from llmrelay.config import OpenAIProvider as OpenAIProviderConfig
 from llmrelay.protocol.text_completion import chat_from_text, chunk_from_text
 from llmrelay.providers.base import ChunkStream, UpstreamCall, UpstreamError
@@ -56,8 +57,9 @@ class OpenAICompatibleProvider(HttpProvider):
         self.responses_url = config.base_url.rstrip("/") + "/responses"
         self.speaks_responses = official if config.responses is None else config.responses
 
-    def speaks(self, protocol: str) -> bool:
-        return protocol == RESPONSES and self.speaks_responses
+    def speaks(self, protocol: str, model: ModelConfig) -> bool:
+        """The Responses API, where the server speaks it or the model lives only there."""
+        return protocol == RESPONSES and (self.speaks_responses or model.api == "responses")
 
     async def complete_native(self, call: UpstreamCall, native: NativeRequest) -> dict[str, Any]:
         return await complete_native(self, self.responses_url, call, native)
