@@ -258,12 +258,8 @@ class SSEChunkStream(ChunkStream):
                     break
             if translator.done:
                 await self._read_to_end()
-        except aiohttp.ServerTimeoutError:
-            raise upstream_timeout(name, "no data between chunks in time") from None
-        except TimeoutError:
-            raise upstream_timeout(name, "the stream outlasted the total timeout") from None
-        except aiohttp.ClientError as exc:
-            raise stream_cut(name, type(exc).__name__) from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise stream_read_error(name, exc) from None
         finally:
             self.response.release()
         final = translator.finish()
@@ -291,6 +287,15 @@ def for_client(error: UpstreamError, call: UpstreamCall) -> UpstreamError:
     """The upstream's error with its `param` kept only if it names a field the client sent."""
     error.param = param_sent(error.param, call.request.body)
     return error
+
+
+def stream_read_error(provider: str, exc: aiohttp.ClientError | TimeoutError) -> UpstreamError:
+    """What a failed read of an upstream's stream is to the client."""
+    if isinstance(exc, aiohttp.ServerTimeoutError):
+        return upstream_timeout(provider, "no data between chunks in time")
+    if isinstance(exc, TimeoutError):
+        return upstream_timeout(provider, "the stream outlasted the total timeout")
+    return stream_cut(provider, type(exc).__name__)
 
 
 def stream_cut(provider: str, cause: str | None = None) -> UpstreamError:

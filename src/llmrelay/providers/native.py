@@ -18,7 +18,7 @@ import aiohttp
 import orjson
 
 from llmrelay.providers.base import UpstreamCall, upstream_timeout
-from llmrelay.providers.http_upstream import HttpProvider, stream_cut
+from llmrelay.providers.http_upstream import HttpProvider, stream_read_error
 
 EVENT_ENDS = (b"\n\n", b"\r\n\r\n")
 
@@ -59,12 +59,8 @@ class RawStream:
                 if cut:
                     events, buffer = buffer[:cut], buffer[cut:]
                     yield events
-        except aiohttp.ServerTimeoutError:
-            raise upstream_timeout(name, "no data between chunks in time") from None
-        except TimeoutError:
-            raise upstream_timeout(name, "the stream outlasted the total timeout") from None
-        except aiohttp.ClientError as exc:
-            raise stream_cut(name, type(exc).__name__) from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise stream_read_error(name, exc) from None
         finally:
             self.response.release()
         if buffer.strip():

@@ -31,26 +31,33 @@ export async function* sseData(body) {
   }
 }
 
-/**
- * POST /v1/chat/completions with `stream: true`; calls onDelta({content, reasoning}) for every
- * piece as it arrives. Resolves {usage, finishReason, requestId, model}; throws ApiError.
- */
-export async function streamChat({ body, signal, onDelta, onStart }) {
+/** POSTs `body` to a door with the session's key; the response, once it is a 2xx. */
+async function postStream(path, signal, headers, body) {
   const key = (session.get() || {}).key;
   let response;
   try {
-    response = await fetch("/v1/chat/completions", {
+    response = await fetch(path, {
       method: "POST",
       signal,
       headers: { authorization: `Bearer ${key}`, "content-type": "application/json",
-        accept: "text/event-stream" },
-      body: JSON.stringify({ ...body, stream: true, stream_options: { include_usage: true } }),
+        accept: "text/event-stream", ...headers },
+      body: JSON.stringify(body),
     });
   } catch (e) {
     if (e.name === "AbortError") throw e;
     throw new ApiError(0, "Cannot reach the relay. Check that it is running and try again.");
   }
   if (!response.ok) throw await errorFrom(response);
+  return response;
+}
+
+/**
+ * POST /v1/chat/completions with `stream: true`; calls onDelta({content, reasoning}) for every
+ * piece as it arrives. Resolves {usage, finishReason, requestId, model}; throws ApiError.
+ */
+export async function streamChat({ body, signal, onDelta, onStart }) {
+  const response = await postStream("/v1/chat/completions", signal, {},
+    { ...body, stream: true, stream_options: { include_usage: true } });
   const result = { usage: null, finishReason: null, requestId: response.headers.get("x-request-id"),
     model: body.model };
   if (onStart) onStart(result);
@@ -97,21 +104,8 @@ export function messagesBody(body) {
  * resolves {usage, finishReason, requestId, model} with usage in Chat's terms.
  */
 export async function streamMessages({ body, signal, onDelta, onStart }) {
-  const key = (session.get() || {}).key;
-  let response;
-  try {
-    response = await fetch("/v1/messages", {
-      method: "POST",
-      signal,
-      headers: { authorization: `Bearer ${key}`, "content-type": "application/json",
-        "anthropic-version": "2023-06-01", accept: "text/event-stream" },
-      body: JSON.stringify(messagesBody(body)),
-    });
-  } catch (e) {
-    if (e.name === "AbortError") throw e;
-    throw new ApiError(0, "Cannot reach the relay. Check that it is running and try again.");
-  }
-  if (!response.ok) throw await errorFrom(response);
+  const response = await postStream("/v1/messages", signal,
+    { "anthropic-version": "2023-06-01" }, messagesBody(body));
   const result = { usage: null, finishReason: null, requestId: response.headers.get("x-request-id"),
     model: body.model };
   if (onStart) onStart(result);
