@@ -70,7 +70,8 @@ class HttpProvider(Provider):
         if config.api_key:
             relay_headers[key_header] = key_prefix + config.api_key
         self._headers = with_overrides(relay_headers, config.headers)
-        self._sends_request_id = REQUEST_ID_HEADER not in {n.lower() for n in config.headers}
+        self._operator_headers = frozenset(name.lower() for name in config.headers)
+        self._sends_request_id = REQUEST_ID_HEADER not in self._operator_headers
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
@@ -161,7 +162,7 @@ class HttpProvider(Provider):
 
     def _forwarded(self, client_headers: Mapping[str, str]) -> dict[str, str]:
         """The client's protocol headers that the operator's own do not replace."""
-        operator = {name.lower() for name in self.config.headers}
+        operator = self._operator_headers
         return {k: v for k, v in client_headers.items() if k.lower() not in operator}
 
     async def read_json(
