@@ -245,7 +245,13 @@ def test_models_show_provider_capabilities_price_and_health(admin: httpx.Client)
     assert priced["price"] == {
         "input": 1000.0, "output": 1000.0, "cached_input": 500.0, "cache_write": 1000.0,
     }  # fmt: skip
-    assert models["cheap"]["capabilities"] == {"vision": True, "reasoning": False, "tools": True}
+    every_door = ["chat", "messages", "responses", "embeddings", "completions"]
+    assert models["cheap"]["capabilities"] == {
+        "vision": True,
+        "reasoning": False,
+        "tools": True,
+        "endpoints": every_door,
+    }
     assert models["thinker"]["capabilities"]["reasoning"] is True
     assert models["thinker"]["price"] is None
     [health] = priced["health"]

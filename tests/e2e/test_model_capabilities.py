@@ -63,11 +63,13 @@ def capabilities(relay_with_local: RunningRelay) -> dict[str, dict[str, bool]]:
 def test_capabilities_come_from_the_config_and_the_providers(
     capabilities: dict[str, dict[str, bool]],
 ) -> None:
+    remote = ["chat", "messages", "responses", "embeddings", "completions"]
+    local = ["chat", "messages", "responses", "completions"]  # the chat model embeds nothing
     assert capabilities == {
-        "seeing": {"vision": True, "reasoning": False, "tools": True},
-        "thinking": {"vision": False, "reasoning": True, "tools": True},
-        "local-seeing": {"vision": False, "reasoning": False, "tools": False},
-        "mixed": {"vision": False, "reasoning": False, "tools": False},
+        "seeing": {"vision": True, "reasoning": False, "tools": True, "endpoints": remote},
+        "thinking": {"vision": False, "reasoning": True, "tools": True, "endpoints": remote},
+        "local-seeing": {"vision": False, "reasoning": False, "tools": False, "endpoints": local},
+        "mixed": {"vision": False, "reasoning": False, "tools": False, "endpoints": local},
     }
 
 

@@ -21,6 +21,10 @@ def test_zero_config_lists_and_serves_the_embedding_model(tmp_path) -> None:
         headers = {"authorization": f"Bearer {admin_key}"}
         models = httpx.get(relay.base_url + "/models", headers=headers, timeout=10).json()
         assert {"smollm2-135m-instruct", "all-minilm-l6-v2"} <= {m["id"] for m in models["data"]}
+        # Which doors each answers (the console's playground offers only models that chat).
+        doors = {m["id"]: m["endpoints"] for m in models["data"]}
+        assert doors["all-minilm-l6-v2"] == ["embeddings"]
+        assert doors["smollm2-135m-instruct"] == ["chat", "messages", "responses", "completions"]
         with openai.OpenAI(base_url=relay.base_url, api_key=admin_key, max_retries=0) as sdk:
             answer = sdk.embeddings.create(
                 model="all-minilm-l6-v2",

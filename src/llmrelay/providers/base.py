@@ -114,6 +114,9 @@ class Provider(abc.ABC):
     """Whether requests with `tools` reach the model (False: refused with 400)."""
     takes_images: ClassVar[bool] = True
     """Whether image content parts can reach the model (False: text only)."""
+    chats: ClassVar[bool] = True
+    """Whether it answers chat (and so the Messages and Responses doors): an embedding
+    model does not."""
     registry: ClassVar[dict[str, type[Provider]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -183,3 +186,11 @@ def unsupported_operation(call: UpstreamCall, operation: str) -> RelayError:
         param="model",
         code="unsupported_value",
     )
+
+
+def serves(provider: Provider, endpoint: str) -> bool:
+    """Whether `provider` answers a door's requests (`ledger.ENDPOINTS`' names)."""
+    operation = {"embeddings": "embed", "completions": "complete_text"}.get(endpoint)
+    if operation is None:
+        return provider.chats
+    return getattr(type(provider), operation) is not getattr(Provider, operation)

@@ -118,6 +118,7 @@ class LocalEmbeddingsModelProvider(EngineProvider):
     kind = "local-embeddings"
     takes_tools = False
     takes_images = False
+    chats = False
 
     def __init__(self, name: str, config: LocalEmbeddingsConfig) -> None:
         engine = EmbeddingEngine(config)

@@ -9,9 +9,10 @@ from typing import Any
 import msgspec
 
 from llmrelay.config import ModelConfig, Settings, Timeouts
+from llmrelay.metering.ledger import ENDPOINTS
 from llmrelay.protocol.errors import RelayError, model_not_found
 from llmrelay.protocol.reasoning import ReasoningIntent, split_model_suffix
-from llmrelay.providers.base import Provider
+from llmrelay.providers.base import Provider, serves
 from llmrelay.routing.health import CircuitBreaker
 from llmrelay.store.keys import ApiKey
 
@@ -53,6 +54,9 @@ class ModelCapabilities(msgspec.Struct, frozen=True, kw_only=True):
     """Thinking: configured with `reasoning: true` (reasoning suffixes and efforts apply)."""
     tools: bool
     """`tools`: no deployment's provider refuses them."""
+    endpoints: list[str]
+    """The doors whose requests every deployment answers (`chat`, `messages`, `responses`,
+    `embeddings`, `completions`)."""
 
 
 @dataclass(slots=True)
@@ -89,15 +93,17 @@ class ModelEntry:
             vision=self.config.vision and all(p.takes_images for p in providers),
             reasoning=self.config.reasoning,
             tools=all(p.takes_tools for p in providers),
+            endpoints=[e for e in ENDPOINTS if all(serves(p, e) for p in providers)],
         )
 
     def card(self, name: str | None = None) -> dict[str, Any]:
-        """The model in OpenAI's `GET /v1/models` shape."""
+        """The model in OpenAI's `GET /v1/models` shape, plus the doors it answers."""
         return {
             "id": name or self.name,
             "object": "model",
             "created": self.created,
             "owned_by": self.owned_by,
+            "endpoints": self.capabilities.endpoints,
         }
 
 

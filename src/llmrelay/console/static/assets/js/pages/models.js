@@ -28,6 +28,9 @@ function health(deployments) {
 
 function capabilities(c) {
   if (!c) return h("span", { class: "muted" }, "—");
+  if (c.endpoints && !c.endpoints.includes("chat")) {
+    return h("div", { class: "chips" }, h("span", { class: "badge plain info" }, "Embeddings"));
+  }
   const items = [["vision", "Vision"], ["reasoning", "Reasoning"], ["tools", "Tools"]];
   const present = items.filter(([k]) => c[k]);
   if (!present.length) return h("span", { class: "muted" }, "Text only");

@@ -73,7 +73,8 @@ export async function mount(root, { me, params, signal }) {
 
   clear(messagesEl, loading("Loading models…"));
   try {
-    const models = (await api("/v1/models", { signal })).data.map((m) => m.id).sort();
+    const models = (await api("/v1/models", { signal })).data
+      .filter((m) => !m.endpoints || m.endpoints.includes("chat")).map((m) => m.id).sort();
     if (!models.length) {
       clear(messagesEl, empty({ iconName: "models", title: "No models available",
         text: "This key may not use any model." }));
