@@ -27,10 +27,9 @@ from llmrelay.providers.anthropic_response import (
     tool_arguments,
 )
 from llmrelay.providers.http_upstream import (
-    EventTranslator,
+    ChunkEvents,
     HttpProvider,
     decode_json_event,
-    stream_cut,
 )
 from llmrelay.providers.sse_reader import SSEEvent
 
@@ -48,7 +47,7 @@ class _Block:
     data: str = ""
 
 
-class AnthropicEvents(EventTranslator):
+class AnthropicEvents(ChunkEvents):
     def __init__(self, provider: HttpProvider, json_mode: bool) -> None:
         self.provider = provider
         self.json_mode = json_mode
@@ -76,20 +75,6 @@ class AnthropicEvents(EventTranslator):
         data = decode_json_event(self.provider, event.data)
         handler = self._handlers.get(event.event or data.get("type") or "")
         return handler(data) if handler is not None else []
-
-    def finish(self) -> Chunks:
-        if not self.done:
-            raise stream_cut(self.provider.name)
-        return []
-
-    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-        }
 
     def _tool_delta(self, block: _Block, function: dict[str, Any], **first: Any) -> Chunks:
         call = {"index": block.tool_index, **first, "function": function}

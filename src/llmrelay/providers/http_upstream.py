@@ -212,6 +212,30 @@ class EventTranslator(abc.ABC):
         return []
 
 
+class ChunkEvents(EventTranslator):
+    """A vendor's named events to chunks of one choice: the stream's `id`, `created` and
+    `model` are learnt from its first event; a stream without its end event was cut."""
+
+    provider: HttpProvider
+    id: str
+    created: int
+    model: str
+
+    def finish(self) -> list[dict[str, Any]]:
+        if not self.done:
+            raise stream_cut(self.provider.name)
+        return []
+
+    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        }
+
+
 TAIL_SECONDS = 1.0
 TAIL_READS = 16
 """After the end event, at most this long and this many reads before giving the connection

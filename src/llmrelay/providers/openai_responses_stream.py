@@ -19,10 +19,9 @@ from collections.abc import Callable
 from typing import Any
 
 from llmrelay.providers.http_upstream import (
-    EventTranslator,
+    ChunkEvents,
     HttpProvider,
     decode_json_event,
-    stream_cut,
 )
 from llmrelay.providers.openai_responses_answer import chat_usage, failure, finish_reason
 from llmrelay.providers.sse_reader import SSEEvent
@@ -31,7 +30,7 @@ Chunks = list[dict[str, Any]]
 REASONING_DELTAS = ("response.reasoning_summary_text.delta", "response.reasoning_text.delta")
 
 
-class ResponsesEvents(EventTranslator):
+class ResponsesEvents(ChunkEvents):
     def __init__(self, provider: HttpProvider) -> None:
         self.provider = provider
         self.id = "chatcmpl-responses"
@@ -58,20 +57,6 @@ class ResponsesEvents(EventTranslator):
         data = decode_json_event(self.provider, event.data)
         handler = self._handlers.get(data.get("type") or event.event or "")
         return handler(data) if handler is not None else []
-
-    def finish(self) -> Chunks:
-        if not self.done:
-            raise stream_cut(self.provider.name)
-        return []
-
-    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-        }
 
     def _delta(self, delta: dict[str, Any]) -> Chunks:
         """`delta`, after the opening chunk if none went out yet."""
