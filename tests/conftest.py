@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -107,6 +108,18 @@ class RunningRelay:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+def admin_made_key(relay: RunningRelay, **fields: Any) -> str:
+    """A new API key's secret, made through the admin API with `fields` (budget, limits...)."""
+    response = httpx.post(
+        relay.url + "/admin/keys",
+        json={"name": "k-" + secrets.token_hex(4), **fields},
+        headers=ADMIN,
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    return response.json()["key"]
 
 
 def relay_env(**extra: str) -> dict[str, str]:

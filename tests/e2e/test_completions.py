@@ -4,7 +4,6 @@ Gemini and Anthropic models refuse by name; the ledger names the door."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,7 +11,7 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import ADMIN_KEY, RunningRelay, start_relay, stop_relay
+from tests.conftest import ADMIN_KEY, RunningRelay, admin_made_key, start_relay, stop_relay
 from tests.mocks.gemini_upstream import GEMINI_KEY, MockGemini
 from tests.mocks.openai_upstream import MockOpenAI
 
@@ -56,20 +55,9 @@ def relay(mock_openai: MockOpenAI, mock_gemini: MockGemini, tmp_path_factory) ->
     stop_relay(running)
 
 
-def new_key(relay: RunningRelay, **fields: Any) -> str:
-    response = httpx.post(
-        relay.url + "/admin/keys",
-        json={"name": "k-" + secrets.token_hex(4), **fields},
-        headers={"authorization": f"Bearer {ADMIN_KEY}"},
-        timeout=10,
-    )
-    assert response.status_code == 201, response.text
-    return response.json()["key"]
-
-
 @pytest.fixture(scope="module")
 def key(relay: RunningRelay) -> str:
-    return new_key(relay)
+    return admin_made_key(relay)
 
 
 @pytest.fixture()
@@ -167,7 +155,7 @@ def test_token_prompts_pass_through(client, mock_openai) -> None:
 
 
 def test_a_budget_reserves_each_prompt_and_candidate(relay) -> None:
-    secret = new_key(relay, budget_usd=0.5)  # 500 tokens at $0.001 each
+    secret = admin_made_key(relay, budget_usd=0.5)  # 500 tokens at $0.001 each
     with openai.OpenAI(base_url=relay.base_url, api_key=secret, max_retries=0) as sdk:
         sdk.completions.create(model="gpt-3.5-turbo-instruct", prompt="hi", max_tokens=100)
         with pytest.raises(openai.RateLimitError) as refused:  # 3 x 2 x 100 output tokens

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import math
-import secrets
 import struct
 from collections.abc import Iterator
 from typing import Any
@@ -15,7 +14,7 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import ADMIN_KEY, RunningRelay, start_relay, stop_relay
+from tests.conftest import ADMIN_KEY, RunningRelay, admin_made_key, start_relay, stop_relay
 from tests.mocks.gemini_upstream import GEMINI_KEY, MockGemini, gemini_vector
 from tests.mocks.openai_legacy import mock_vector
 from tests.mocks.openai_upstream import MockOpenAI
@@ -65,20 +64,9 @@ def relay(mock_openai: MockOpenAI, mock_gemini: MockGemini, tmp_path_factory) ->
     stop_relay(running)
 
 
-def new_key(relay: RunningRelay, **fields: Any) -> str:
-    response = httpx.post(
-        relay.url + "/admin/keys",
-        json={"name": "k-" + secrets.token_hex(4), **fields},
-        headers={"authorization": f"Bearer {ADMIN_KEY}"},
-        timeout=10,
-    )
-    assert response.status_code == 201, response.text
-    return response.json()["key"]
-
-
 @pytest.fixture(scope="module")
 def key(relay: RunningRelay) -> str:
-    return new_key(relay)
+    return admin_made_key(relay)
 
 
 @pytest.fixture()
@@ -251,7 +239,7 @@ def test_bad_bodies_are_400s_naming_the_field(relay, key, body, param) -> None:
 
 def test_a_budget_pays_for_the_input_only(relay) -> None:
     budget = 0.05  # 50 input tokens: far less than any output reservation would take
-    secret = new_key(relay, budget_usd=budget)
+    secret = admin_made_key(relay, budget_usd=budget)
     with openai.OpenAI(base_url=relay.base_url, api_key=secret, max_retries=0) as sdk:
         raw = sdk.embeddings.with_raw_response.create(
             model="text-embedding-3-small", input=["four words in here", "and two"]
@@ -266,7 +254,7 @@ def test_a_budget_pays_for_the_input_only(relay) -> None:
 
 
 def test_a_spent_budget_refuses_embeddings(relay) -> None:
-    secret = new_key(relay, budget_usd=0.000001)
+    secret = admin_made_key(relay, budget_usd=0.000001)
     sdk = openai.OpenAI(base_url=relay.base_url, api_key=secret, max_retries=0)
     with sdk, pytest.raises(openai.RateLimitError) as refused:
         sdk.embeddings.create(model="text-embedding-3-small", input="a few words")
