@@ -71,6 +71,7 @@ def upstreams_relay(
             "reasoning": True,
         },
         "anthropic-tools": {"provider": "anthropic", "upstream_model": "mock-tools"},
+        "anthropic-cut": {"provider": "anthropic", "upstream_model": "mock-cut"},
         "via-gemini": {"provider": "gemini", "upstream_model": "gemini-2.5-pro", "reasoning": True},
         "gemini-tools": {"provider": "gemini", "upstream_model": "mock-tools"},
         "smollm2-135m-instruct": {"provider": "local"},
@@ -261,3 +262,20 @@ def test_what_claude_code_sends_reaches_every_vendor(
     events = [line for line in response.text.splitlines() if line.startswith("event: ")]
     assert events[0] == "event: message_start" and events[-1] == "event: message_stop"
     assert "event: error" not in events
+
+
+def test_a_passed_through_stream_cut_before_its_end_says_so(
+    upstreams_relay: RunningRelay, key: str
+) -> None:
+    """Anthropic's stream ends without `message_stop`: the client gets Anthropic's `error`
+    event rather than a stream that looks finished, and the ledger says it was cut."""
+    body = {"model": "anthropic-cut", "max_tokens": 50, "stream": True}
+    body["messages"] = [{"role": "user", "content": "hello"}]
+    headers = {"x-api-key": key, "anthropic-version": "2023-06-01"}
+    response = httpx.post(upstreams_relay.url + "/v1/messages", json=body, headers=headers)
+    assert response.status_code == 200
+    events = [line for line in response.text.splitlines() if line.startswith("event: ")]
+    assert events[0] == "event: message_start"
+    assert events[-1] == "event: error" and "event: message_stop" not in events
+    row = upstreams_relay.ledger_row(response.headers["x-request-id"])
+    assert (row["endpoint"], row["error_code"]) == ("messages", "upstream_stream_cut")

@@ -57,6 +57,8 @@ class MessagesStreamMeter(NativeStreamMeter):
             self._take(message.get("usage") if isinstance(message, dict) else None)
         elif name == "message_delta":
             self._take(data.get("usage"))
+        elif name in ("message_stop", "error"):  # an error event ends a stream too
+            self.ended = True
 
     def _take(self, usage: Any) -> None:
         """Anthropic's counts are cumulative: each one given replaces the one before."""

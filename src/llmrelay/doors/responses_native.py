@@ -17,6 +17,7 @@ from llmrelay.providers.native import NativeRequest
 
 PROTOCOL = "openai-responses"
 FINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
+ENDS = FINAL_EVENTS | {"error"}
 
 
 def native_request(body: dict[str, Any], call: UpstreamCall) -> NativeRequest:
@@ -49,6 +50,7 @@ def usage_of(usage: Any) -> Usage | None:
 
 class ResponsesStreamMeter(NativeStreamMeter):
     def read(self, name: str, data: dict[str, Any]) -> None:
+        self.ended = self.ended or name in ENDS
         if name.endswith(".delta"):
             delta = data.get("delta")
             if isinstance(delta, str) and delta:

@@ -24,6 +24,8 @@ class NativeStreamMeter(abc.ABC):
         self.delivered = DeliveredTokens(counter)
         self.reported: Usage | None = None
         self.estimated = False
+        self.ended = False
+        """Whether the protocol's end event came (a stream without it was cut)."""
         self.final: dict[str, Any] | None = None
         """The protocol's whole answer, when its last event carries one (a Responses
         `response.completed`'s `response`): a door that keeps answers stores it."""

@@ -22,6 +22,7 @@ from llmrelay.metering.native_meter import NativeStreamMeter
 from llmrelay.protocol.errors import RelayError, internal_error
 from llmrelay.protocol.think_tags import ThinkTagFolder
 from llmrelay.providers.base import ChunkStream, upstream_timeout
+from llmrelay.providers.http_upstream import stream_cut
 from llmrelay.providers.native import PrimedRawStream
 from llmrelay.wire.sse import PING
 
@@ -164,6 +165,9 @@ async def relay_raw(
     finally:  # a client that left is billed for what was delivered too
         exchange.usage = meter.usage()
         exchange.usage_estimated = meter.estimated
+    if error is None and not meter.ended:  # the upstream closed before its end event
+        error = stream_cut(stream.inner.provider.name)
+        exchange.fail(error)
     tail = encoder.error(error) if error is not None else b""
     await send({"type": "http.response.body", "body": tail, "more_body": False})
     return error
