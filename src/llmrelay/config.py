@@ -203,6 +203,9 @@ class ModelConfig(msgspec.Struct, forbid_unknown_fields=True):
     reasoning: bool = False
     vision: bool = False
     max_tokens_default: int | None = None
+    max_output_tokens: int | None = None
+    """The most output tokens the model's upstream accepts: a larger `max_tokens` (or
+    `max_output_tokens`) from any client is lowered to it rather than refused upstream."""
     reasoning_budgets: ReasoningBudgets = msgspec.field(default_factory=ReasoningBudgets)
     think_tags: bool = False
     drop_unsupported_params: bool = False

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from llmrelay.config import ModelConfig
 from llmrelay.connections import ABORT_SCOPE_KEY
 from llmrelay.doors.base import Door, Headers, Inbound
 from llmrelay.metering.exchange import Exchange
@@ -25,6 +26,7 @@ from llmrelay.metering.meter import StreamMeter, prompt_only_usage, whole_usage
 from llmrelay.metering.prices import cost_nano, nano_to_usd
 from llmrelay.protocol.errors import RelayError, internal_error, method_not_allowed
 from llmrelay.protocol.json_body import claimed_model, parse_json_object
+from llmrelay.protocol.reasoning import ReasoningIntent
 from llmrelay.protocol.think_tags import ThinkTagFolder, fold_message
 from llmrelay.providers.base import UpstreamCall, UpstreamError
 from llmrelay.providers.native import NativeRequest, PrimedRawStream
@@ -310,22 +312,37 @@ class _Attempts:
         self.last_native: NativeRequest | None = None
 
     def call(self, deployment: Deployment) -> UpstreamCall:
-        reasoning = self.resolved.reasoning
+        model = deployment.config
+        reasoning, written_out = self._reasoning(model)
         self.exchange.provider = deployment.provider.name
         self.exchange.upstream_model = deployment.upstream_model
-        self.exchange.price = deployment.config.price
+        self.exchange.price = model.price
         self.last_deployment = deployment
+        max_tokens = self.max_tokens
+        if model.max_output_tokens is not None and (max_tokens or 0) > model.max_output_tokens:
+            max_tokens = model.max_output_tokens  # Claude Code asks 32000 of any model
         self.last_call = UpstreamCall(
             self.request,
             deployment.upstream_model,
             self.exchange.request_id,
-            model=deployment.config,
-            reasoning=reasoning or self.request.reasoning,
-            reasoning_from_name=reasoning is not None,
+            model=model,
+            reasoning=reasoning,
+            reasoning_from_name=written_out,
             timeouts=deployment.timeouts,
-            max_tokens=self.max_tokens,
+            max_tokens=max_tokens,
         )
         return self.last_call
+
+    def _reasoning(self, model: ModelConfig) -> tuple[ReasoningIntent | None, bool]:
+        """The intent for `model`, and whether the provider writes it out itself: one from a
+        model-name suffix always; one a door translated (not in the body), only for models
+        configured `reasoning: true`; the body's own fields otherwise (passed as they came)."""
+        if self.resolved.reasoning is not None:
+            return self.resolved.reasoning, True
+        request = self.request
+        if request.reasoning_translated:
+            return (request.reasoning, True) if model.reasoning else (None, False)
+        return request.reasoning, False
 
     def native(self, deployment: Deployment) -> NativeRequest | None:
         """The pass-through request, when `deployment` speaks the door's protocol itself

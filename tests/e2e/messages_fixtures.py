@@ -27,6 +27,12 @@ def messages_relay(mock_openai: MockOpenAI, tmp_path_factory) -> Iterator[Runnin
     newer = {**config["providers"]["mock"], "max_tokens_field": "max_completion_tokens"}
     config["providers"]["mock-newer"] = newer
     config["models"]["o-newer"] = {"provider": "mock-newer", "upstream_model": "mock-echo"}
+    config["models"]["coder"] = {
+        "provider": "mock",
+        "upstream_model": "mock-echo",
+        "reasoning": True,
+        "max_output_tokens": 8192,
+    }
     directory = tmp_path_factory.mktemp("messages-door")
     running = start_relay(config, directory, LLMRELAY_ADMIN_KEY=ADMIN_KEY)
     yield running

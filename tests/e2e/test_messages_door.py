@@ -302,13 +302,53 @@ def test_what_claude_code_sends_is_translated(raw: httpx.Client, mock_openai) ->
     assert first_user["role"] == "user"
     assert "Please run `echo" in first_user["content"]
     assert "# Environment" in first_user["content"]  # the mid-conversation system turn
-    assert sent["reasoning_effort"] == "high"
     assert sent["max_tokens"] == 32000 and sent["stream"] is True
+    # gpt-5 here is not configured `reasoning: true`: adaptive thinking is not asked of it
     for dropped in ("context_management", "metadata", "thinking", "output_config", "system"):
         assert dropped not in sent
+    assert "reasoning_effort" not in sent
     names = [tool["function"]["name"] for tool in sent["tools"]]
     assert names == [tool["name"] for tool in body["tools"]]
     assert "Bash" in names
+
+
+def test_claude_codes_thinking_and_cap_fit_a_reasoning_model(raw: httpx.Client, mock_openai):
+    """To a model configured `reasoning: true` with `max_output_tokens`, Claude Code's adaptive
+    thinking becomes `reasoning_effort` and its `max_tokens` of 32000 the model's most."""
+    captured = json.loads(CAPTURED.read_text())["first_request"]
+    body = {**captured["body"], "model": "coder"}
+    response = raw.post("/v1/messages?beta=true", json=body)
+    assert response.status_code == 200, response.text
+    sent = mock_openai.last().body
+    assert sent["reasoning_effort"] == "high"
+    assert sent["max_tokens"] == 8192
+    assert "thinking" not in sent
+
+
+@pytest.mark.parametrize("field", ["max_tokens", "max_completion_tokens"])
+def test_the_chat_door_is_capped_at_the_models_most_too(
+    messages_relay, messages_key: str, mock_openai, field: str
+) -> None:
+    body = {"model": "coder", "messages": user("hi"), field: 32000}
+    headers = {"authorization": f"Bearer {messages_key}"}
+    url = messages_relay.url + "/v1/chat/completions"
+    assert httpx.post(url, json=body, headers=headers).status_code == 200
+    sent = mock_openai.last().body
+    assert sent[field] == 8192 and len([f for f in sent if f.startswith("max_")]) == 1
+
+
+def test_deepseek_style_server_gets_thinking_in_its_own_fields(raw: httpx.Client, mock_openai):
+    body = {
+        "model": "deep",
+        "max_tokens": 2000,
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "messages": user("hi"),
+    }
+    response = raw.post("/v1/messages", json=body)
+    assert response.status_code == 200, response.text
+    sent = mock_openai.last().body
+    assert sent["thinking"] == {"type": "enabled"}
+    assert sent["reasoning_effort"] == "low"
 
 
 @pytest.mark.parametrize(

@@ -71,6 +71,11 @@ def upstreams_relay(
             "reasoning": True,
         },
         "anthropic-tools": {"provider": "anthropic", "upstream_model": "mock-tools"},
+        "anthropic-small": {
+            "provider": "anthropic",
+            "upstream_model": "claude-haiku-4-5",
+            "max_output_tokens": 4096,
+        },
         "anthropic-cut": {"provider": "anthropic", "upstream_model": "mock-cut"},
         "via-gemini": {"provider": "gemini", "upstream_model": "gemini-2.5-pro", "reasoning": True},
         "gemini-tools": {"provider": "gemini", "upstream_model": "mock-tools"},
@@ -140,6 +145,23 @@ def test_thinking_through_anthropic(claude: anthropic.Anthropic, anthropic_mock)
         assert kinds == ["thinking", "text"]
         assert message.content[0].thinking == "The user wrote: think about it"
     assert anthropic_mock.last().body["thinking"] == thinking
+
+
+def test_a_pass_through_is_capped_at_the_models_most(
+    upstreams_relay: RunningRelay, key: str, anthropic_mock
+) -> None:
+    """Claude Code asks 32000 tokens of every model: one configured `max_output_tokens: 4096`
+    gets 4096, and the rest of the body as it came."""
+    captured = json.loads(CAPTURED.read_text())["first_request"]
+    body = {**captured["body"], "model": "anthropic-small"}
+    headers = {"x-api-key": key, "anthropic-version": "2023-06-01"}
+    headers["anthropic-beta"] = captured["headers"]["anthropic-beta"]
+    response = httpx.post(upstreams_relay.url + "/v1/messages", json=body, headers=headers)
+    assert response.status_code == 200, response.text
+    sent = anthropic_mock.last().body
+    assert body["max_tokens"] == 32000 and sent["max_tokens"] == 4096
+    assert sent["context_management"] == body["context_management"]
+    assert sent["model"] == "claude-haiku-4-5"
 
 
 def test_thinking_through_gemini(claude: anthropic.Anthropic, gemini_mock) -> None:

@@ -171,7 +171,7 @@ def test_settings_are_translated(client: openai.OpenAI, mock_openai: MockOpenAI)
         "type": "json_schema",
         "json_schema": {"name": "thing", "schema": schema, "strict": True},
     }
-    assert sent["reasoning_effort"] == "low"
+    assert "reasoning_effort" not in sent  # gpt-5 here is not configured `reasoning: true`
     assert sent["temperature"] == 0.5
     assert sent["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
     assert sent["parallel_tool_calls"] is False
@@ -180,6 +180,16 @@ def test_settings_are_translated(client: openai.OpenAI, mock_openai: MockOpenAI)
     assert response.text.format.type == "json_schema"
     assert response.reasoning.effort == "low"
     assert response.parallel_tool_calls is False
+
+
+def test_reasoning_effort_reaches_a_reasoning_model(
+    client: openai.OpenAI, mock_openai: MockOpenAI
+) -> None:
+    client.responses.create(model="thinker", input="hi", reasoning={"effort": "low"})
+    assert mock_openai.last().body["reasoning_effort"] == "low"
+    client.responses.create(model="deep", input="hi", reasoning={"effort": "high"})
+    sent = mock_openai.last().body  # a DeepSeek-style server, in its own spelling
+    assert (sent["thinking"], sent["reasoning_effort"]) == ({"type": "enabled"}, "high")
 
 
 def test_a_cut_answer_is_incomplete(client: openai.OpenAI, http: httpx.Client) -> None:

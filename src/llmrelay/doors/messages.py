@@ -73,6 +73,7 @@ class MessagesDoor(Door):
         request.max_tokens = translated.max_tokens
         if translated.reasoning is not None:
             request.reasoning = translated.reasoning
+            request.reasoning_translated = True
         return Inbound(request, body=body)
 
     def render(self, inbound: Inbound, answer: dict[str, Any], usage: Usage) -> dict[str, Any]:

@@ -28,8 +28,8 @@ def native_request(
 ) -> NativeRequest:
     forwarded = {"anthropic-version": DEFAULT_VERSION, **headers}
     out = {**body, "model": call.upstream_model}
-    if call.max_tokens is not None and not isinstance(body.get("max_tokens"), int):
-        out["max_tokens"] = call.max_tokens
+    if call.max_tokens is not None and body.get("max_tokens") != call.max_tokens:
+        out["max_tokens"] = call.max_tokens  # the model's max_output_tokens, or a budget's cap
     return NativeRequest(PROTOCOL, out, forwarded)
 
 

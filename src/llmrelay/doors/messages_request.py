@@ -4,8 +4,9 @@ request: an OpenAI Chat Completions body, so that every upstream kind can answer
 The mapping is described in docs/messages.md: system blocks become one system message,
 mid-conversation `system` turns join the adjacent user turn, `tool_result` blocks become
 `tool` messages right after the assistant's calls, `thinking` becomes `reasoning_content`,
-tools and `tool_choice` take Chat's shape, and `thinking` / `output_config.effort` become
-`reasoning_effort`. What cannot be said in Chat is refused with a 400 naming the field.
+tools and `tool_choice` take Chat's shape, and `thinking` / `output_config.effort` become a
+reasoning intent (written per upstream, for models configured `reasoning: true`). What
+cannot be said in Chat is refused with a 400 naming the field.
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ def chat_body_from_messages(body: dict[str, Any]) -> Translated:
         if body.get(name) is not None:
             chat[name] = body[name]
     _tools(body, chat)
-    reasoning = _reasoning(body, chat)
+    reasoning = _reasoning(body)
     _output_format(body.get("output_config"), chat)
     return Translated(chat, max_tokens, reasoning)
 
@@ -455,9 +456,9 @@ def effort_for_budget(budget: int) -> str:
     return "high"
 
 
-def _reasoning(body: dict[str, Any], chat: dict[str, Any]) -> ReasoningIntent | None:
-    """`thinking` as `reasoning_effort` (and as an intent with its budget, for upstreams
-    that take a budget)."""
+def _reasoning(body: dict[str, Any]) -> ReasoningIntent | None:
+    """`thinking` as an intent (an effort, and the budget when one was given), which each
+    provider writes in its upstream's spelling for models configured `reasoning: true`."""
     thinking = body.get("thinking")
     if thinking is None:
         return None
@@ -470,13 +471,9 @@ def _reasoning(body: dict[str, Any], chat: dict[str, Any]) -> ReasoningIntent | 
         budget = thinking.get("budget_tokens")
         if isinstance(budget, bool) or not isinstance(budget, int) or not 0 < budget <= MAX_BUDGET:
             raise invalid("thinking.budget_tokens", "Input should be a positive integer")
-        chat["reasoning_effort"] = effort_for_budget(budget)
-        return ReasoningIntent(True, effort=chat["reasoning_effort"], budget=budget)
+        return ReasoningIntent(True, effort=effort_for_budget(budget), budget=budget)
     if kind == "adaptive":
-        effort = _effort(body.get("output_config"))
-        if effort is not None:
-            chat["reasoning_effort"] = effort
-        return ReasoningIntent(True, effort=effort)
+        return ReasoningIntent(True, effort=_effort(body.get("output_config")))
     raise invalid("thinking.type", "Input should be 'enabled', 'adaptive' or 'disabled'")
 
 

@@ -23,16 +23,15 @@ from llmrelay.doors import responses_native
 from llmrelay.doors.base import Door, Inbound, StreamEncoder
 from llmrelay.doors.responses_output import ResponseShape, output_items
 from llmrelay.doors.responses_request import (
-    chat_body,
     chat_tools,
     check_fields,
     input_items,
     instructions_of,
+    relay_request,
 )
 from llmrelay.doors.responses_stream import ResponsesStream, Saver
 from llmrelay.metering.tokens import TokenCounter
 from llmrelay.protocol.errors import RelayError, invalid_request, invalid_type, store_unavailable
-from llmrelay.protocol.request import chat_request_from
 from llmrelay.protocol.usage import Usage
 from llmrelay.providers.base import UpstreamCall
 from llmrelay.providers.native import NativeRequest
@@ -101,7 +100,7 @@ class ResponsesDoor(Door):
         items = input_items(body)
         instructions_of(body)
         tools, custom = chat_tools(body)
-        request = chat_request_from(chat_body(body, items, tools))
+        request = relay_request(body, items, tools)
         shape = ResponseShape(body, custom, created_at=int(time.time()))
         shape.previous_response_id = _previous_id(body)
         shape.store = _flag(body, "store", True)
@@ -154,7 +153,7 @@ async def _with_history(store: ResponseStore, inbound: Inbound, previous: str, k
         if history is None:
             raise previous_not_found(previous)
         state.history = history
-        return chat_request_from(chat_body(body, history + state.items, state.tools))
+        return relay_request(body, history + state.items, state.tools)
 
     try:
         return await asyncio.to_thread(rebuild)

@@ -22,8 +22,8 @@ ENDS = FINAL_EVENTS | {"error"}
 
 def native_request(body: dict[str, Any], call: UpstreamCall) -> NativeRequest:
     out = {**body, "model": call.upstream_model}
-    if call.max_tokens is not None and body.get("max_output_tokens") is None:
-        out["max_output_tokens"] = call.max_tokens  # the cap a budget's reservation assumed
+    if call.max_tokens is not None and body.get("max_output_tokens") != call.max_tokens:
+        out["max_output_tokens"] = call.max_tokens  # max_output_tokens, or a budget's cap
     return NativeRequest(PROTOCOL, out)
 
 

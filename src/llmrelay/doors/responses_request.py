@@ -15,6 +15,8 @@ from typing import Any
 import orjson
 
 from llmrelay.protocol.errors import RelayError, invalid_request, invalid_type
+from llmrelay.protocol.reasoning import intent_from_body
+from llmrelay.protocol.request import ChatRequest, chat_request_from
 
 MESSAGE_ROLES = ("user", "assistant", "system", "developer")
 REJECTED = ("conversation", "background", "prompt", "max_tool_calls")
@@ -421,6 +423,20 @@ def max_output_tokens(body: dict[str, Any]) -> int | None:
     return value
 
 
+def relay_request(
+    body: dict[str, Any], items: list[dict[str, Any]], tools: list[dict[str, Any]]
+) -> ChatRequest:
+    """The relay's request for `items` under this request's settings. `reasoning.effort`
+    becomes an intent each provider writes in its upstream's spelling, for models configured
+    `reasoning: true` (a Chat upstream without reasoning would refuse `reasoning_effort`)."""
+    request = chat_request_from(chat_body(body, items, tools))
+    effort = reasoning_effort(body)
+    if effort is not None:
+        request.reasoning = intent_from_body({"reasoning_effort": effort})
+        request.reasoning_translated = True
+    return request
+
+
 def chat_body(
     body: dict[str, Any], items: list[dict[str, Any]], tools: list[dict[str, Any]]
 ) -> dict[str, Any]:
@@ -445,9 +461,6 @@ def chat_body(
     form = response_format(body)
     if form is not None:
         chat["response_format"] = form
-    effort = reasoning_effort(body)
-    if effort is not None:
-        chat["reasoning_effort"] = effort
     limit = max_output_tokens(body)
     if limit is not None:
         chat["max_completion_tokens"] = limit

@@ -16,9 +16,9 @@ from llmrelay.protocol.errors import invalid_request
 
 EFFORTS = ("minimal", "low", "medium", "high")
 EFFORT_ALIASES = {"xhigh": "high", "max": "high"}
+"""Newer effort names the budgets table has no row for."""
 MAX_BUDGET = 1_000_000
 """No model thinks longer; larger numbers are mistakes (and overflow vendors' int fields)."""
-"""Newer effort names the budgets table has no row for."""
 _SUFFIX = re.compile(
     r"^(?P<base>.+?)-(?P<suffix>nothinking|thinking(?:-(?P<budget>\d+))?|"
     r"minimal|low|medium|high)$"

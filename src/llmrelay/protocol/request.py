@@ -36,6 +36,10 @@ class ChatRequest:
     top_p: float | None
     stop: list[str]
     reasoning: ReasoningIntent | None = None
+    reasoning_translated: bool = False
+    """The intent came in another protocol's words (Anthropic's `thinking`, Responses'
+    `reasoning`) and is not in `body`: each provider writes it in its upstream's own spelling,
+    and only for a model configured `reasoning: true` (others would refuse it)."""
     produces_output: bool = True
     """False for an operation that bills its input only (embeddings): no output tokens are
     reserved nor capped."""

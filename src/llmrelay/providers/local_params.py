@@ -25,7 +25,7 @@ MAX_LOGIT_BIAS = 100.0
 ANY_OBJECT: dict[str, Any] = {"type": "object"}
 
 
-def sampling_params(request: ChatRequest, default_max_tokens: int) -> SamplingParams:
+def sampling_params(request: ChatRequest, max_tokens: int) -> SamplingParams:
     body = request.body
     for name in UNSUPPORTED_PARAMS:
         if body.get(name):
@@ -37,7 +37,7 @@ def sampling_params(request: ChatRequest, default_max_tokens: int) -> SamplingPa
     seed = body.get("seed")
     logprobs, top_logprobs = _logprobs(body)
     return SamplingParams(
-        max_tokens=request.max_tokens or default_max_tokens,
+        max_tokens=max_tokens,
         temperature=1.0 if request.temperature is None else request.temperature,
         top_p=1.0 if request.top_p is None else request.top_p,
         stop=tuple(request.stop),

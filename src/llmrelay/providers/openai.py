@@ -38,6 +38,7 @@ from llmrelay.providers.sse_reader import SSEEvent
 from llmrelay.providers.upstream_errors import map_openai_error
 
 RESPONSES = "openai-responses"
+CAP_FIELDS = ("max_tokens", "max_completion_tokens")
 
 
 class OpenAICompatibleProvider(HttpProvider):
@@ -74,9 +75,12 @@ class OpenAICompatibleProvider(HttpProvider):
         body = dict(call.request.body)
         body["model"] = call.upstream_model
         limit = call.max_tokens
-        if limit is not None and "max_tokens" not in body and "max_completion_tokens" not in body:
-            # a cap the relay set (a budget's reservation)
-            body[cap_field or self.max_tokens_field] = limit
+        if limit is not None:
+            fields = [name for name in CAP_FIELDS if name in body]
+            if not fields or limit != call.request.max_tokens:
+                # a cap the relay set (a translated door's, a budget's, max_output_tokens)
+                for name in fields or [cap_field or self.max_tokens_field]:
+                    body[name] = limit
         if call.reasoning_from_name and call.reasoning is not None:
             apply_reasoning(body, call.reasoning, self.config.reasoning_style)
         if stream:
