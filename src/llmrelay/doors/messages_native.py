@@ -40,6 +40,8 @@ def usage_of(anthropic_usage: Any) -> Usage | None:
 
 
 class MessagesStreamMeter(NativeStreamMeter):
+    marks = (b"message_start", b"message_delta", b"message_stop", b"error")
+
     def __init__(self, counter: Any, messages: list[dict[str, Any]]) -> None:
         super().__init__(counter, messages)
         self.raw_usage: dict[str, Any] = {}

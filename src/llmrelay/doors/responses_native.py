@@ -49,6 +49,8 @@ def usage_of(usage: Any) -> Usage | None:
 
 
 class ResponsesStreamMeter(NativeStreamMeter):
+    marks = tuple(name.encode() for name in sorted(ENDS))
+
     def read(self, name: str, data: dict[str, Any]) -> None:
         self.ended = self.ended or name in ENDS
         if name.endswith(".delta"):

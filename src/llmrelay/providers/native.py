@@ -20,8 +20,6 @@ import orjson
 from llmrelay.providers.base import UpstreamCall, upstream_timeout
 from llmrelay.providers.http_upstream import HttpProvider, stream_read_error
 
-EVENT_ENDS = (b"\n\n", b"\r\n\r\n")
-
 
 @dataclass(slots=True)
 class NativeRequest:
@@ -36,8 +34,10 @@ class NativeRequest:
 
 def complete_event_end(buffer: bytes) -> int:
     """Where the last complete SSE event in `buffer` ends (0: none yet)."""
-    ends = [buffer.rfind(end) + len(end) for end in EVENT_ENDS if end in buffer]
-    return max(ends, default=0)
+    end = buffer.rfind(b"\n\n") + 2
+    if b"\r" in buffer:  # CRLF line ends (rare): the later of the two kinds of blank line
+        end = max(end, buffer.rfind(b"\r\n\r\n") + 4)
+    return end if end > 3 else 0
 
 
 class RawStream:
@@ -73,27 +73,21 @@ class RawStream:
 class PrimedRawStream:
     """A raw stream whose first events have arrived (within `first_token`): until then only
     `: ping`s reached the client, so a deployment that accepted and then said nothing can
-    still be swapped for another."""
+    still be swapped for another. `first` are those events, `rest` the ones after them."""
 
     def __init__(self, inner: RawStream) -> None:
         self.inner = inner
-        self._events = inner.events().__aiter__()
-        self._first = b""
+        self.rest = inner.events().__aiter__()
+        self.first = b""
 
     async def prime(self, first_token: float, provider: str) -> None:
         try:
             async with asyncio.timeout(first_token):
-                self._first = await anext(self._events)
+                self.first = await anext(self.rest)
         except TimeoutError:
             raise upstream_timeout(provider, "no first event in time") from None
         except StopAsyncIteration:
-            self._first = b""
-
-    async def events(self) -> AsyncIterator[bytes]:
-        if self._first:
-            yield self._first
-        async for events in self._events:
-            yield events
+            self.first = b""
 
     async def aclose(self) -> None:
         await self.inner.aclose()

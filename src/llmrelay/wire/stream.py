@@ -153,12 +153,18 @@ async def relay_raw(
 
     async def frames() -> AsyncIterator[bytes]:
         kept = keep is None
-        async for events in stream.events():
-            meter.feed(events)
-            if not kept and meter.final is not None:
-                kept = True
-                await keep(meter.final)  # type: ignore[misc]
-            yield events
+        events, following = stream.first, stream.rest.__anext__
+        while True:
+            if events:
+                meter.feed(events)
+                if not kept and meter.final is not None:
+                    kept = True
+                    await keep(meter.final)  # type: ignore[misc]
+                yield events
+            try:
+                events = await following()
+            except StopAsyncIteration:
+                return
 
     try:
         error = await _pump(frames(), stream, send, exchange, keepalive)
