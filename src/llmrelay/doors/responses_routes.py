@@ -1,6 +1,7 @@
 """`GET` and `DELETE /v1/responses/{id}`: a stored response, for the key that created it
 (https://platform.openai.com/docs/api-reference/responses/get). Another key's response, an
-expired one and an unknown id are alike: 404."""
+expired one and an unknown id are alike: 404. The relay's state item (responses_output.py)
+is shown only with `include=reasoning.encrypted_content`, as in the answer."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from llmrelay.admin.endpoint import caller_key, json_response
+from llmrelay.doors.responses_output import INCLUDE_STATE, without_state
 from llmrelay.protocol.errors import RelayError
 
 if TYPE_CHECKING:
@@ -33,7 +35,7 @@ def responses_routes(relay: Relay) -> list[Route]:
         found = await asyncio.to_thread(store.get, response_id, key.id)
         if found is None:
             raise response_not_found(response_id)
-        return json_response(found)
+        return json_response(found if _includes_state(request) else without_state(found))
 
     async def delete_response(request: Request) -> Response:
         key = await caller_key(relay, request)
@@ -46,3 +48,9 @@ def responses_routes(relay: Relay) -> list[Route]:
         Route("/v1/responses/{response_id}", get_response, methods=["GET"]),
         Route("/v1/responses/{response_id}", delete_response, methods=["DELETE"]),
     ]
+
+
+def _includes_state(request: Request) -> bool:
+    params = request.query_params
+    include = params.getlist("include") + params.getlist("include[]")
+    return INCLUDE_STATE in include
