@@ -210,6 +210,11 @@ def relay_config(mock: MockOpenAI) -> dict[str, Any]:
         "think_tags": True,
     }
     models["deep"] = {"provider": "mock-deepseek", "upstream_model": "mock-echo", "reasoning": True}
+    models["deep-tools"] = {
+        "provider": "mock-deepseek",
+        "upstream_model": "mock-thinking-tools",
+        "reasoning": True,
+    }
     models["qwen-think"] = {
         "provider": "mock-qwen",
         "upstream_model": "mock-echo",

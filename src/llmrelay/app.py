@@ -23,6 +23,7 @@ from llmrelay.doors.completions import CompletionsDoor
 from llmrelay.doors.embeddings import EmbeddingsDoor
 from llmrelay.doors.messages import MessagesDoor
 from llmrelay.doors.messages_count import count_tokens_route
+from llmrelay.doors.relay_state import Seal
 from llmrelay.doors.responses import ResponsesDoor
 from llmrelay.doors.responses_routes import responses_routes
 from llmrelay.pipeline import Pipeline
@@ -37,14 +38,15 @@ from llmrelay.store.key_events import (
 log = logging.getLogger("llmrelay")
 
 
-DOORS: dict[str, Door] = {
-    "/v1/chat/completions": ChatDoor(),
-    "/v1/embeddings": EmbeddingsDoor(),
-    "/v1/completions": CompletionsDoor(),
-    "/v1/responses": ResponsesDoor(),
-    "/v1/messages": MessagesDoor(),
-}
-"""The client protocols, by path: each is served by the shared pipeline."""
+def doors_for(relay: Relay) -> dict[str, Door]:
+    """The client protocols, by path: each is served by the shared pipeline."""
+    return {
+        "/v1/chat/completions": ChatDoor(),
+        "/v1/embeddings": EmbeddingsDoor(),
+        "/v1/completions": CompletionsDoor(),
+        "/v1/responses": ResponsesDoor(Seal(relay.secret)),
+        "/v1/messages": MessagesDoor(),
+    }
 
 
 class RelayApp:
@@ -53,7 +55,7 @@ class RelayApp:
     def __init__(self, relay: Relay, doors: dict[str, Door] | None = None) -> None:
         self.relay = relay
         self.pipeline = Pipeline(relay)
-        self.doors = DOORS if doors is None else doors
+        self.doors = doors_for(relay) if doors is None else doors
         self.routes = Starlette(
             routes=[
                 *build_routes(relay),

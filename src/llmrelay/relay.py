@@ -20,6 +20,7 @@ from llmrelay.routing.catalog import ModelCatalog
 from llmrelay.routing.router import Router
 from llmrelay.store.database import migrate, open_engine
 from llmrelay.store.generation import GenerationCounter
+from llmrelay.store.installation import installation_secret
 from llmrelay.store.key_events import announce_through
 from llmrelay.store.keys import KeyStore
 from llmrelay.store.responses import ResponseStore
@@ -49,6 +50,8 @@ class Relay:
     responses: ResponseStore
     redis: Any = None
     new_admin_key: str | None = None
+    secret: bytes = b""
+    """The installation's secret (store/installation.py): keys the tokens clients hold."""
 
 
 def open_relay_state(settings: Settings, admin_key: str | None) -> Relay:
@@ -88,4 +91,5 @@ def open_relay_state(settings: Settings, admin_key: str | None) -> Relay:
         responses=ResponseStore(engine, settings.responses.store_ttl_days * 86400),
         redis=redis,
         new_admin_key=new_admin_key,
+        secret=installation_secret(engine),
     )

@@ -246,8 +246,9 @@ def test_custom_tools_travel_as_functions(client: openai.OpenAI, mock_openai: Mo
 def test_what_codex_always_sends_is_accepted(
     client: openai.OpenAI, mock_openai: MockOpenAI
 ) -> None:
-    """`store: false`, `include`, `prompt_cache_key`, `client_metadata`, and the built-in and
-    namespace tools a chat upstream cannot run (dropped, see docs/responses.md)."""
+    """`store: false`, `include`, `prompt_cache_key`, `client_metadata`, the built-in tools a
+    chat upstream cannot run (dropped, see docs/responses.md), and a namespace group (its tools
+    as `<namespace>__<name>` functions)."""
     namespace = {"type": "namespace", "name": "agents", "tools": [WEATHER_TOOL]}
     response = client.responses.create(
         model="gpt-5",
@@ -266,7 +267,7 @@ def test_what_codex_always_sends_is_accepted(
     assert response.output_text == "echo: x"
     assert response.store is False
     sent = mock_openai.last().body
-    assert [t["function"]["name"] for t in sent["tools"]] == ["get_weather"]
+    assert [t["function"]["name"] for t in sent["tools"]] == ["get_weather", "agents__get_weather"]
     assert sent["prompt_cache_key"] == "conversation-1"
     for dropped in ("store", "include", "client_metadata", "reasoning", "reasoning_effort"):
         assert dropped not in sent

@@ -128,6 +128,44 @@ def test_only_the_key_that_created_a_response_can_use_it(
     assert anonymous.status_code == 401
 
 
+def test_input_items_are_listed_a_page_at_a_time(
+    client: openai.OpenAI, http: httpx.Client, relay: RunningRelay, other_key: str
+) -> None:
+    """Newest first by default, with OpenAI's list fields; `order`, `limit` and `after` page
+    through them; a message sent as a string is listed with content parts."""
+    items = [
+        {"role": "developer", "content": "Rules."},
+        {"role": "user", "content": [{"type": "input_text", "text": "first"}]},
+        {"type": "message", "role": "assistant", "content": "ok", "id": "msg_mine"},
+        {"role": "user", "content": "second"},
+    ]
+    created = client.responses.create(model="gpt-5", input=items)
+    listed = client.responses.input_items.list(created.id)
+    texts = [item.content[0].text for item in listed.data]
+    assert texts == ["second", "ok", "first", "Rules."]
+    assert [item.role for item in listed.data] == ["user", "assistant", "user", "developer"]
+    assert listed.data[1].id == "msg_mine" and all(item.id for item in listed.data)
+    raw = http.get(f"/v1/responses/{created.id}/input_items", params={"order": "asc", "limit": 3})
+    page = raw.json()
+    assert (page["object"], page["has_more"], len(page["data"])) == ("list", True, 3)
+    assert (page["first_id"], page["last_id"]) == (page["data"][0]["id"], page["data"][-1]["id"])
+    rest = http.get(
+        f"/v1/responses/{created.id}/input_items",
+        params={"order": "asc", "after": page["last_id"]},
+    ).json()
+    assert ([i["content"][0]["text"] for i in rest["data"]], rest["has_more"]) == (
+        ["second"],
+        False,
+    )
+    again = http.get(f"/v1/responses/{created.id}/input_items", params={"order": "asc"}).json()
+    assert [i["id"] for i in again["data"]] == [i["id"] for i in page["data"] + rest["data"]]
+    assert http.get(f"/v1/responses/{created.id}/input_items?limit=0").status_code == 400
+    other = openai.OpenAI(base_url=relay.base_url, api_key=other_key, max_retries=0)
+    with other, pytest.raises(openai.NotFoundError):
+        other.responses.input_items.list(created.id)
+    assert http.get("/v1/responses/resp_unknown/input_items").status_code == 404
+
+
 def test_store_false_keeps_nothing(client: openai.OpenAI, http: httpx.Client) -> None:
     created = client.responses.create(model="gpt-5", input="forget me", store=False)
     assert created.store is False

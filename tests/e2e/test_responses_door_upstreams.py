@@ -14,8 +14,8 @@ import openai
 import pytest
 
 from tests.conftest import ADMIN_KEY, RunningRelay, start_relay, stop_relay
-from tests.mocks.anthropic_upstream import ANTHROPIC_KEY, MockAnthropic
-from tests.mocks.gemini_upstream import GEMINI_KEY, MockGemini
+from tests.mocks.anthropic_upstream import ANTHROPIC_KEY, SIGNATURE, MockAnthropic
+from tests.mocks.gemini_upstream import CALL_SIGNATURE, GEMINI_KEY, MockGemini
 
 FAST = {"connect": 2, "first_token": 5, "idle": 5, "total": 20}
 LOCAL = "smollm2-135m-instruct"
@@ -55,6 +55,11 @@ def mixed_relay(
     models = {
         "claude-sonnet-4-6": {"provider": "anthropic", "reasoning": True},
         "claude-tools": {"provider": "anthropic", "upstream_model": "mock-tools"},
+        "claude-think-tools": {
+            "provider": "anthropic",
+            "upstream_model": "mock-tools",
+            "reasoning": True,
+        },
         "gemini-2.5-pro": {"provider": "gemini", "reasoning": True},
         "gemini-tools": {"provider": "gemini", "upstream_model": "mock-tools"},
         LOCAL: {"provider": "local"},
@@ -251,3 +256,67 @@ def test_what_codex_really_sends_reaches_every_vendor(
     [message] = [f["item"] for f in frames if f["type"] == "response.output_item.done"]
     assert message["content"][0]["text"].startswith("echo: ")
     assert frames[-1]["response"]["usage"]["total_tokens"] > 0
+
+
+def state_turn(relay: RunningRelay, body: dict[str, Any], stream: bool) -> list[dict[str, Any]]:
+    """Ask, then answer every call: the output items (from `response.output_item.done` when
+    streamed, as Codex keeps them) go back as they came."""
+    key = relay.create_key(f"state-{body['model']}-{stream}")
+    headers = {"authorization": f"Bearer {key}"}
+    question = {"role": "user", "content": "check"}
+    url = relay.url + "/v1/responses"
+    if stream:
+        items = []
+        with httpx.stream(
+            "POST",
+            url,
+            json={**body, "input": [question], "stream": True},
+            headers=headers,
+            timeout=30,
+        ) as response:
+            for line in response.iter_lines():
+                data = json.loads(line.removeprefix("data: ")) if line.startswith("data: ") else {}
+                if data.get("type") == "response.output_item.done":
+                    items.append(data["item"])
+    else:
+        answer = httpx.post(url, json={**body, "input": [question]}, headers=headers, timeout=30)
+        items = answer.json()["output"]
+    outputs = [
+        {"type": "function_call_output", "call_id": item["call_id"], "output": "sunny"}
+        for item in items
+        if item["type"] == "function_call"
+    ]
+    replay = {**body, "input": [question, *items, *outputs]}
+    answer = httpx.post(url, json=replay, headers=headers, timeout=30)
+    assert answer.status_code == 200, answer.text
+    return items
+
+
+STATE = {"store": False, "include": ["reasoning.encrypted_content"]}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_anthropic_thinking_blocks_come_back_signed(
+    mixed_relay: RunningRelay, anthropic_mock: MockAnthropic, stream: bool
+) -> None:
+    """Anthropic wants the thinking block, signed, first in a tool-use turn while thinking:
+    it travels in the relay's own `encrypted_content`."""
+    body = {"model": "claude-think-tools", "tools": [WEATHER, NOW], "reasoning": {"effort": "low"}}
+    items = state_turn(mixed_relay, body | STATE, stream)
+    assert items[-1]["type"] == "reasoning" and items[-1]["encrypted_content"]
+    sent = anthropic_mock.last().body
+    assert sent["thinking"]["type"] == "enabled"
+    turn = sent["messages"][-2]
+    thinking = {"type": "thinking", "thinking": "The user wrote: check", "signature": SIGNATURE}
+    assert turn["content"][0] == thinking
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_gemini_signatures_come_back_on_their_calls(
+    mixed_relay: RunningRelay, gemini_mock: MockGemini, stream: bool
+) -> None:
+    state_turn(mixed_relay, {"model": "gemini-tools", "tools": [WEATHER, GET_TIME]} | STATE, stream)
+    contents = gemini_mock.last().body["contents"]
+    calls = [p for p in contents[-2]["parts"] if "functionCall" in p]
+    signed = {p["functionCall"]["name"]: p.get("thoughtSignature") for p in calls}
+    assert signed == {"get_weather": CALL_SIGNATURE, "get_time": None}

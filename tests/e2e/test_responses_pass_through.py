@@ -72,3 +72,21 @@ def test_a_streamed_answer_is_kept_before_it_completes(client: openai.OpenAI) ->
         final = stream.get_final_response()
     assert final.output_text == plain_answer("stream it")
     assert client.responses.retrieve(final.id).output_text == final.output_text
+
+
+def test_the_relays_own_reasoning_items_never_reach_openai(
+    client: openai.OpenAI, agent_model: MockAgentModel
+) -> None:
+    """OpenAI answers 400 for encrypted content it did not make: a reasoning item the relay
+    minted (from a turn a Chat upstream answered) is left out; OpenAI's own stay."""
+    user = {"type": "message", "role": "user", "content": "hello"}
+    theirs = {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "gAAAAB-x"}
+    ours = {**theirs, "id": "rs_2", "encrypted_content": "llmrelay.1.e30=.bWFj"}
+    answer = {"type": "message", "role": "assistant", "content": "hi"}
+    again = {**user, "content": "again"}
+    request = {"model": "gpt-native", "store": False}
+    client.responses.create(input=[user, theirs, answer, ours, again], **request)
+    client.responses.create(input=[user, theirs, answer, again], **request)
+    stripped, untouched = agent_model.requests_to("/v1/responses")
+    assert stripped.body["input"] == [user, theirs, answer, again]
+    assert untouched.body["input"] == [user, theirs, answer, again]

@@ -7,6 +7,10 @@ backticks and the request offers Codex's shell tool, the first answer calls that
 command; once the conversation ends with the tool's output, the answer quotes what it printed.
 Any other prompt gets a plain answer quoting the prompt's last line. Whole or streamed (the
 tool call's arguments in pieces, then `finish_reason`, then the usage chunk and `[DONE]`).
+
+A model name ending in `-thinking` thinks as DeepSeek's thinking mode does
+(openai_thinking_tools.py): `reasoning_content` before each answer, and a 400 for a tool-call
+turn sent back without it.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from tests.mocks.agent_upstream import (
     shell_call_arguments,
     tool_answer,
 )
+from tests.mocks.openai_thinking_tools import THOUGHT, missing_reasoning
 from tests.mocks.server import ThreadedServer
 
 CALL_ID = "call_mock_exec"
@@ -45,6 +50,12 @@ class MockAgentChatModel(ThreadedServer):
         body = await request.json()
         self.received.append(body)
         message, finish = chat_answer(body)
+        if body["model"].endswith("-thinking"):
+            where = missing_reasoning(body["messages"])
+            if where is not None:
+                error = {"message": f"Missing `reasoning_content` at message index {where}."}
+                return web.json_response({"error": error}, status=400)
+            message["reasoning_content"] = THOUGHT
         usage = {"prompt_tokens": len(json.dumps(body)) // 4, "completion_tokens": 7}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         base = {"id": "chatcmpl-agent", "created": int(time.time()), "model": body["model"]}
@@ -74,6 +85,8 @@ async def _send(response: web.StreamResponse, chunk: dict[str, Any]) -> None:
 def stream_deltas(message: dict[str, Any]) -> list[dict[str, Any]]:
     """The message in pieces: the role, then the text or the call's arguments in halves."""
     deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
+    if message.get("reasoning_content"):
+        deltas.append({"reasoning_content": message["reasoning_content"]})
     if message.get("content"):
         text = message["content"]
         deltas += [{"content": text[: len(text) // 2]}, {"content": text[len(text) // 2 :]}]

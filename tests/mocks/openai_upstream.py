@@ -18,6 +18,7 @@ import orjson
 from aiohttp import web
 
 from tests.mocks import openai_legacy
+from tests.mocks.openai_thinking_tools import thinking_tools
 from tests.mocks.server import ThreadedServer
 
 UPSTREAM_KEY = "sk-upstream-secret-0123456789abcdefghijklmnop"
@@ -444,6 +445,7 @@ SCENARIOS = {
     "mock-huge-error": _huge_error,
     "mock-reasoning": _reasoning,
     "mock-tools": _tools,
+    "mock-thinking-tools": thinking_tools,
     "mock-429": _rate_limited,
     "mock-500": _server_error,
     "mock-503": _overloaded,

@@ -19,10 +19,10 @@ from llmrelay.doors import messages_signatures
 from llmrelay.doors.base import StreamEncoder
 from llmrelay.doors.messages_ids import sanitize_tool_id
 from llmrelay.doors.messages_response import anthropic_usage, message_id, stop_reason
+from llmrelay.doors.relay_state import Gathered
 from llmrelay.metering.meter import StreamMeter
 from llmrelay.protocol.errors import RelayError
 from llmrelay.protocol.usage import Usage
-from llmrelay.providers.gemini_response import read_signature
 from llmrelay.wire.sse import event_frame
 
 log = logging.getLogger("llmrelay.doors.messages")
@@ -45,7 +45,7 @@ class MessagesStream(StreamEncoder):
         """Tool calls that started while another's block was open: their block and fragments."""
         self.tool_ids: dict[int, str] = {}
         """The tool-use id of each of the upstream's tool-call indexes."""
-        self.signatures: dict[str, str] = {}
+        self.gathered = Gathered()
         """The upstream's signatures, sent in a last block (messages_signatures.py)."""
         self.used_tools = False
         self.finish_reason: str | None = None
@@ -108,20 +108,15 @@ class MessagesStream(StreamEncoder):
         for call in delta.get("tool_calls") or ():
             if isinstance(call, dict):
                 out += self._tool_fragment(call)
-                self._keep_signature(call, self.tool_ids.get(call.get("index", 0)))
-        self._keep_signature(delta, messages_signatures.TEXT_KEY)
+                self.gathered.keep_signature(call, self.tool_ids.get(call.get("index", 0)))
+        self.gathered.keep_signature(delta, messages_signatures.TEXT_KEY)
         return out
-
-    def _keep_signature(self, holder: dict[str, Any], key: str | None) -> None:
-        signature = read_signature(holder)
-        if signature and key is not None:
-            self.signatures[key] = signature
 
     def _signatures(self) -> bytes:
         """The upstream's signatures, in a thinking block of their own."""
-        if not self.signatures:
+        if not self.gathered.signatures:
             return b""
-        block = messages_signatures.signature_block(self.signatures)
+        block = messages_signatures.signature_block(self.gathered.signatures)
         signature = block["signature"]
         out = self._open("thinking", {**block, "signature": ""})
         out += self._block_delta({"type": "signature_delta", "signature": signature})

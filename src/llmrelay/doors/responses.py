@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -21,8 +22,10 @@ import sqlalchemy as sa
 
 from llmrelay.doors import responses_native
 from llmrelay.doors.base import Door, Inbound, StreamEncoder
-from llmrelay.doors.responses_output import ResponseShape, output_items
+from llmrelay.doors.relay_state import Seal
+from llmrelay.doors.responses_output import INCLUDE_STATE, ResponseShape, output_items
 from llmrelay.doors.responses_request import (
+    ChatTools,
     chat_tools,
     check_fields,
     input_items,
@@ -51,10 +54,14 @@ class ResponsesState:
     shape: ResponseShape
     items: list[dict[str, Any]]
     """This request's own input items (a string input as one user message)."""
+    seal: Seal
+    """Opens the relay's own `encrypted_content` in the input (relay_state.py)."""
     tools: list[dict[str, Any]] = field(default_factory=list)
     history: list[dict[str, Any]] | None = None
     """The stored turns `previous_response_id` names, oldest first (None: no previous)."""
     saver: Saver | None = None
+    stored: dict[str, Any] | None = None
+    """The whole answer as it is stored: with the state item the client may not see."""
 
     def native_body(self, body: dict[str, Any]) -> dict[str, Any]:
         """The client's body for an upstream that speaks the Responses API itself: a
@@ -83,6 +90,11 @@ def _previous_id(body: dict[str, Any]) -> str | None:
     return value
 
 
+def _includes_state(body: dict[str, Any]) -> bool:
+    include = body.get("include")
+    return isinstance(include, list) and INCLUDE_STATE in include
+
+
 def previous_not_found(response_id: str) -> RelayError:
     return invalid_request(
         f"Previous response with id '{response_id}' not found.",
@@ -95,16 +107,28 @@ class ResponsesDoor(Door):
     endpoint = "responses"
     protocol = "openai-responses"
 
+    def __init__(self, seal: Seal | None = None) -> None:
+        self.seal = seal if seal is not None else Seal(secrets.token_bytes(32))
+        """Seals and opens the upstream state a response carries (the installation's key)."""
+
     def parse(self, body: dict[str, Any]) -> Inbound:
         check_fields(body)
         items = input_items(body)
         instructions_of(body)
-        tools, custom = chat_tools(body)
-        request = relay_request(body, items, tools)
-        shape = ResponseShape(body, custom, created_at=int(time.time()))
+        tools = chat_tools(body)
+        request = relay_request(body, items, tools.functions, self.seal)
+        state = ResponsesState(self._shape(body, tools), items, self.seal, tools.functions)
+        return Inbound(request, body=body, state=state)
+
+    def _shape(self, body: dict[str, Any], tools: ChatTools) -> ResponseShape:
+        shape = ResponseShape(body, frozenset(tools.custom), created_at=int(time.time()))
+        shape.namespaced = tools.namespaced
         shape.previous_response_id = _previous_id(body)
         shape.store = _flag(body, "store", True)
-        return Inbound(request, body=body, state=ResponsesState(shape, items, tools))
+        shape.show_state = _includes_state(body)
+        if shape.show_state or shape.store:  # a stored conversation continues with it
+            shape.seal = self.seal
+        return shape
 
     async def prepare(self, inbound: Inbound, key: ApiKey, relay: Relay) -> None:
         state: ResponsesState = inbound.state
@@ -118,12 +142,13 @@ class ResponsesDoor(Door):
     def render(self, inbound: Inbound, answer: dict[str, Any], usage: Usage) -> dict[str, Any]:
         state: ResponsesState = inbound.state
         items, finish = output_items(state.shape, answer)
-        return state.shape.finished(items, finish, usage.to_openai())
+        state.stored = state.shape.finished(items, finish, usage.to_openai())
+        return state.shape.visible(state.stored)
 
     async def finish(self, inbound: Inbound, rendered: dict[str, Any]) -> None:
         state: ResponsesState = inbound.state
-        if state.saver is not None:
-            await state.saver(rendered)
+        if state.saver is not None:  # (`stored` is None for a pass-through's answer)
+            await state.saver(state.stored if state.stored is not None else rendered)
 
     def encoder(self, inbound: Inbound) -> StreamEncoder:
         state: ResponsesState = inbound.state
@@ -153,7 +178,7 @@ async def _with_history(store: ResponseStore, inbound: Inbound, previous: str, k
         if history is None:
             raise previous_not_found(previous)
         state.history = history
-        return relay_request(body, history + state.items, state.tools)
+        return relay_request(body, history + state.items, state.tools, state.seal)
 
     try:
         return await asyncio.to_thread(rebuild)

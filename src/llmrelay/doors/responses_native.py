@@ -1,7 +1,9 @@
 """The Responses door's pass-through: to an OpenAI-compatible upstream that speaks the
 Responses API itself (`responses: true`, the default for api.openai.com), the client's body
 goes as it came but for `model`; the answer comes back as the upstream sent it, encrypted
-reasoning and all (https://platform.openai.com/docs/api-reference/responses).
+reasoning and all (https://platform.openai.com/docs/api-reference/responses). The one
+exception: `reasoning` items whose `encrypted_content` the relay minted (relay_state.py) are
+left out, since OpenAI answers 400 for encrypted content it did not make.
 
 Usage is read from the response object (`response.completed` when streamed).
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from llmrelay.doors.relay_state import is_minted
 from llmrelay.metering.native_meter import NativeStreamMeter
 from llmrelay.protocol.usage import Usage
 from llmrelay.providers.base import UpstreamCall
@@ -20,8 +23,28 @@ FINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response
 ENDS = FINAL_EVENTS | {"error"}
 
 
+def _is_relay_reasoning(item: Any) -> bool:
+    return (
+        type(item) is dict
+        and item.get("type") == "reasoning"
+        and is_minted(item.get("encrypted_content"))
+    )
+
+
+def _has_relay_reasoning(items: list[Any]) -> bool:
+    """Whether any item is the relay's reasoning item. Every pass-through pays this, on a
+    history that may be long, so the common case (none) costs a look at each item's type."""
+    for item in items:
+        if type(item) is dict and item.get("type") == "reasoning" and _is_relay_reasoning(item):
+            return True
+    return False
+
+
 def native_request(body: dict[str, Any], call: UpstreamCall) -> NativeRequest:
     out = {**body, "model": call.upstream_model}
+    items = body.get("input")
+    if type(items) is list and _has_relay_reasoning(items):
+        out["input"] = [item for item in items if not _is_relay_reasoning(item)]
     if call.max_tokens is not None and body.get("max_output_tokens") != call.max_tokens:
         out["max_output_tokens"] = call.max_tokens  # max_output_tokens, or a budget's cap
     return NativeRequest(PROTOCOL, out)

@@ -1,6 +1,7 @@
 """The Responses API's answer objects, built from the relay's Chat answer: the `response`
 object with its echoed settings, its output items (reasoning, message, function calls, in
-that order) and its usage
+that order, then a `reasoning` item with the upstream's state in the relay's own
+`encrypted_content`, see relay_state.py and docs/responses.md) and its usage
 (https://platform.openai.com/docs/api-reference/responses/object)."""
 
 from __future__ import annotations
@@ -11,6 +12,10 @@ from typing import Any
 
 import orjson
 
+from llmrelay.doors.relay_state import Gathered, Seal, is_minted
+
+INCLUDE_STATE = "reasoning.encrypted_content"
+"""The `include` value that asks for the state item (as it asks OpenAI for its own)."""
 INCOMPLETE_REASONS = {"length": "max_output_tokens", "content_filter": "content_filter"}
 """Chat finish reasons that leave a response `incomplete`, and the reason it then names."""
 
@@ -30,6 +35,13 @@ class ResponseShape:
     created_at: int = 0
     previous_response_id: str | None = None
     store: bool = True
+    namespaced: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Chat function names of tools of a `namespace` group: the namespace and the own name."""
+    seal: Seal | None = None
+    """Mints the upstream's state into a last `reasoning` item (None: the response carries
+    none): when the client includes `reasoning.encrypted_content`, or stores the response."""
+    show_state: bool = False
+    """The client includes `reasoning.encrypted_content`: it sees that item too."""
 
     def envelope(self, status: str, output: list[dict[str, Any]]) -> dict[str, Any]:
         body = self.body
@@ -81,16 +93,50 @@ class ResponseShape:
     def call_item(self, call_id: str, name: str, arguments: str, status: str) -> dict[str, Any]:
         """A tool call as the client knows it: `custom_tool_call` for a custom tool (its text
         unwrapped from the `input` argument), else `function_call`."""
+        namespace, own_name = self.namespaced.get(name, (None, name))
         if name in self.custom_tools:
-            return custom_call_item(call_id, name, arguments, status)
-        return {
-            "type": "function_call",
-            "id": new_id("fc"),
-            "call_id": call_id,
-            "name": name,
-            "arguments": arguments,
-            "status": status,
-        }
+            item = custom_call_item(call_id, own_name, arguments, status)
+        else:
+            item = {
+                "type": "function_call",
+                "id": new_id("fc"),
+                "call_id": call_id,
+                "name": own_name,
+                "arguments": arguments,
+                "status": status,
+            }
+        if namespace is not None:  # Codex finds the tool by (namespace, name)
+            item["namespace"] = namespace
+        return item
+
+    def state_item(self, gathered: Gathered) -> dict[str, Any] | None:
+        """The `reasoning` item that carries the upstream's state, if there is any to carry
+        and the response carries state."""
+        payload = gathered.payload() if self.seal is not None else None
+        if not payload or self.seal is None:
+            return None
+        token = self.seal.seal(payload)
+        return {"type": "reasoning", "id": new_id("rs"), "summary": [], "encrypted_content": token}
+
+    def visible(self, response: dict[str, Any]) -> dict[str, Any]:
+        """`response` as the client sees it: the state item only if it asked for it."""
+        return response if self.show_state else without_state(response)
+
+
+def is_state_item(item: Any) -> bool:
+    return (
+        isinstance(item, dict)
+        and item.get("type") == "reasoning"
+        and is_minted(item.get("encrypted_content"))
+    )
+
+
+def without_state(response: dict[str, Any]) -> dict[str, Any]:
+    """The response without the relay's state items (itself when it has none)."""
+    output = response.get("output")
+    if not isinstance(output, list) or not any(is_state_item(item) for item in output):
+        return response
+    return {**response, "output": [item for item in output if not is_state_item(item)]}
 
 
 def custom_call_item(call_id: str, name: str, arguments: str, status: str) -> dict[str, Any]:
@@ -172,4 +218,7 @@ def output_items(shape: ResponseShape, answer: dict[str, Any]) -> tuple[list[dic
         function = call.get("function") or {}
         name, arguments = function.get("name") or "", function.get("arguments") or ""
         items.append(shape.call_item(call.get("id") or new_id("call"), name, arguments, status))
+    state = shape.state_item(Gathered.of_message(message))
+    if state is not None:
+        items.append(state)
     return items, finish

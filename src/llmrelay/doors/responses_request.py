@@ -10,10 +10,14 @@ what a real client always sends and is safe to drop (see docs/responses.md).
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from typing import Any
 
 import orjson
 
+from llmrelay.doors import relay_state
+from llmrelay.doors.relay_state import Seal
 from llmrelay.protocol.errors import RelayError, invalid_request, invalid_type
 from llmrelay.protocol.reasoning import intent_from_body
 from llmrelay.protocol.request import ChatRequest, chat_request_from
@@ -216,6 +220,9 @@ def _string(item: dict[str, Any], name: str, where: str) -> str:
 def _tool_call(item: dict[str, Any], where: str) -> dict[str, Any]:
     call_id = _string(item, "call_id", where)
     name = _string(item, "name", where)
+    namespace = item.get("namespace")
+    if isinstance(namespace, str) and namespace:
+        name = flat_name(namespace, name)
     if item.get("type") == "custom_tool_call":
         arguments = orjson.dumps({"input": _string(item, "input", where)}).decode()
     else:
@@ -240,15 +247,27 @@ def _tool_output(item: dict[str, Any], where: str) -> tuple[dict[str, Any], dict
 
 
 class _Conversation:
-    """Messages built item by item: tool calls join the assistant message just before them."""
+    """Messages built item by item: tool calls join the assistant message just before them.
+
+    Upstream state from a relay-minted `reasoning` item (relay_state.py) goes back on the
+    assistant message of its turn: the one before it since the last user or tool message
+    (the relay sends the item after the message and calls), else the next one."""
 
     def __init__(self) -> None:
         self.messages: list[dict[str, Any]] = []
         self.pending_media: list[dict[str, Any]] = []
+        self.turn: dict[str, Any] | None = None
+        """The assistant message of the turn under way (None: no assistant message yet)."""
+        self.states: list[dict[str, Any]] = []
+        """State for the turn under way, put on its assistant message when the turn ends."""
 
     def add(self, message: dict[str, Any]) -> None:
         if message["role"] != "tool":
             self._flush_media()
+        if message["role"] != "assistant" or self.turn is not None:
+            self._end_turn()  # (a second assistant message ends the first one's turn)
+        if message["role"] == "assistant":
+            self.turn = message
         self.messages.append(message)
 
     def add_call(self, call: dict[str, Any]) -> None:
@@ -258,9 +277,20 @@ class _Conversation:
         last.setdefault("tool_calls", []).append(call)
 
     def add_output(self, tool: dict[str, Any], media: dict[str, Any] | None) -> None:
+        self._end_turn()
         self.messages.append(tool)
         if media is not None:
             self.pending_media.extend(media["content"])
+
+    def add_state(self, payload: dict[str, Any]) -> None:
+        self.states.append(payload)
+
+    def _end_turn(self) -> None:
+        if self.turn is not None:
+            for payload in self.states:
+                relay_state.restore(self.turn, payload)
+        self.states = []
+        self.turn = None
 
     def _flush_media(self) -> None:
         if self.pending_media:
@@ -268,15 +298,17 @@ class _Conversation:
             self.pending_media = []
 
     def done(self) -> list[dict[str, Any]]:
+        self._end_turn()
         self._flush_media()
         return self.messages
 
 
-SKIPPED_ITEMS = ("reasoning",)
-"""Reasoning items are replayed by clients but carry nothing a Chat upstream can take."""
-
-
-def messages_from(items: list[dict[str, Any]], param: str = "input") -> list[dict[str, Any]]:
+def messages_from(
+    items: list[dict[str, Any]], param: str = "input", seal: Seal | None = None
+) -> list[dict[str, Any]]:
+    """Chat messages for `items`. A `reasoning` item carries nothing a Chat upstream takes
+    unless its `encrypted_content` is a token `seal` opens: that state goes back on its
+    turn's assistant message; any other (OpenAI's own, altered, forged) is dropped."""
     conversation = _Conversation()
     for i, item in enumerate(items):
         where = f"{param}[{i}]"
@@ -287,8 +319,10 @@ def messages_from(items: list[dict[str, Any]], param: str = "input") -> list[dic
             conversation.add_call(_tool_call(item, where))
         elif kind in ("function_call_output", "custom_tool_call_output"):
             conversation.add_output(*_tool_output(item, where))
-        elif kind in SKIPPED_ITEMS:
-            continue
+        elif kind == "reasoning":
+            payload = seal.open(item.get("encrypted_content")) if seal is not None else None
+            if payload is not None:
+                conversation.add_state(payload)
         elif kind is None:
             raise missing(f"{where}.type")
         else:
@@ -299,17 +333,72 @@ def messages_from(items: list[dict[str, Any]], param: str = "input") -> list[dic
 # ---- tools ------------------------------------------------------------------------------
 
 
-def _function_tool(tool: dict[str, Any], where: str) -> dict[str, Any]:
-    name = _string(tool, "name", where)
+NAMESPACE_SEPARATOR = "__"
+MAX_FUNCTION_NAME = 64
+"""OpenAI's limit on a Chat function's name (`^[a-zA-Z0-9_-]{1,64}$`)."""
+
+
+def flat_name(namespace: str, name: str) -> str:
+    """The Chat function name of tool `name` in `namespace`: `<namespace>__<name>` (no second
+    `__` when the namespace ends with one, as Codex's `mcp__server__` do); one longer than
+    Chat allows is cut, with a hash of the whole to keep it apart from others."""
+    separator = "" if namespace.endswith(NAMESPACE_SEPARATOR) else NAMESPACE_SEPARATOR
+    flat = f"{namespace}{separator}{name}"
+    if len(flat) <= MAX_FUNCTION_NAME:
+        return flat
+    digest = hashlib.sha256(flat.encode()).hexdigest()[:8]
+    return f"{flat[: MAX_FUNCTION_NAME - 9]}_{digest}"
+
+
+@dataclasses.dataclass(slots=True)
+class ChatTools:
+    """The request's tools as Chat functions, and what it takes to name their calls back."""
+
+    functions: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    custom: set[str] = dataclasses.field(default_factory=set)
+    """The (Chat) names of `custom` tools: their calls go back as `custom_tool_call`s."""
+    namespaced: dict[str, tuple[str, str]] = dataclasses.field(default_factory=dict)
+    """The Chat name of each tool of a `namespace` group: its namespace and own name."""
+
+    def add(self, tool: dict[str, Any], where: str, namespace: str | None = None) -> None:
+        """A `function` or `custom` tool; built-in tools (`web_search`, ...) are dropped: a
+        Chat upstream cannot run them, and Codex always sends some (docs/responses.md)."""
+        kind = tool.get("type")
+        if kind not in ("function", "custom"):
+            if not isinstance(kind, str):
+                raise missing(f"{where}.type")
+            return
+        name = _string(tool, "name", where)
+        chat_name = name if namespace is None else flat_name(namespace, name)
+        build = _function_tool if kind == "function" else _custom_tool
+        self.functions.append(build(tool, chat_name))
+        if kind == "custom":
+            self.custom.add(chat_name)
+        if namespace is not None:
+            self.namespaced[chat_name] = (namespace, name)
+
+    def add_namespace(self, group: dict[str, Any], where: str) -> None:
+        """A `namespace` group (Codex sends one per MCP server): each of its tools becomes a
+        function named `<namespace>__<name>`."""
+        namespace = _string(group, "name", where)
+        tools = group.get("tools")
+        if not isinstance(tools, list):
+            raise invalid_type(f"{where}.tools", "an array", tools)
+        for j, tool in enumerate(tools):
+            if not isinstance(tool, dict):
+                raise invalid_type(f"{where}.tools[{j}]", "an object", tool)
+            self.add(tool, f"{where}.tools[{j}]", namespace)
+
+
+def _function_tool(tool: dict[str, Any], name: str) -> dict[str, Any]:
     function: dict[str, Any] = {"name": name}
-    for field in ("description", "parameters", "strict"):
-        if tool.get(field) is not None:
-            function[field] = tool[field]
+    for field_name in ("description", "parameters", "strict"):
+        if tool.get(field_name) is not None:
+            function[field_name] = tool[field_name]
     return {"type": "function", "function": function}
 
 
-def _custom_tool(tool: dict[str, Any], where: str) -> dict[str, Any]:
-    name = _string(tool, "name", where)
+def _custom_tool(tool: dict[str, Any], name: str) -> dict[str, Any]:
     description = tool.get("description") or ""
     grammar = tool.get("format")
     if isinstance(grammar, dict) and grammar.get("type") == "grammar":
@@ -319,29 +408,22 @@ def _custom_tool(tool: dict[str, Any], where: str) -> dict[str, Any]:
     return {"type": "function", "function": function}
 
 
-def chat_tools(body: dict[str, Any]) -> tuple[list[dict[str, Any]], frozenset[str]]:
-    """The function tools as Chat's, and the names of the `custom` ones among them. Built-in
-    tools (`web_search`, ...) and `namespace` groups are dropped: a Chat upstream cannot run
-    them, and Codex always sends some (docs/responses.md)."""
+def chat_tools(body: dict[str, Any]) -> ChatTools:
     tools = body.get("tools")
+    chat = ChatTools()
     if tools is None:
-        return [], frozenset()
+        return chat
     if not isinstance(tools, list):
         raise invalid_type("tools", "an array", tools)
-    chat, custom = [], set()
     for i, tool in enumerate(tools):
         where = f"tools[{i}]"
         if not isinstance(tool, dict):
             raise invalid_type(where, "an object", tool)
-        kind = tool.get("type")
-        if kind == "function":
-            chat.append(_function_tool(tool, where))
-        elif kind == "custom":
-            chat.append(_custom_tool(tool, where))
-            custom.add(tool["name"])
-        elif not isinstance(kind, str):
-            raise missing(f"{where}.type")
-    return chat, frozenset(custom)
+        if tool.get("type") == "namespace":
+            chat.add_namespace(tool, where)
+        else:
+            chat.add(tool, where)
+    return chat
 
 
 def chat_tool_choice(choice: Any, names: set[str]) -> Any:
@@ -424,12 +506,15 @@ def max_output_tokens(body: dict[str, Any]) -> int | None:
 
 
 def relay_request(
-    body: dict[str, Any], items: list[dict[str, Any]], tools: list[dict[str, Any]]
+    body: dict[str, Any],
+    items: list[dict[str, Any]],
+    tools: list[dict[str, Any]],
+    seal: Seal | None = None,
 ) -> ChatRequest:
     """The relay's request for `items` under this request's settings. `reasoning.effort`
     becomes an intent each provider writes in its upstream's spelling, for models configured
     `reasoning: true` (a Chat upstream without reasoning would refuse `reasoning_effort`)."""
-    request = chat_request_from(chat_body(body, items, tools))
+    request = chat_request_from(chat_body(body, items, tools, seal))
     effort = reasoning_effort(body)
     if effort is not None:
         request.reasoning = intent_from_body({"reasoning_effort": effort})
@@ -438,14 +523,18 @@ def relay_request(
 
 
 def chat_body(
-    body: dict[str, Any], items: list[dict[str, Any]], tools: list[dict[str, Any]]
+    body: dict[str, Any],
+    items: list[dict[str, Any]],
+    tools: list[dict[str, Any]],
+    seal: Seal | None = None,
 ) -> dict[str, Any]:
     """The Chat body for `items` (any earlier turns, then this request's input) under this
-    request's settings; only this request's `instructions` apply."""
+    request's settings; only this request's `instructions` apply. `seal` opens the relay's
+    own `encrypted_content`."""
     chat: dict[str, Any] = {name: body[name] for name in COPIED if body.get(name) is not None}
     instructions = instructions_of(body)
     system = [{"role": "system", "content": instructions}] if instructions else []
-    chat["messages"] = system + messages_from(items)
+    chat["messages"] = system + messages_from(items, seal=seal)
     if tools:
         chat["tools"] = tools
         names = {tool["function"]["name"] for tool in tools}

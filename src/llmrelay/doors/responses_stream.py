@@ -6,7 +6,9 @@ Every frame is `event: <type>` and `data: {"type": <type>, ..., "sequence_number
 `response.created` and `response.in_progress`; each output item (reasoning, then the message,
 then each function call) is added, streamed and done before the next one starts, and
 `response.output_item.done` carries it whole, since Codex builds its history from those
-alone; the stream ends with `response.completed` (or `response.incomplete`) carrying the
+alone. The upstream's state (relay_state.py) is known whole only at the end, so its
+`reasoning` item comes last, when the client includes `reasoning.encrypted_content`. The
+stream ends with `response.completed` (or `response.incomplete`) carrying the
 usage, or with `response.failed` after a late error.
 """
 
@@ -18,6 +20,7 @@ from typing import Any
 import orjson
 
 from llmrelay.doors.base import StreamEncoder
+from llmrelay.doors.relay_state import TEXT_KEY, Gathered
 from llmrelay.doors.responses_output import (
     INCOMPLETE_REASONS,
     ResponseShape,
@@ -41,7 +44,8 @@ class _Item:
         self.index = index
         self.item = item
         self.text = ""
-        self.tool_index: int | None = None
+        self.tool_name = ""
+        """A tool call's name as the upstream gave it (the Chat function's)."""
 
 
 class ResponsesStream(StreamEncoder):
@@ -53,6 +57,8 @@ class ResponsesStream(StreamEncoder):
         self.open: _Item | None = None
         self.calls: dict[int, _Item] = {}
         self.finish_reason: str | None = None
+        self.gathered = Gathered()
+        """The upstream's state, for the last item (relay_state.py)."""
         self.final: dict[str, Any] | None = None
         self._closing = b""
         """The frames that close the last item, computed in `finish` and sent by `end`."""
@@ -130,7 +136,7 @@ class ResponsesStream(StreamEncoder):
             )
             item["summary"] = [part]
         else:
-            item = self.output[current.index] = self._finished_call(item, current.text, status)
+            item = self.output[current.index] = self._finished_call(current, status)
             if current.kind == "function_call":
                 out += self.frame(
                     "response.function_call_arguments.done",
@@ -144,12 +150,10 @@ class ResponsesStream(StreamEncoder):
                 out += self.frame("response.custom_tool_call_input.done", **where, input=text)
         return out + self.frame("response.output_item.done", output_index=current.index, item=item)
 
-    def _finished_call(
-        self, item: dict[str, Any], arguments: str, status: str = "completed"
-    ) -> dict[str, Any]:
+    def _finished_call(self, call: _Item, status: str = "completed") -> dict[str, Any]:
         """The call item with all its arguments (a custom tool's as its text)."""
-        final = self.shape.call_item(item["call_id"], item["name"], arguments, status)
-        final["id"] = item["id"]
+        final = self.shape.call_item(call.item["call_id"], call.tool_name, call.text, status)
+        final["id"] = call.item["id"]
         return final
 
     def _reasoning(self, text: str) -> bytes:
@@ -192,11 +196,14 @@ class ResponsesStream(StreamEncoder):
             out += self._start(item["type"], item)
             assert self.open is not None
             call = self.calls[index] = self.open
+            call.tool_name = name
+            self.gathered.called_tools = True
         call.text += arguments
+        self.gathered.keep_signature(fragment, call.item["call_id"])
         if call is not self.open:
             # Upstreams send parallel calls one after another; a late fragment of an earlier
             # call, whose `output_item.done` went out already, still reaches the final object.
-            self.output[call.index] = self._finished_call(call.item, call.text)
+            self.output[call.index] = self._finished_call(call)
         elif arguments and call.kind == "function_call":
             where = {"item_id": call.item["id"], "output_index": call.index}
             out += self.frame("response.function_call_arguments.delta", **where, delta=arguments)
@@ -210,6 +217,8 @@ class ResponsesStream(StreamEncoder):
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
             delta = choice.get("delta") or {}
+            self.gathered.take(delta)
+            self.gathered.keep_signature(delta, TEXT_KEY)
             reasoning = delta.get("reasoning_content")
             if isinstance(reasoning, str) and reasoning:
                 out += self._reasoning(reasoning)
@@ -226,24 +235,35 @@ class ResponsesStream(StreamEncoder):
                 self.finish_reason = choice["finish_reason"]
         return out
 
-    async def finish(self, meter: StreamMeter) -> None:
-        closing = self._close()
+    def _state(self) -> bytes:
+        """The item with the upstream's state, last; sent if the client asked for it."""
+        item = self.shape.state_item(self.gathered)
+        if item is None:
+            return b""
+        index = len(self.output)
+        self.output.append(item)
+        if not self.shape.show_state:
+            return b""
+        added = self.frame("response.output_item.added", output_index=index, item=item)
+        return added + self.frame("response.output_item.done", output_index=index, item=item)
+
+    def _conclude(self, meter: StreamMeter) -> dict[str, Any]:
+        self._closing = self._close() + self._state()
         self.final = self.shape.finished(self.output, self.finish_reason, meter.reported)
-        self._closing = closing
+        return self.final
+
+    async def finish(self, meter: StreamMeter) -> None:
+        final = self._conclude(meter)
         if self.saver is not None:
-            await self.saver(self.final)
+            await self.saver(final)  # with the state item: a continuation needs it
 
     def end(self, meter: StreamMeter) -> bytes:
-        if self.final is None:  # `finish` was not awaited: close here
-            self._closing = self._close()
-            self.final = self.shape.finished(self.output, self.finish_reason, meter.reported)
-        kind = (
-            "response.incomplete" if self.final["status"] == "incomplete" else "response.completed"
-        )
-        return self._closing + self.frame(kind, response=self.final)
+        final = self.final if self.final is not None else self._conclude(meter)
+        kind = "response.incomplete" if final["status"] == "incomplete" else "response.completed"
+        return self._closing + self.frame(kind, response=self.shape.visible(final))
 
     def error(self, error: RelayError) -> bytes:
         opening = self.begin() if self.sequence == 0 else b""  # failed before any token
-        response = self.shape.envelope("failed", self.output)
+        response = self.shape.visible(self.shape.envelope("failed", self.output))
         response["error"] = {"code": error.code or error.type, "message": error.message}
         return opening + self._closing + self.frame("response.failed", response=response)

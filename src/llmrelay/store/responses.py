@@ -76,6 +76,13 @@ class ResponseStore:
             row = self._row(connection, response_id, key_id)
         return None if row is None else row.response
 
+    def input_items(self, response_id: str, key_id: str) -> list[dict[str, Any]] | None:
+        """The request's own input items, if `key_id` stored the response and it has not
+        expired."""
+        with self.engine.connect() as connection:
+            row = self._row(connection, response_id, key_id)
+        return None if row is None else list(row.input_items)
+
     def history(self, response_id: str, key_id: str) -> list[dict[str, Any]] | None:
         """Every turn's input and output items up to and including `response_id`, oldest
         first; None when it, or a turn before it, is unknown, foreign or expired."""
