@@ -139,11 +139,15 @@ def measure_round(arm: Arm, wrk: str, plan: Plan) -> dict[str, float]:
         raise ArmFailure(f"{arm.name}: time to first token: {ttft.errors[0]}")
     metrics["ttft_p50_ms"] = ttft.ttft_ms(50)
     metrics["ttft_p99_ms"] = ttft.ttft_ms(99)
+    before = cpu_seconds(arm.pid) if arm.pid else None
     paced = run_fast(
         concurrent_streams(arm.target, plan.paced_streams, plan.chunks, plan.gap_s, plan.duration_s)
     )
     if paced.errors:
         raise ArmFailure(f"{arm.name}: paced streams: {paced.errors[0]}")
+    if arm.pid and before is not None and paced.chunks:
+        # each stream's request, priming and settling included, shared over its chunks
+        metrics["cpu_us_per_chunk"] = (cpu_seconds(arm.pid) - before) * 1e6 / paced.chunks
     metrics["gap_p99_ms"] = paced.gap_ms(99)
     metrics["gap_max_ms"] = paced.gap_ms(100)
     return metrics

@@ -48,6 +48,13 @@ ROWS = [
     Row("stream time to first token p50 (ms)", "ttft_p50_ms", DASH, 3),
     Row("stream time to first token p99 (ms)", "ttft_p99_ms", "added ≤ 1", 3),
     Row("inter-chunk gap p99, {paced} paced streams (ms)", "gap_p99_ms", DASH, 2),
+    Row(
+        "CPU per streamed chunk, {paced} paced streams (µs)",
+        "cpu_us_per_chunk",
+        "pass-through ≤ 20",
+        1,
+        "none",
+    ),
     Row("concurrent paced streams without stall", "streams_no_stall", "relay ≥ 500", 0, "none"),
     Row("local model tokens/s ({tokens} tokens, temp 0)", "local_tps", "relay ≥ 95 %", 1, "ratio"),
     Row("latency p99, 1 in flight, local model generating (ms)", "lat1_gen_p99_ms", "added ≤ 5", 3),

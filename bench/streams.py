@@ -215,6 +215,11 @@ class StreamRun:
     def gap_ms(self, q: float) -> float:
         return percentile([g * 1000 for r in self.results for g in r.gaps_s()], q)
 
+    @property
+    def chunks(self) -> int:
+        """Content chunks delivered, over every stream."""
+        return sum(len(r.content_times) for r in self.results)
+
 
 async def sequential_streams(
     target: StreamTarget, chunks: int, duration_s: float, gap_s: float
