@@ -196,6 +196,7 @@ def relay_config(mock: MockOpenAI) -> dict[str, Any]:
         "breaks-midstream": "mock-midstream-error",
         "slow-start": "mock-slow-first-token",
         "slow-stream": "mock-slow-stream",
+        "pauses": "mock-pause-midstream",
         "quiet": "mock-no-usage",
     }
     models: dict[str, Any] = {

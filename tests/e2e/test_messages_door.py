@@ -337,6 +337,23 @@ def test_the_chat_door_is_capped_at_the_models_most_too(
     assert sent[field] == 8192 and len([f for f in sent if f.startswith("max_")]) == 1
 
 
+def test_a_silent_stream_gets_anthropics_ping_events(
+    raw: httpx.Client, claude: anthropic.Anthropic
+) -> None:
+    """The upstream falls silent for a second after its first word: once `message_start` is
+    out, the keep-alive (0.3 s here) is Anthropic's own `ping` event, and the SDK still
+    builds the whole message."""
+    body = {"model": "pauses", "max_tokens": 50, "stream": True, "messages": user("a b c")}
+    names = [name for name, _ in sse_events(raw.post("/v1/messages", json=body).text)]
+    started = names.index("message_start")
+    assert "ping" in names[started:]
+    assert "ping-comment" not in names[started:]
+    assert names[-1] == "message_stop"
+    request = {"model": "pauses", "max_tokens": 50, "messages": user("a b c")}
+    with claude.messages.stream(**request) as stream:
+        assert stream.get_final_message().content[0].text.startswith("echo:")
+
+
 def test_deepseek_style_server_gets_thinking_in_its_own_fields(raw: httpx.Client, mock_openai):
     body = {
         "model": "deep",

@@ -165,6 +165,7 @@ async def _stream_words(
     *,
     fail_after: int | None = None,
     first_delay: float = 0.0,
+    pause_after_first: float = 0.0,
 ) -> web.StreamResponse:
     response = web.StreamResponse(headers={"content-type": "text/event-stream"})
     await response.prepare(request)
@@ -209,6 +210,8 @@ async def _stream_words(
                 }
                 await response.write(b"data: " + orjson.dumps(error) + b"\n\n")
                 return response
+            if i == 1 and pause_after_first:
+                await asyncio.sleep(pause_after_first)
             text = word if i == 0 else " " + word
             await frame(
                 [{"index": 0, "delta": {"content": text}, "logprobs": None, "finish_reason": None}]
@@ -350,6 +353,13 @@ async def _slow_first_token(mock, request, body):
     return await _stream_words(mock, request, body, answer_words(body), first_delay=1.2)
 
 
+async def _pause_midstream(mock, request, body):
+    """A first word, then a silence of a second (a model thinking aloud or writing a long
+    tool call), then the rest."""
+    words = answer_words(body)
+    return await _stream_words(mock, request, body, words, pause_after_first=1.0)
+
+
 async def _slow_stream(mock, request, body):
     response = web.StreamResponse(headers={"content-type": "text/event-stream"})
     await response.prepare(request)
@@ -454,4 +464,5 @@ SCENARIOS = {
     "mock-midstream-error": _midstream_error,
     "mock-slow-first-token": _slow_first_token,
     "mock-slow-stream": _slow_stream,
+    "mock-pause-midstream": _pause_midstream,
 }

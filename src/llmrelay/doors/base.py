@@ -22,6 +22,7 @@ from llmrelay.protocol.usage import Usage
 from llmrelay.providers.base import UpstreamCall
 from llmrelay.providers.native import NativeRequest
 from llmrelay.wire.credentials import bearer_credentials
+from llmrelay.wire.sse import PING
 
 if TYPE_CHECKING:
     from llmrelay.providers.base import ChunkStream, Provider
@@ -51,6 +52,10 @@ class Inbound:
 class StreamEncoder(abc.ABC):
     """Frames of one door's stream, from the relay's internal chunks (each call's bytes may
     be empty: nothing to send for that step)."""
+
+    ping: ClassVar[bytes] = PING
+    """What keeps a silent stream alive once its first frames have gone out (before them,
+    always the SSE comment `: ping`): a protocol with a ping event of its own says so."""
 
     def begin(self) -> bytes:
         """What opens the stream, sent with the first chunk's frames (OpenAI Chat: nothing).

@@ -31,6 +31,8 @@ log = logging.getLogger("llmrelay.doors.messages")
 class MessagesStream(StreamEncoder):
     """Frames for one stream; `error_payload` renders an error in Anthropic's shape."""
 
+    ping = event_frame("ping", {"type": "ping"})
+
     def __init__(self, model: str, error_payload: Callable[[RelayError], dict[str, Any]]) -> None:
         self.model = model
         self.error_payload = error_payload

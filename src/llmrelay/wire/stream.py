@@ -45,6 +45,8 @@ class KeepAlive:
     def __init__(self, send: Any, interval: float) -> None:
         self.send = send
         self.interval = interval
+        self.frame = PING
+        """The ping (the door's own, once the stream's first frames are out)."""
         self.last_sent = time.monotonic()
         self.sending_since: float | None = None
         """When the write under way began (None: no write under way)."""
@@ -80,7 +82,8 @@ class KeepAlive:
                     return
             elif self.interval > 0 and now - self.last_sent >= self.interval:
                 self.sending_since = now
-                await self.send({"type": "http.response.body", "body": PING, "more_body": True})
+                ping = {"type": "http.response.body", "body": self.frame, "more_body": True}
+                await self.send(ping)
                 self.sending_since = None
                 self.last_sent = time.monotonic()
 
@@ -120,6 +123,7 @@ async def relay_stream(
                 body += encoder.delta(chunk)
             if body:
                 opening = b""
+                keepalive.frame = encoder.ping
                 yield body
 
     try:
@@ -154,6 +158,7 @@ async def relay_raw(
     async def frames() -> AsyncIterator[bytes]:
         kept = keep is None
         events, following = stream.first, stream.rest.__anext__
+        keepalive.frame = encoder.ping  # the upstream's first events are going out
         while True:
             if events:
                 meter.feed(events)
