@@ -102,6 +102,11 @@ class RelayApp:
             raise
 
     @contextlib.asynccontextmanager
+    def _load_tokenizer(self) -> None:
+        """The tokenizer, and the budget bound's table built from it (run on a thread)."""
+        self.relay.tokens.load()
+        self.relay.gate.estimator.bound.refresh()
+
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
         relay = self.relay
         if relay.redis is not None:
@@ -112,7 +117,7 @@ class RelayApp:
             name="key-generation-poll",
         )
         await relay.keys.load()
-        await asyncio.to_thread(relay.tokens.load)
+        await asyncio.to_thread(self._load_tokenizer)
         await relay.ledger.start()
         # One after another: llama.cpp silences the process's stdout and stderr while it
         # loads a model, and a failure said meanwhile would not be seen.

@@ -65,12 +65,19 @@ class PromptBound:
         self._vocabulary = counter.whole_words
         self._savings = word_savings(self._vocabulary, margin)
 
+    def refresh(self) -> None:
+        """Rebuild the table of word savings if the tokenizer loaded since: tens of ms for a
+        full vocabulary, so start-up does it off the event loop, before the first request."""
+        vocabulary = self.counter.whole_words
+        if self._vocabulary is not vocabulary:
+            self._savings = word_savings(vocabulary, self.margin)
+            self._vocabulary = vocabulary
+
     def text(self, text: str) -> int:
         if not text:
             return 0
         if self._vocabulary is not self.counter.whole_words:  # the tokenizer loaded since
-            self._vocabulary = self.counter.whole_words
-            self._savings = word_savings(self._vocabulary, self.margin)
+            self.refresh()
         data = text.encode("utf-8", "surrogatepass")
         joined_spaces = data.translate(_SPACES_AND_LETTERS).count(b" a")
         runs = data.translate(_LOWERCASE_RUNS).split()
