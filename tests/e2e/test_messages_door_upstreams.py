@@ -56,6 +56,13 @@ def upstreams_relay(
             "api_key": ANTHROPIC_KEY,
             "timeouts": FAST,
         },
+        "anthropic-pinned": {
+            "type": "anthropic",
+            "base_url": anthropic_mock.base_url,
+            "api_key": ANTHROPIC_KEY,
+            "anthropic_version": "2024-10-22",
+            "timeouts": FAST,
+        },
         "gemini": {
             "type": "gemini",
             "base_url": gemini_mock.base_url,
@@ -71,6 +78,7 @@ def upstreams_relay(
             "reasoning": True,
         },
         "anthropic-tools": {"provider": "anthropic", "upstream_model": "mock-tools"},
+        "anthropic-pinned": {"provider": "anthropic-pinned", "upstream_model": "claude-x"},
         "anthropic-small": {
             "provider": "anthropic",
             "upstream_model": "claude-haiku-4-5",
@@ -162,6 +170,22 @@ def test_a_pass_through_is_capped_at_the_models_most(
     assert body["max_tokens"] == 32000 and sent["max_tokens"] == 4096
     assert sent["context_management"] == body["context_management"]
     assert sent["model"] == "claude-haiku-4-5"
+
+
+def test_a_pass_through_sends_the_clients_version_else_the_providers(
+    upstreams_relay: RunningRelay, key: str, anthropic_mock
+) -> None:
+    body = {
+        "model": "anthropic-pinned",
+        "max_tokens": 20,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    url = upstreams_relay.url + "/v1/messages"
+    assert httpx.post(url, json=body, headers={"x-api-key": key}).status_code == 200
+    assert anthropic_mock.last().headers["anthropic-version"] == "2024-10-22"
+    headers = {"x-api-key": key, "anthropic-version": "2023-06-01"}
+    assert httpx.post(url, json=body, headers=headers).status_code == 200
+    assert anthropic_mock.last().headers["anthropic-version"] == "2023-06-01"
 
 
 def test_thinking_through_gemini(claude: anthropic.Anthropic, gemini_mock) -> None:

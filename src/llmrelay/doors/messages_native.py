@@ -19,18 +19,17 @@ from llmrelay.providers.native import NativeRequest
 
 PROTOCOL = "anthropic-messages"
 FORWARDED_HEADERS = frozenset({b"anthropic-version", b"anthropic-beta"})
-DEFAULT_VERSION = "2023-06-01"
 DELTA_FIELDS = ("text", "thinking", "partial_json")
 
 
 def native_request(
     body: dict[str, Any], headers: dict[str, str], call: UpstreamCall
 ) -> NativeRequest:
-    forwarded = {"anthropic-version": DEFAULT_VERSION, **headers}
     out = {**body, "model": call.upstream_model}
     if call.max_tokens is not None and body.get("max_tokens") != call.max_tokens:
         out["max_tokens"] = call.max_tokens  # the model's max_output_tokens, or a budget's cap
-    return NativeRequest(PROTOCOL, out, forwarded)
+    # without the client's own `anthropic-version`, the provider's configured one goes
+    return NativeRequest(PROTOCOL, out, headers)
 
 
 def usage_of(anthropic_usage: Any) -> Usage | None:
