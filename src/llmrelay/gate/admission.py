@@ -7,6 +7,7 @@ A key with no limits passes through without any bookkeeping; every limit is one 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import time
@@ -34,7 +35,6 @@ from llmrelay.store.keys import ApiKey
 
 log = logging.getLogger("llmrelay.gate")
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(slots=True)
@@ -61,6 +61,22 @@ def _duration(seconds: float) -> bytes:
     if whole < 60:
         return f"{whole}s".encode()
     return f"{whole // 60}m{whole % 60}s".encode()
+
+
+@functools.lru_cache(maxsize=4096)
+def _refused_address(allowed_ips: tuple[str, ...], client: str) -> str | None:
+    """How `client` is named in the refusal when it is outside `allowed_ips`; None when it
+    is inside (remembered: one key is used from few addresses, and parsing costs µs)."""
+    networks = [ipaddress.ip_network(text, strict=False) for text in allowed_ips]
+    try:
+        address: Any = ipaddress.ip_address(client)
+    except ValueError:
+        return client or "an unknown address"
+    if address.version == 6 and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if not any(address in network for network in networks):
+        return str(address)
+    return None
 
 
 def ratelimit_headers(key: ApiKey, count: WindowCount, now: float) -> list[tuple[bytes, bytes]]:
@@ -146,7 +162,6 @@ class Gate:
         self.estimator = RequestEstimator(tokens, billing)
         self.billing = billing
         self.clock = clock
-        self._networks: dict[tuple[str, ...], list[Network]] = {}
 
     async def admit(
         self,
@@ -243,18 +258,9 @@ class Gate:
         """Refuse (403 `ip_not_allowed`) a key used from outside its `allowed_ips`."""
         if not key.allowed_ips:
             return
-        networks = self._networks.get(key.allowed_ips)
-        if networks is None:
-            networks = [ipaddress.ip_network(text, strict=False) for text in key.allowed_ips]
-            self._networks[key.allowed_ips] = networks
-        try:
-            address: Any = ipaddress.ip_address(client or "")
-        except ValueError:
-            raise ip_not_allowed(client or "an unknown address") from None
-        if address.version == 6 and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        if not any(address in network for network in networks):
-            raise ip_not_allowed(str(address))
+        refused = _refused_address(key.allowed_ips, client or "")
+        if refused is not None:
+            raise ip_not_allowed(refused)
 
     def _worst_case(
         self,
