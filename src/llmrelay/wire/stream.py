@@ -53,6 +53,10 @@ class KeepAlive:
         self.write_timeout = math.inf
         self.deadline = math.inf
         self.abandon: Callable[[str], None] | None = None
+        self.write: Callable[[bytes], None] | None = None
+        """Set while a pump writes the body to the client's socket itself (wire/pump.py):
+        pings go the same way, and the pump marks a write held up by the client's flow
+        control in `sending_since`."""
         self.task: asyncio.Task[None] | None = None
         if interval > 0:
             self.task = asyncio.create_task(self._run())
@@ -81,6 +85,10 @@ class KeepAlive:
                     self.abandon("client_write_timeout")
                     return
             elif self.interval > 0 and now - self.last_sent >= self.interval:
+                if self.write is not None:
+                    self.write(self.frame)
+                    self.last_sent = time.monotonic()
+                    continue
                 self.sending_since = now
                 ping = {"type": "http.response.body", "body": self.frame, "more_body": True}
                 await self.send(ping)
@@ -176,8 +184,21 @@ async def relay_raw(
     finally:  # a client that left is billed for what was delivered too
         exchange.usage = meter.usage()
         exchange.usage_estimated = meter.estimated
-    if error is None and not meter.ended:  # the upstream closed before its end event
-        error = stream_cut(stream.inner.provider.name)
+    return await end_raw(error, stream.inner.provider.name, send, exchange, meter, encoder)
+
+
+async def end_raw(
+    error: RelayError | None,
+    provider: str,
+    send: Any,
+    exchange: Exchange,
+    meter: NativeStreamMeter,
+    encoder: StreamEncoder,
+) -> RelayError | None:
+    """End a pass-through's response: a stream the upstream closed before the protocol's end
+    event was cut, and an error gets the door's own error frame."""
+    if error is None and not meter.ended:
+        error = stream_cut(provider)
         exchange.fail(error)
     tail = encoder.error(error) if error is not None else b""
     await send({"type": "http.response.body", "body": tail, "more_body": False})
