@@ -52,6 +52,14 @@ def claude_config(base_url: str) -> dict[str, Any]:
     # One that waits long for a slow client (a write may wait `idle` seconds).
     models["claude-bulk-patient"] = {"provider": "claude-patient", "upstream_model": "mock-bulk"}
     models["claude-headers"] = {"provider": "claude-headers", "upstream_model": "mock-headers"}
+    # Quick to give up on an upstream's headers or first event.
+    models["claude-hang"] = {"provider": "claude-quick", "upstream_model": "mock-hang-head"}
+    models["claude-failover"] = {
+        "deployments": [
+            {"provider": "claude-quick", "upstream_model": "mock-silent-start", "priority": 0},
+            {"provider": "claude-quick", "upstream_model": "claude-sonnet-4-6", "priority": 1},
+        ]
+    }
     return {
         "server": {"keepalive_ping_seconds": 0.3},
         "providers": {
@@ -59,6 +67,7 @@ def claude_config(base_url: str) -> dict[str, Any]:
             "claude-fresh": {**provider, "timeouts": TIMEOUTS},
             "claude-patient": {**provider, "timeouts": {**TIMEOUTS, "idle": 60}},
             "claude-headers": {**provider, "headers": OPERATOR_HEADERS},
+            "claude-quick": {**provider, "timeouts": {**TIMEOUTS, "first_token": 1}},
         },
         "models": models,
     }
@@ -328,3 +337,30 @@ def test_a_stream_goes_upstream_with_the_headers_a_whole_answer_does(
         whole.pop(varying, None)
         streamed.pop(varying, None)
     assert streamed == whole
+
+
+def test_an_upstream_that_never_answers_times_out(
+    relay: RunningRelay, key: str, faults: FaultAnthropic
+) -> None:
+    response = post(relay, key, ask("claude-hang"))
+    assert response.status_code == 504, response.text
+    assert "no response headers in time" in response.json()["error"]["message"]
+    row = relay.ledger_row(response.headers["x-request-id"])
+    assert row["error_code"] == "upstream_timeout"
+    wait_until(lambda: faults.open_streams == 0, timeout=10)  # the relay let go of it
+
+
+def test_a_deployment_silent_after_its_headers_is_replaced_unseen(
+    relay: RunningRelay, claude: anthropic.Anthropic, faults: FaultAnthropic
+) -> None:
+    """Its first event did not come within `first_token`: the next deployment answers, and
+    the client sees one clean stream (nothing of the first got through)."""
+    before = len(faults.received)
+    with claude.messages.stream(
+        model="claude-failover", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
+    ) as stream:
+        answer = stream.get_final_message()
+    assert answer.content[0].text == "echo: hi"
+    tried = [request.body["model"] for request in faults.received[before:]]
+    assert tried == ["mock-silent-start", "claude-sonnet-4-6"]
+    wait_until(lambda: faults.open_streams == 0, timeout=10)

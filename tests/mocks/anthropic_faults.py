@@ -1,13 +1,16 @@
 """The Anthropic mock (tests/mocks/anthropic_upstream.py), with what a pass-through's wire
 can meet: every request's client address is recorded (one per connection the relay opened),
 streams still open are counted, and these upstream models misbehave at the connection level,
-in Anthropic's event format (https://docs.anthropic.com/en/api/messages-streaming):
+in Anthropic's event format (https://docs.anthropic.com/en/api/messages-streaming), every
+request recorded as the plain mock records them:
 
 - `mock-bulk`: `BULK_EVENTS` large text deltas written as fast as the relay takes them; the
   exact SSE bytes sent are kept (`bulk_sent`);
 - `mock-cut-midchunk`: a few events, then half an HTTP chunk, and the connection closes;
 - `mock-pause`: the opening events, then silence (for an hour);
 - `mock-endless`: a text delta every 20 ms, for a minute;
+- `mock-hang-head`: no answer at all (for an hour);
+- `mock-silent-start`: the status line and headers, then silence;
 - `mock-drop-reused`: a connection that already carried a request is dropped without an
   answer (an upstream that closed it while it was idle); a new one gets the normal answer.
 """
@@ -21,7 +24,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.mocks.anthropic_upstream import MockAnthropic, message
+from tests.mocks.anthropic_upstream import MockAnthropic, ReceivedRequest, message
 
 BULK_EVENTS = 1200
 BULK_PIECE = "lorem ipsum dolor sit amet " * 600
@@ -49,8 +52,11 @@ class FaultAnthropic(MockAnthropic):
             await asyncio.sleep(3600)  # cancelled at once: the connection is gone
         handler = FAULTS.get(model)
         if handler is None:
-            return await super()._messages(request)
-        return await handler(self, request, await request.json())
+            return await super()._messages(request)  # (which records the request)
+        body = await request.json()
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        self.received.append(ReceivedRequest(request.path, headers, body))
+        return await handler(self, request, body)
 
 
 class _Events:
@@ -145,9 +151,30 @@ async def _endless(mock: FaultAnthropic, request: web.Request, body: dict[str, A
         mock.open_streams -= 1
 
 
+async def _hang_head(mock: FaultAnthropic, request: web.Request, body: dict[str, Any]):
+    mock.open_streams += 1
+    try:
+        await asyncio.sleep(3600)
+        return web.Response()
+    finally:
+        mock.open_streams -= 1
+
+
+async def _silent_start(mock: FaultAnthropic, request: web.Request, body: dict[str, Any]):
+    events = await _open(mock, request)
+    mock.open_streams += 1
+    try:
+        await asyncio.sleep(3600)
+        return events.response
+    finally:
+        mock.open_streams -= 1
+
+
 FAULTS = {
     "mock-bulk": _bulk,
     "mock-cut-midchunk": _cut_midchunk,
     "mock-pause": _pause,
     "mock-endless": _endless,
+    "mock-hang-head": _hang_head,
+    "mock-silent-start": _silent_start,
 }

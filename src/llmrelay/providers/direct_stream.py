@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 from collections.abc import Mapping
 from typing import Protocol
 
@@ -52,9 +53,17 @@ class DirectStream:
     waited for; after `start(sink)`, every later read's events go to `sink` at once."""
 
     def __init__(
-        self, provider: HttpProvider, pool: H1Pool, connection: H1Connection, timeouts: Timeouts
+        self,
+        provider: HttpProvider,
+        pool: H1Pool,
+        connection: H1Connection,
+        timeouts: Timeouts,
+        started: float,
     ) -> None:
-        loop = asyncio.get_running_loop()
+        """`started`: when the exchange began, in the loop's time (`first_token` bounds the
+        wait for the headers from then, `total` the whole exchange)."""
+        loop = pool.loop
+        assert loop is not None
         self.provider = provider
         self.name = provider.name
         self.pool = pool
@@ -62,7 +71,7 @@ class DirectStream:
         self.status: asyncio.Future[int] = loop.create_future()
         self.headers: dict[str, str] = {}
         self.first = b""
-        self._loop = loop
+        self.loop = loop
         self._first: asyncio.Future[bytes] = loop.create_future()
         self._error_body: bytearray | None = None
         self._error_read: asyncio.Future[None] | None = None
@@ -74,9 +83,13 @@ class DirectStream:
         """The end, when it came before a sink took the stream."""
         self._released = False
         self._gap = read_gap(timeouts)
-        self._deadline = loop.time() + timeouts.total
-        self._last_read = 0.0
-        self._timer: asyncio.TimerHandle | None = None
+        self._head_due = started + timeouts.first_token
+        self._first_due = math.inf
+        self._deadline = started + timeouts.total
+        self._last_read = started
+        self._timer: asyncio.TimerHandle | None = loop.call_at(
+            min(self._head_due, self._deadline), self._check_timeouts
+        )
 
     # -- the opener's and the pump's side ----------------------------------------------
 
@@ -93,11 +106,8 @@ class DirectStream:
 
     async def prime(self, first_token: float, provider: str) -> None:
         """Wait, within `first_token`, for the first events (b"": it ended without any)."""
-        try:
-            async with asyncio.timeout(first_token):
-                self.first = await self._first
-        except TimeoutError:
-            raise upstream_timeout(provider, "no first event in time") from None
+        self._first_due = self.loop.time() + first_token  # (later than the headers' due)
+        self.first = await self._first
 
     def start(self, sink: EventSink) -> None:
         """From now on events go to `sink` (reads stay paused until `resume`)."""
@@ -113,7 +123,7 @@ class DirectStream:
 
     def resume(self) -> None:
         if not self._released:
-            self._last_read = self._loop.time()  # a paused read was no upstream's silence
+            self._last_read = self.loop.time()  # a paused read was no upstream's silence
             self.connection.resume()
 
     def abort(self) -> None:
@@ -134,13 +144,12 @@ class DirectStream:
         self.headers = headers
         if status != 200:
             self._error_body = bytearray()
-            self._error_read = self._loop.create_future()
+            self._error_read = self.loop.create_future()
         elif headers.get("content-encoding", "").lower() not in IDENTITY:
             self._fail(self.provider.malformed("a compressed stream it was not asked for"))
             return
         else:
-            self._last_read = self._loop.time()
-            self._check_timeouts()
+            self._last_read = self.loop.time()
         if not self.status.done():
             self.status.set_result(status)
 
@@ -156,13 +165,16 @@ class DirectStream:
             if self.connection.complete or len(self._error_body) >= ERROR_BODY_LIMIT:
                 self._error_done()
             return
-        self._last_read = self._loop.time()
+        self._last_read = self.loop.time()
         buffer = self._buffer
         if buffer:
             cut = complete_event_end(buffer)
-            if cut == len(buffer):
+            if cut == len(buffer):  # whole events, as nearly every read is
                 self._buffer = b""
-                self._deliver(buffer)
+                if self._sink is not None:
+                    self._sink.events(buffer)
+                else:
+                    self._deliver(buffer)
             elif cut:
                 self._buffer = buffer[cut:]
                 self._deliver(buffer[:cut])
@@ -239,18 +251,36 @@ class DirectStream:
                 self._drop(keep=True)
 
     def _check_timeouts(self) -> None:
-        """The `total` deadline, and the longest silence between reads while reading."""
+        """One timer for every bound: the headers' and the first events' (`first_token`),
+        the whole exchange's (`total`) and the longest silence between reads while reading
+        (a read held back by the client's back-pressure is no silence)."""
         self._timer = None
-        now = self._loop.time()
+        if self._released:
+            return
+        now = self.loop.time()
+        expired = self._expired(now)
+        if expired is not None:
+            self._fail(upstream_timeout(self.name, expired))
+            return
+        due = min(self._first_due if not self._first.done() else math.inf, self._deadline)
+        if not self.status.done():
+            due = min(due, self._head_due)
+        elif self._error_body is None:
+            due = min(due, (self._last_read if self.connection.reading else now) + self._gap)
+        self._timer = self.loop.call_at(due, self._check_timeouts)
+
+    def _expired(self, now: float) -> str | None:
+        if not self.status.done():
+            if now >= self._head_due:
+                return "no response headers in time"
+        elif now >= self._first_due and not self._first.done():
+            return "no first event in time"
         if now >= self._deadline:
-            self._fail(upstream_timeout(self.name, "the stream outlasted the total timeout"))
-            return
-        reading = self.connection.reading
+            return "the stream outlasted the total timeout"
+        reading = self.connection.reading and self._error_body is None and self.status.done()
         if reading and now - self._last_read >= self._gap:
-            self._fail(upstream_timeout(self.name, "no data between chunks in time"))
-            return
-        due = min((self._last_read if reading else now) + self._gap, self._deadline)
-        self._timer = self._loop.call_at(due, self._check_timeouts)
+            return "no data between chunks in time"
+        return None
 
 
 @functools.lru_cache(maxsize=64)
@@ -270,12 +300,9 @@ async def open_direct(
     the provider's mapped error, as `HttpProvider.post` does."""
     timeouts = call.timeouts or provider.timeouts
     request = pool.request(_path(url), provider.request_headers(call, client_headers), payload)
-    try:
-        async with asyncio.timeout(timeouts.first_token):
-            stream = await _send(provider, pool, request, timeouts)
-            status = await stream.status
-    except TimeoutError:
-        raise upstream_timeout(provider.name, "no response headers in time") from None
+    started = asyncio.get_running_loop().time()
+    stream = await _send(provider, pool, request, timeouts, started)
+    status = await stream.status
     if status != 200:
         raw = await stream.error_body(read_gap(timeouts))
         stream.abort()
@@ -284,18 +311,13 @@ async def open_direct(
 
 
 async def _send(
-    provider: HttpProvider, pool: H1Pool, request: bytes, timeouts: Timeouts
+    provider: HttpProvider, pool: H1Pool, request: bytes, timeouts: Timeouts, started: float
 ) -> DirectStream:
-    """The request written on a pooled connection: one the upstream had closed while idle
-    is replaced by a new one (once)."""
+    """The request written on a pooled connection, its status line come: one the upstream
+    had closed while idle is replaced by a new one (once)."""
     for _ in range(2):
-        try:
-            connection = await pool.acquire(timeouts.connect)
-        except TimeoutError:
-            raise unreachable(provider.name, "connection timed out") from None
-        except OSError as exc:
-            raise unreachable(provider.name, exc.strerror or type(exc).__name__) from None
-        stream = DirectStream(provider, pool, connection, timeouts)
+        connection = pool.idle_one() or await _connect(provider, pool, timeouts, started)
+        stream = DirectStream(provider, pool, connection, timeouts, started)
         connection.send(stream, request)
         try:
             await stream.status
@@ -306,3 +328,20 @@ async def _send(
             raise
         return stream
     raise unreachable(provider.name, "the connection closed before answering")
+
+
+async def _connect(
+    provider: HttpProvider, pool: H1Pool, timeouts: Timeouts, started: float
+) -> H1Connection:
+    """A new connection (or the next one given back, when the pool is full), within
+    `connect` and the headers' `first_token`."""
+    due = started + timeouts.first_token
+    try:
+        async with asyncio.timeout_at(due):
+            return await pool.acquire(timeouts.connect)
+    except TimeoutError:
+        if asyncio.get_running_loop().time() >= due:
+            raise upstream_timeout(provider.name, "no response headers in time") from None
+        raise unreachable(provider.name, "connection timed out") from None
+    except OSError as exc:
+        raise unreachable(provider.name, exc.strerror or type(exc).__name__) from None

@@ -9,6 +9,7 @@ request only once a response was read to its end and the upstream did not ask to
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 import httptools
@@ -33,11 +34,17 @@ class ResponseHandler(Protocol):
         """The connection closed or broke before the response completed."""
 
 
+def _ignore(body: bytes) -> None:
+    pass
+
+
 class H1Connection(asyncio.Protocol):
     def __init__(self, pool: H1Pool) -> None:
         self.pool = pool
         self.transport: asyncio.Transport | None = None
         self.handler: ResponseHandler | None = None
+        self.on_body: Callable[[bytes], None] = _ignore
+        """httptools' body callback: the handler's own `body`."""
         self.parser: httptools.HttpResponseParser | None = None
         self.headers: dict[str, str] = {}
         self.complete = False
@@ -62,6 +69,7 @@ class H1Connection(asyncio.Protocol):
         """Write one request; its response goes to `handler`."""
         assert self.transport is not None
         self.handler = handler
+        self.on_body = handler.body  # httptools binds it now: a body piece costs one call
         self.parser = httptools.HttpResponseParser(self)
         self.headers = {}
         self.complete = self.until_close = self.received = self.keep_alive = False
@@ -142,10 +150,6 @@ class H1Connection(asyncio.Protocol):
             return
         self.until_close = not chunked and "content-length" not in headers
         self.handler.head(status, headers)
-
-    def on_body(self, body: bytes) -> None:
-        if self.handler is not None:
-            self.handler.body(body)
 
     def on_message_complete(self) -> None:
         if self._interim:

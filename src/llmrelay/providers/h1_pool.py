@@ -93,6 +93,8 @@ class H1Pool:
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._sweep: asyncio.TimerHandle | None = None
         self._ssl = tls_context() if origin.tls else None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        """The event loop the pool's connections live on (known from the first acquire)."""
 
     def request(self, path: str, headers: Iterable[tuple[str, str]], body: bytes) -> bytes:
         """A POST of `body` to `path`, with `headers` (none of `FRAMING_HEADERS`)."""
@@ -105,10 +107,11 @@ class H1Pool:
     async def acquire(self, connect_timeout: float) -> H1Connection:
         """An idle connection, else a new one (within `connect_timeout`), else the next one
         given back. Raises OSError or TimeoutError when the upstream cannot be reached."""
+        if self.loop is None:
+            self.loop = asyncio.get_running_loop()
         while True:
-            connection = self._idle_one()
+            connection = self.idle_one()
             if connection is not None:
-                self.in_use += 1
                 return connection
             if self.opened < self.limit:
                 break
@@ -129,9 +132,9 @@ class H1Pool:
         return connection
 
     async def _connect(self) -> H1Connection:
-        loop = asyncio.get_running_loop()
+        assert self.loop is not None
         origin = self.origin
-        _, connection = await loop.create_connection(
+        _, connection = await self.loop.create_connection(
             lambda: H1Connection(self),
             origin.host,
             origin.port,
@@ -140,16 +143,19 @@ class H1Pool:
         )
         return connection
 
-    def _idle_one(self) -> H1Connection | None:
+    def idle_one(self) -> H1Connection | None:
+        """An idle connection, lent out at once (None: none is idle)."""
         while self.idle:
             connection = self.idle.pop()  # the most recently used: the likeliest alive
             transport = connection.transport
             if transport is not None and not transport.is_closing():
+                self.in_use += 1
                 return connection
         return None
 
     async def _wait(self) -> None:
-        waiter = asyncio.get_running_loop().create_future()
+        assert self.loop is not None
+        waiter = self.loop.create_future()
         self._waiters.append(waiter)
         try:
             await waiter
@@ -175,7 +181,8 @@ class H1Pool:
         if connection.reusable and not self.closed:
             connection.reused = True
             connection.resume()
-            connection.idle_since = asyncio.get_running_loop().time()
+            assert self.loop is not None
+            connection.idle_since = self.loop.time()
             self.idle.append(connection)
             if self._sweep is None:
                 self._arm_sweep(connection.idle_since)
@@ -193,12 +200,13 @@ class H1Pool:
             self._wake()
 
     def _arm_sweep(self, since: float) -> None:
-        loop = asyncio.get_running_loop()
-        self._sweep = loop.call_at(since + KEEPALIVE_SECONDS, self._close_stale)
+        assert self.loop is not None
+        self._sweep = self.loop.call_at(since + KEEPALIVE_SECONDS, self._close_stale)
 
     def _close_stale(self) -> None:
         self._sweep = None
-        now = asyncio.get_running_loop().time()
+        assert self.loop is not None
+        now = self.loop.time()
         while self.idle and now - self.idle[0].idle_since >= KEEPALIVE_SECONDS:
             self.idle.popleft().abort()
         if self.idle:

@@ -145,7 +145,7 @@ class Pump:
         self.stream.start(self)
         if not self._blocked:
             self.stream.resume()
-        loop = asyncio.get_running_loop()
+        loop = self.stream.loop
         while True:
             if self.gone:
                 raise ClientGone()
