@@ -8,6 +8,10 @@ uvicorn's HTTP protocol, with three guards added:
 - a request's scope carries `ABORT_SCOPE_KEY`, a callable that drops the connection at once
   (a plain close would wait for ever to flush to a client that no longer reads).
 
+And a request's scope carries `WIRE_SCOPE_KEY` (wire/client_wire.py): its socket, for a
+pass-through's pump to write the body's chunks to directly, with word of the socket's flow
+control and of its loss through the `FlowListener` the pump sets.
+
 At start the process's file descriptor limit is raised to its hard limit, and the connection
 cap kept to half of it, so upstream sockets, the database and the outbox always find room.
 """
@@ -21,6 +25,8 @@ import resource
 
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from llmrelay.wire.client_wire import WIRE_SCOPE_KEY, ClientWire, FlowListener
 
 log = logging.getLogger("llmrelay.server")
 
@@ -57,6 +63,7 @@ def guarded_protocol(header_timeout: float, max_connections: int) -> type[HttpTo
     class GuardedHttpProtocol(HttpToolsProtocol):
         _header_timer: asyncio.TimerHandle | None = None
         _refused = False
+        flow_listener: FlowListener | None = None
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             if len(self.connections) >= max_connections:
@@ -82,6 +89,19 @@ def guarded_protocol(header_timeout: float, max_connections: int) -> type[HttpTo
                 self._header_timer.cancel()
                 self._header_timer = None
             super().on_headers_complete()
+            cycle = self.cycle
+            if cycle is not None and cycle.scope is self.scope:
+                self.scope[WIRE_SCOPE_KEY] = ClientWire(self, cycle)  # type: ignore[literal-required]
+
+        def pause_writing(self) -> None:
+            super().pause_writing()
+            if self.flow_listener is not None:
+                self.flow_listener.pause_writing()
+
+        def resume_writing(self) -> None:
+            super().resume_writing()
+            if self.flow_listener is not None:
+                self.flow_listener.resume_writing()
 
         def connection_lost(self, exc: Exception | None) -> None:
             if self._header_timer is not None:
@@ -90,6 +110,9 @@ def guarded_protocol(header_timeout: float, max_connections: int) -> type[HttpTo
             if self._refused:
                 return
             super().connection_lost(exc)
+            listener, self.flow_listener = self.flow_listener, None
+            if listener is not None:
+                listener.client_lost()
 
         def _arm_header_timer(self) -> None:
             if self._header_timer is None:

@@ -29,11 +29,14 @@ from llmrelay.protocol.json_body import claimed_model, parse_json_object
 from llmrelay.protocol.reasoning import ReasoningIntent
 from llmrelay.protocol.think_tags import ThinkTagFolder, fold_message
 from llmrelay.providers.base import UpstreamCall, UpstreamError
+from llmrelay.providers.direct_stream import DirectStream
 from llmrelay.providers.native import NativeRequest, PrimedRawStream
 from llmrelay.routing.catalog import Deployment, ResolvedModel
 from llmrelay.routing.router import failure_kind
 from llmrelay.wire.body import ClientGone, read_body
+from llmrelay.wire.client_wire import WIRE_SCOPE_KEY, ClientWire
 from llmrelay.wire.disconnect import cancel_on_disconnect
+from llmrelay.wire.pump import relay_direct
 from llmrelay.wire.sse import STREAM_HEADERS
 from llmrelay.wire.stream import KeepAlive, PrimedStream, relay_raw, relay_stream
 
@@ -130,7 +133,8 @@ class Pipeline:
         abort = scope.get(ABORT_SCOPE_KEY)
         async with cancel_on_disconnect(receive, exchange, abort) as abandon:
             if request.stream:
-                await self._stream(door, resolved, attempts, send, exchange, headers, abandon)
+                wire = scope.get(WIRE_SCOPE_KEY)
+                await self._stream(door, resolved, attempts, send, exchange, headers, abandon, wire)
             else:
                 await self._complete(door, resolved, attempts, send, exchange, headers)
 
@@ -209,9 +213,10 @@ class Pipeline:
         exchange: Exchange,
         headers: Headers,
         abandon: Callable[[str], None],
+        wire: ClientWire | None,
     ) -> None:
         encoder = door.encoder(attempts.inbound)
-        opener = _StreamOpener(self.relay, attempts, send, exchange, headers)
+        opener = _StreamOpener(self.relay, attempts, send, exchange, headers, wire is not None)
         try:
             stream = await self.relay.router.run(resolved.entry, opener.open)
         except RelayError as error:
@@ -230,14 +235,22 @@ class Pipeline:
         deadline = time.monotonic() + timeouts.total - exchange.elapsed()
         keepalive.guard(timeouts.idle, deadline, abandon)
         messages = call.request.messages
-        if isinstance(stream, PrimedRawStream):
+        if isinstance(stream, PrimedRawStream | DirectStream):
             native_meter = door.native_meter(self.relay.tokens, messages)
             inbound = attempts.inbound
 
             async def keep(answer: dict[str, Any]) -> None:
                 await door.finish(inbound, answer)
 
-            error = await relay_raw(stream, send, exchange, native_meter, encoder, keepalive, keep)
+            if isinstance(stream, DirectStream):
+                assert wire is not None
+                error = await relay_direct(
+                    stream, wire, send, exchange, native_meter, encoder, keepalive, keep
+                )
+            else:
+                error = await relay_raw(
+                    stream, send, exchange, native_meter, encoder, keepalive, keep
+                )
         else:
             meter = StreamMeter(self.relay.tokens, messages)
             folder = ThinkTagFolder() if call.model.think_tags else None
@@ -259,21 +272,24 @@ class _StreamOpener:
         send: Any,
         exchange: Exchange,
         headers: Headers,
+        direct: bool,
     ) -> None:
         self.relay = relay
         self.attempts = attempts
         self.send = send
         self.exchange = exchange
         self.headers = headers
+        self.direct = direct
+        """A pass-through may be pumped straight to the client's socket (wire/pump.py)."""
         self.keepalive: KeepAlive | None = None
 
-    async def open(self, deployment: Deployment) -> PrimedStream | PrimedRawStream:
+    async def open(self, deployment: Deployment) -> PrimedStream | PrimedRawStream | DirectStream:
         call = self.attempts.call(deployment)
         native = self.attempts.native(deployment)
-        primed: PrimedStream | PrimedRawStream
+        primed: PrimedStream | PrimedRawStream | DirectStream
         if native is not None:
-            stream: Any = await deployment.provider.open_native(call, native)
-            primed = PrimedRawStream(stream)
+            stream: Any = await deployment.provider.open_native(call, native, self.direct)
+            primed = stream if isinstance(stream, DirectStream) else PrimedRawStream(stream)
         else:
             stream = await self.attempts.door.open_upstream(deployment.provider, call)
             primed = PrimedStream(stream)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import threading
 from dataclasses import dataclass
 
@@ -15,13 +16,16 @@ class ThreadedServer:
     """An aiohttp app on its own thread and event loop, on 127.0.0.1 and a free port."""
 
     port: int = 0
+    ssl_context: ssl.SSLContext | None = None
+    """Served over TLS with this context (then `url` is https)."""
     _loop: asyncio.AbstractEventLoop | None = None
     _thread: threading.Thread | None = None
     _runner: web.AppRunner | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     def add_routes(self, app: web.Application) -> None:
         raise NotImplementedError
@@ -41,7 +45,7 @@ class ThreadedServer:
                 app, access_log=None, handler_cancellation=True, shutdown_timeout=1
             )
             self._loop.run_until_complete(self._runner.setup())
-            site = web.TCPSite(self._runner, "127.0.0.1", self.port)
+            site = web.TCPSite(self._runner, "127.0.0.1", self.port, ssl_context=self.ssl_context)
             self._loop.run_until_complete(site.start())
             ready.set()
             self._loop.run_forever()

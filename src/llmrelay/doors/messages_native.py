@@ -40,6 +40,7 @@ def usage_of(anthropic_usage: Any) -> Usage | None:
 
 class MessagesStreamMeter(NativeStreamMeter):
     marks = (b"message_start", b"message_delta", b"message_stop", b"error")
+    quiet = (b"event: content_block_delta\n",)
 
     def __init__(self, counter: Any, messages: list[dict[str, Any]]) -> None:
         super().__init__(counter, messages)

@@ -21,6 +21,13 @@ from llmrelay.providers.native import NativeRequest
 PROTOCOL = "openai-responses"
 FINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
 ENDS = FINAL_EVENTS | {"error"}
+QUIET_DELTAS = (
+    "output_text",
+    "reasoning_text",
+    "reasoning_summary_text",
+    "function_call_arguments",
+)
+"""The delta events a paced stream is made of (`ResponsesStreamMeter.quiet`)."""
 
 
 def _is_relay_reasoning(item: Any) -> bool:
@@ -73,6 +80,7 @@ def usage_of(usage: Any) -> Usage | None:
 
 class ResponsesStreamMeter(NativeStreamMeter):
     marks = tuple(name.encode() for name in sorted(ENDS))
+    quiet = tuple(f"event: response.{name}.delta\n".encode() for name in QUIET_DELTAS)
 
     def read(self, name: str, data: dict[str, Any]) -> None:
         self.ended = self.ended or name in ENDS

@@ -29,6 +29,9 @@ class NativeStreamMeter(abc.ABC):
     """Byte strings one of which is in any read that holds an event `read` must see at once
     (its name: `message_delta`, `response.completed`, `error`...). A mark that turns up in
     text only costs that read a decode."""
+    quiet: ClassVar[tuple[bytes, ...]] = ()
+    """How the events `read` may see late begin (`event: content_block_delta\n`): a read that
+    is one such event, as a paced stream's reads are, is kept without looking for `marks`."""
 
     def __init__(self, counter: TokenCounter, messages: list[dict[str, Any]]) -> None:
         self.counter = counter
@@ -46,10 +49,11 @@ class NativeStreamMeter(abc.ABC):
 
     def feed(self, events: bytes) -> None:
         """Whole SSE events, as they go to the client."""
-        for mark in self.marks:
-            if mark in events:
-                self._read_events(events)
-                return
+        if not (events.startswith(self.quiet) and events.find(b"\n\n") == len(events) - 2):
+            for mark in self.marks:
+                if mark in events:
+                    self._read_events(events)
+                    return
         self._unread.append(events)
         self._unread_bytes += len(events)
         if self._unread_bytes > UNREAD_LIMIT:

@@ -18,6 +18,7 @@ from llmrelay.providers.anthropic_request import build_request
 from llmrelay.providers.anthropic_response import completion_from_message, map_anthropic_error
 from llmrelay.providers.anthropic_stream import AnthropicEvents
 from llmrelay.providers.base import ChunkStream, UpstreamCall, UpstreamError
+from llmrelay.providers.direct_stream import DirectStream
 from llmrelay.providers.http_upstream import HttpProvider, SSEChunkStream
 from llmrelay.providers.native import NativeRequest, RawStream, complete_native, open_native
 
@@ -47,8 +48,10 @@ class AnthropicProvider(HttpProvider):
     async def complete_native(self, call: UpstreamCall, native: NativeRequest) -> dict[str, Any]:
         return await complete_native(self, self.url, call, native)
 
-    async def open_native(self, call: UpstreamCall, native: NativeRequest) -> RawStream:
-        return await open_native(self, self.url, call, native)
+    async def open_native(
+        self, call: UpstreamCall, native: NativeRequest, direct: bool = False
+    ) -> RawStream | DirectStream:
+        return await open_native(self, self.url, call, native, direct)
 
     async def complete(self, call: UpstreamCall) -> dict[str, Any]:
         translated = build_request(call, stream=False)

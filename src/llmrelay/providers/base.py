@@ -150,8 +150,9 @@ class Provider(abc.ABC):
         """A pass-through's whole answer, in the door's protocol (only if `speaks` it)."""
         raise NotImplementedError
 
-    async def open_native(self, call: UpstreamCall, native: Any) -> Any:
-        """A pass-through's stream (a `providers.native.RawStream`), once accepted."""
+    async def open_native(self, call: UpstreamCall, native: Any, direct: bool = False) -> Any:
+        """A pass-through's stream (a `providers.native.RawStream`), once accepted; with
+        `direct`, a `providers.direct_stream.DirectStream` where the provider can."""
         raise NotImplementedError
 
     @abc.abstractmethod

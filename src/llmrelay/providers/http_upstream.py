@@ -22,6 +22,7 @@ from llmrelay.providers.base import (
     upstream_unreachable,
 )
 from llmrelay.providers.credentials import Scrubber, provider_credentials
+from llmrelay.providers.h1_pool import H1Pool, pool_for
 from llmrelay.providers.sse_reader import SSEEvent, read_sse_batches
 from llmrelay.providers.upstream_errors import param_sent
 
@@ -73,6 +74,11 @@ class HttpProvider(Provider):
         self._operator_headers = frozenset(name.lower() for name in config.headers)
         self._sends_request_id = REQUEST_ID_HEADER not in self._operator_headers
         self._session: aiohttp.ClientSession | None = None
+        self._session_headers = {name.lower(): (name, v) for name, v in self._headers.items()}
+        self._session_headers.setdefault("accept", ("Accept", "*/*"))  # as aiohttp adds it
+        self.pool: H1Pool | None = None
+        """Kept-alive connections of the relay's own client, for pass-through streams (None
+        where it cannot apply: see `h1_pool.pool_for`)."""
 
     async def start(self) -> None:
         # aiohttp sets TCP_NODELAY on every connection it opens (BaseProtocol.connection_made).
@@ -89,19 +95,25 @@ class HttpProvider(Provider):
             ),
             skip_auto_headers=("User-Agent",),
         )
+        self.pool = pool_for(self.config.base_url, self._headers, self.max_connections)
 
     def status(self) -> dict[str, Any]:
         """`/readyz`'s view, plus the pool: connections lent out and kept idle."""
         connector = self._session.connector if self._session is not None else None
         idle = getattr(connector, "_conns", {}) if connector is not None else {}
         in_use = getattr(connector, "_acquired", ()) if connector is not None else ()
+        pool = self.pool
         return {
             **super().status(),
-            "connections_in_use": len(in_use),
-            "connections_idle": sum(len(held) for held in idle.values()),
+            "connections_in_use": len(in_use) + (pool.in_use if pool else 0),
+            "connections_idle": sum(len(held) for held in idle.values())
+            + (len(pool.idle) if pool else 0),
         }
 
     async def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+            self.pool = None
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -132,9 +144,7 @@ class HttpProvider(Provider):
             raise RuntimeError(f"provider {self.name} used before start()")
         timeouts = call.timeouts
         options: dict[str, Any] = {}
-        headers = self._forwarded(client_headers) if client_headers else {}
-        if self._sends_request_id:
-            headers[REQUEST_ID_HEADER] = call.request_id
+        headers = self._call_headers(call, client_headers)
         if headers:
             options["headers"] = headers
         if timeouts is not None:
@@ -160,10 +170,31 @@ class HttpProvider(Provider):
             raise for_client(self.error_for(response.status, raw, response.headers), call)
         return response
 
-    def _forwarded(self, client_headers: Mapping[str, str]) -> dict[str, str]:
-        """The client's protocol headers that the operator's own do not replace."""
+    def _call_headers(
+        self, call: UpstreamCall, client_headers: Mapping[str, str] | None
+    ) -> dict[str, str]:
+        """One call's headers on top of the session's: the client's protocol headers that
+        the operator's own do not replace, and the request id."""
         operator = self._operator_headers
-        return {k: v for k, v in client_headers.items() if k.lower() not in operator}
+        headers = (
+            {k: v for k, v in client_headers.items() if k.lower() not in operator}
+            if client_headers
+            else {}
+        )
+        if self._sends_request_id:
+            headers[REQUEST_ID_HEADER] = call.request_id
+        return headers
+
+    def request_headers(
+        self, call: UpstreamCall, client_headers: Mapping[str, str] | None
+    ) -> list[tuple[str, str]]:
+        """Every header `post` sends through aiohttp (the session's, the call's over them,
+        names compared case-insensitively, and aiohttp's `Accept: */*`), for the relay's own
+        client; no `Accept-Encoding`: the stream comes as it is."""
+        merged = dict(self._session_headers)
+        for name, value in self._call_headers(call, client_headers).items():
+            merged[name.lower()] = (name, value)
+        return list(merged.values())
 
     async def read_json(
         self, response: aiohttp.ClientResponse, timeouts: Timeouts | None = None

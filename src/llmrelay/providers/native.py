@@ -18,7 +18,9 @@ import aiohttp
 import orjson
 
 from llmrelay.providers.base import UpstreamCall, upstream_timeout
+from llmrelay.providers.direct_stream import DirectStream, open_direct
 from llmrelay.providers.http_upstream import HttpProvider, stream_read_error
+from llmrelay.providers.sse_reader import complete_event_end
 
 
 @dataclass(slots=True)
@@ -30,14 +32,6 @@ class NativeRequest:
     """The client's body with the upstream's model name (and the relay's cap, if it set one)."""
     headers: dict[str, str] = field(default_factory=dict)
     """The protocol's own headers from the client (`anthropic-beta`, ...); never its key."""
-
-
-def complete_event_end(buffer: bytes) -> int:
-    """Where the last complete SSE event in `buffer` ends (0: none yet)."""
-    end = buffer.rfind(b"\n\n") + 2
-    if b"\r" in buffer:  # CRLF line ends (rare): the later of the two kinds of blank line
-        end = max(end, buffer.rfind(b"\r\n\r\n") + 4)
-    return end if end > 3 else 0
 
 
 class RawStream:
@@ -106,9 +100,17 @@ async def complete_native(
 
 
 async def open_native(
-    provider: HttpProvider, url: str, call: UpstreamCall, native: NativeRequest
-) -> RawStream:
-    """The upstream's stream in the door's protocol, once it accepted the request."""
+    provider: HttpProvider,
+    url: str,
+    call: UpstreamCall,
+    native: NativeRequest,
+    direct: bool = False,
+) -> RawStream | DirectStream:
+    """The upstream's stream in the door's protocol, once it accepted the request: on the
+    relay's own client when the caller can pump it (`direct`) and the provider has a pool for
+    it, else through aiohttp."""
     payload = orjson.dumps({**native.body, "stream": True})
+    if direct and provider.pool is not None:
+        return await open_direct(provider, provider.pool, url, payload, call, native.headers)
     response = await provider.post(url, payload, call, native.headers)
     return RawStream(provider, response)

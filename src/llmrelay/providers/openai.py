@@ -21,6 +21,7 @@ from llmrelay.config import ModelConfig
 from llmrelay.config import OpenAIProvider as OpenAIProviderConfig
 from llmrelay.protocol.text_completion import chat_from_text, chunk_from_text
 from llmrelay.providers.base import ChunkStream, UpstreamCall, UpstreamError
+from llmrelay.providers.direct_stream import DirectStream
 from llmrelay.providers.http_upstream import (
     EventTranslator,
     HttpProvider,
@@ -65,8 +66,10 @@ class OpenAICompatibleProvider(HttpProvider):
     async def complete_native(self, call: UpstreamCall, native: NativeRequest) -> dict[str, Any]:
         return await complete_native(self, self.responses_url, call, native)
 
-    async def open_native(self, call: UpstreamCall, native: NativeRequest) -> RawStream:
-        return await open_native(self, self.responses_url, call, native)
+    async def open_native(
+        self, call: UpstreamCall, native: NativeRequest, direct: bool = False
+    ) -> RawStream | DirectStream:
+        return await open_native(self, self.responses_url, call, native, direct)
 
     def error_for(self, status: int, raw: bytes, headers: Mapping[str, str]) -> UpstreamError:
         return map_openai_error(self.name, status, raw, headers, self.scrubber)

@@ -34,6 +34,16 @@ def _parse_event(block: bytes) -> SSEEvent | None:
     return SSEEvent(event, data[0] if len(data) == 1 else "\n".join(data))
 
 
+def complete_event_end(buffer: bytes) -> int:
+    """Where the last complete SSE event in `buffer` ends (0: none yet)."""
+    if buffer.endswith(b"\n\n"):  # a read of whole events, as most are
+        return len(buffer)
+    end = buffer.rfind(b"\n\n") + 2
+    if b"\r" in buffer:  # CRLF line ends (rare): the later of the two kinds of blank line
+        end = max(end, buffer.rfind(b"\r\n\r\n") + 4)
+    return end if end > 3 else 0
+
+
 def split_events(buffer: bytes) -> tuple[list[SSEEvent], bytes]:
     """The complete events in `buffer`, and what follows the last one."""
     if b"\r" in buffer:

@@ -53,45 +53,64 @@ class KeepAlive:
         self.write_timeout = math.inf
         self.deadline = math.inf
         self.abandon: Callable[[str], None] | None = None
-        self.task: asyncio.Task[None] | None = None
+        self.write: Callable[[bytes], None] | None = None
+        """Set while a pump writes the body to the client's socket itself (wire/pump.py):
+        pings go the same way, and the pump marks a write held up by the client's flow
+        control in `sending_since`."""
+        self._loop = asyncio.get_running_loop()
+        self._timer: asyncio.TimerHandle | None = None
+        self._ping: asyncio.Task[None] | None = None
+        """A ping being sent through `send` (a task only while one is due)."""
         if interval > 0:
-            self.task = asyncio.create_task(self._run())
+            self._arm()
 
     def guard(self, write_timeout: float, deadline: float, abandon: Callable[[str], None]) -> None:
         self.write_timeout, self.deadline, self.abandon = write_timeout, deadline, abandon
-        if self.task is None:
-            self.task = asyncio.create_task(self._run())
+        if self._timer is None:
+            self._arm()
 
     def _wake_at(self) -> float:
         if self.sending_since is None:
             return self.last_sent + self.interval if self.interval > 0 else math.inf
         return min(self.sending_since + self.write_timeout, self.deadline)
 
-    async def _run(self) -> None:
-        while True:
-            wake_at = self._wake_at()
-            if wake_at == math.inf:
-                wake_at = time.monotonic() + 1.0
-            await asyncio.sleep(max(0.0, wake_at - time.monotonic()))
-            now = time.monotonic()
-            if self.sending_since is not None:
-                if self.abandon is not None and (
-                    now - self.sending_since >= self.write_timeout or now >= self.deadline
-                ):
-                    self.abandon("client_write_timeout")
-                    return
-            elif self.interval > 0 and now - self.last_sent >= self.interval:
-                self.sending_since = now
-                ping = {"type": "http.response.body", "body": self.frame, "more_body": True}
-                await self.send(ping)
-                self.sending_since = None
+    def _arm(self) -> None:
+        wake_at = self._wake_at()
+        delay = 1.0 if wake_at == math.inf else max(0.0, wake_at - time.monotonic())
+        self._timer = self._loop.call_later(delay, self._check)
+
+    def _check(self) -> None:
+        """A timer's work: abandon a write stalled too long, or ping a silent stream."""
+        self._timer = None
+        now = time.monotonic()
+        if self.sending_since is not None:
+            if self.abandon is not None and (
+                now - self.sending_since >= self.write_timeout or now >= self.deadline
+            ):
+                self.abandon("client_write_timeout")
+                return
+        elif self.interval > 0 and now - self.last_sent >= self.interval:
+            if self.write is not None:
+                self.write(self.frame)
                 self.last_sent = time.monotonic()
+            else:
+                self.sending_since = now  # the ping's send is a write under way too
+                self._ping = self._loop.create_task(self._send_ping())
+        self._arm()
+
+    async def _send_ping(self) -> None:
+        await self.send({"type": "http.response.body", "body": self.frame, "more_body": True})
+        self.sending_since = None
+        self.last_sent = time.monotonic()
 
     async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._ping is not None and not self._ping.done():
+            self._ping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self.task
+                await self._ping
 
 
 async def relay_stream(
@@ -176,8 +195,21 @@ async def relay_raw(
     finally:  # a client that left is billed for what was delivered too
         exchange.usage = meter.usage()
         exchange.usage_estimated = meter.estimated
-    if error is None and not meter.ended:  # the upstream closed before its end event
-        error = stream_cut(stream.inner.provider.name)
+    return await end_raw(error, stream.inner.provider.name, send, exchange, meter, encoder)
+
+
+async def end_raw(
+    error: RelayError | None,
+    provider: str,
+    send: Any,
+    exchange: Exchange,
+    meter: NativeStreamMeter,
+    encoder: StreamEncoder,
+) -> RelayError | None:
+    """End a pass-through's response: a stream the upstream closed before the protocol's end
+    event was cut, and an error gets the door's own error frame."""
+    if error is None and not meter.ended:
+        error = stream_cut(provider)
         exchange.fail(error)
     tail = encoder.error(error) if error is not None else b""
     await send({"type": "http.response.body", "body": tail, "more_body": False})
