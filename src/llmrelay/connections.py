@@ -10,7 +10,8 @@ uvicorn's HTTP protocol, with three guards added:
 
 And a request's scope carries `WIRE_SCOPE_KEY` (wire/client_wire.py): its socket, for a
 pass-through's pump to write the body's chunks to directly, with word of the socket's flow
-control and of its loss through the `FlowListener` the pump sets.
+control and of its loss through the `FlowListener` the pump sets, and of the loss alone to
+the request's disconnect watch.
 
 At start the process's file descriptor limit is raised to its hard limit, and the connection
 cap kept to half of it, so upstream sockets, the database and the outbox always find room.
@@ -22,6 +23,7 @@ import asyncio
 import logging
 import os
 import resource
+from collections.abc import Callable
 
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -64,6 +66,7 @@ def guarded_protocol(header_timeout: float, max_connections: int) -> type[HttpTo
         _header_timer: asyncio.TimerHandle | None = None
         _refused = False
         flow_listener: FlowListener | None = None
+        lost_callback: Callable[[], None] | None = None
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             if len(self.connections) >= max_connections:
@@ -113,6 +116,9 @@ def guarded_protocol(header_timeout: float, max_connections: int) -> type[HttpTo
             listener, self.flow_listener = self.flow_listener, None
             if listener is not None:
                 listener.client_lost()
+            lost, self.lost_callback = self.lost_callback, None
+            if lost is not None:
+                lost()
 
         def _arm_header_timer(self) -> None:
             if self._header_timer is None:

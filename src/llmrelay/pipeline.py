@@ -131,9 +131,9 @@ class Pipeline:
         headers = [rid, *exchange.admission.headers] if exchange.admission else [rid]
         attempts = _Attempts(door, inbound, resolved, exchange)
         abort = scope.get(ABORT_SCOPE_KEY)
-        async with cancel_on_disconnect(receive, exchange, abort) as abandon:
+        wire = scope.get(WIRE_SCOPE_KEY)
+        async with cancel_on_disconnect(receive, exchange, abort, wire) as abandon:
             if request.stream:
-                wire = scope.get(WIRE_SCOPE_KEY)
                 await self._stream(door, resolved, attempts, send, exchange, headers, abandon, wire)
             else:
                 await self._complete(door, resolved, attempts, send, exchange, headers)

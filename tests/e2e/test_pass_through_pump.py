@@ -20,6 +20,7 @@ import pytest
 from tests.conftest import ADMIN, ADMIN_KEY, RunningRelay, start_relay, stop_relay, wait_until
 from tests.mocks.anthropic_faults import FaultAnthropic
 from tests.mocks.anthropic_upstream import ANTHROPIC_KEY
+from tests.mocks.hostile_upstream import HostileUpstream, leak_forms
 
 TIMEOUTS = {"connect": 2, "first_token": 5, "idle": 1, "total": 60}
 MODELS = {
@@ -30,6 +31,8 @@ MODELS = {
     "claude-endless": "mock-endless",
 }
 OPERATOR_HEADERS = {"Anthropic-Version": "2023-01-01", "x-gateway-tag": "blue"}
+HOSTILE_KEY = "sk-ant-hostile-0123456789abcdefghijklmnop"
+HOSTILE_SCENARIOS = ("fail-401", "fail-429", "fail-500")
 RELAY_PING = b'event: ping\ndata: {"type":"ping"}\n\n'
 
 
@@ -74,12 +77,27 @@ def claude_config(base_url: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def relay(faults: FaultAnthropic, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    running = start_relay(
-        claude_config(faults.base_url),
-        tmp_path_factory.mktemp("pump"),
-        LLMRELAY_ADMIN_KEY=ADMIN_KEY,
-    )
+def hostile() -> Iterator[HostileUpstream]:
+    mock = HostileUpstream()
+    mock.start()
+    yield mock
+    mock.stop()
+
+
+@pytest.fixture(scope="module")
+def relay(
+    faults: FaultAnthropic, hostile: HostileUpstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Any]:
+    config = claude_config(faults.base_url)
+    config["providers"]["hostile"] = {
+        "type": "anthropic",
+        "base_url": hostile.url,
+        "api_key": HOSTILE_KEY,
+        "timeouts": TIMEOUTS,
+    }
+    for scenario in HOSTILE_SCENARIOS:
+        config["models"][f"claude-{scenario}"] = {"provider": "hostile", "upstream_model": scenario}
+    running = start_relay(config, tmp_path_factory.mktemp("pump"), LLMRELAY_ADMIN_KEY=ADMIN_KEY)
     yield running
     stop_relay(running)
 
@@ -172,7 +190,7 @@ def dechunk(data: bytes) -> tuple[bytes, bool]:
 def test_streams_in_a_row_share_one_upstream_connection(
     relay: RunningRelay, claude: anthropic.Anthropic, faults: FaultAnthropic
 ) -> None:
-    before = len(faults.peers)
+    before = len(faults.connections)
     for turn in range(3):
         with claude.messages.stream(
             model="claude-echo",
@@ -182,8 +200,8 @@ def test_streams_in_a_row_share_one_upstream_connection(
             answer = stream.get_final_message()
         assert answer.content[0].text == f"echo: again {turn}"
         assert answer.usage.output_tokens > 0
-    assert len(faults.peers) - before == 3
-    assert len(set(faults.peers[before:])) == 1, "each stream opened a connection of its own"
+    assert len(faults.connections) - before == 3
+    assert len(set(faults.connections[before:])) == 1, "each stream opened a connection"
     status = httpx.get(relay.url + "/readyz", headers=ADMIN).json()["providers"]["claude"]
     assert status["connections_idle"] >= 1 and status["connections_in_use"] == 0
 
@@ -294,13 +312,13 @@ def test_a_connection_the_upstream_closed_while_idle_is_replaced(
 ) -> None:
     """The upstream drops a kept-alive connection as the next request arrives on it (as one
     that closed it while idle would): the request goes again on a new connection, unseen."""
-    before = len(faults.peers)
+    before = len(faults.connections)
     for turn in range(2):
         with claude.messages.stream(
             model="claude-drop", max_tokens=50, messages=[{"role": "user", "content": f"t{turn}"}]
         ) as stream:
             assert stream.get_final_message().content[0].text == f"echo: t{turn}"
-    first, dropped, again = faults.peers[before:]
+    first, dropped, again = faults.connections[before:]
     assert first == dropped != again
 
 
@@ -364,3 +382,18 @@ def test_a_deployment_silent_after_its_headers_is_replaced_unseen(
     tried = [request.body["model"] for request in faults.received[before:]]
     assert tried == ["mock-silent-start", "claude-sonnet-4-6"]
     wait_until(lambda: faults.open_streams == 0, timeout=10)
+
+
+@pytest.mark.parametrize("scenario", HOSTILE_SCENARIOS)
+def test_a_refusal_that_echoes_the_key_reaches_the_client_scrubbed(
+    relay: RunningRelay, key: str, scenario: str
+) -> None:
+    """An upstream whose error echoes the relay's key in every field, in every form: the
+    streamed request gets the whole request's status and error type, with no form of the key
+    in it (the messages differ only by the request id the upstream echoes too)."""
+    whole = post(relay, key, {**ask(f"claude-{scenario}"), "stream": False})
+    streamed = post(relay, key, ask(f"claude-{scenario}"))
+    assert streamed.status_code == whole.status_code >= 400
+    assert streamed.json()["error"]["type"] == whole.json()["error"]["type"]
+    text = streamed.text + str(streamed.headers)
+    assert not [form for form in leak_forms(HOSTILE_KEY) if form in text]

@@ -1,5 +1,5 @@
 """The Anthropic mock (tests/mocks/anthropic_upstream.py), with what a pass-through's wire
-can meet: every request's client address is recorded (one per connection the relay opened),
+can meet: the connection every request came on is recorded (`connections`),
 streams still open are counted, and these upstream models misbehave at the connection level,
 in Anthropic's event format (https://docs.anthropic.com/en/api/messages-streaming), every
 request recorded as the plain mock records them:
@@ -28,13 +28,17 @@ from tests.mocks.anthropic_upstream import MockAnthropic, ReceivedRequest, messa
 
 BULK_EVENTS = 1200
 BULK_PIECE = "lorem ipsum dolor sit amet " * 600
-"""16 KB of text a delta: 1,200 of them are about 20 MB, more than the sockets between the
-mock and a client that does not read can hold."""
+"""16 KB of text a delta: 1,200 of them are about 20 MB, far more than the sockets between
+the mock and a client hold, so a relay that did not hold its upstream back would buffer most
+of it."""
 
 
 @dataclass
 class FaultAnthropic(MockAnthropic):
-    peers: list[tuple[str, int]] = field(default_factory=list)
+    connections: list[int] = field(default_factory=list)
+    """The connection each request came on, numbered in the order they were opened."""
+    _numbers: dict[int, tuple[Any, int]] = field(default_factory=dict)
+    """Each connection's handler (held, so no other takes its id) and number, by id."""
     open_streams: int = 0
     bulk_sent: bytes = b""
 
@@ -43,9 +47,11 @@ class FaultAnthropic(MockAnthropic):
         return self.url
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:
-        peer = request.transport.get_extra_info("peername")[:2]
-        reused = peer in self.peers
-        self.peers.append(peer)
+        key = id(request.protocol)  # aiohttp's handler: one per connection
+        reused = key in self._numbers
+        if not reused:
+            self._numbers[key] = (request.protocol, len(self._numbers) + 1)
+        self.connections.append(self._numbers[key][1])
         model = (await request.json()).get("model")
         if model == "mock-drop-reused" and reused:
             request.transport.abort()

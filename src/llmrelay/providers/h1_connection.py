@@ -117,7 +117,9 @@ class H1Connection(asyncio.Protocol):
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
             self.abort()
-            handler.lost(exc)
+            handler.read_end()  # what came whole before the fault still goes
+            if not self.complete:  # (else only what followed the answer is dropped)
+                handler.lost(exc)
             return
         if self.handler is handler:
             handler.read_end()

@@ -5,13 +5,15 @@ request's scope under `WIRE_SCOPE_KEY`. The response still starts and ends throu
 `send`, so uvicorn's own state for the exchange stays right; in between, a pump may write
 the body's chunks (HTTP/1.1 chunked framing, RFC 9112 section 7.1, as uvicorn frames them)
 to the socket itself, from the upstream's read callbacks, and hears of the socket's flow
-control through a `FlowListener`. Under another server the key is absent, and the body goes
-through `send` as usual.
+control through a `FlowListener`; and a request hears at once that its client left
+(`watch`). Under another server the key is absent, and the body goes through `send` and the
+disconnect through `receive` as usual.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any, Protocol
 
 WIRE_SCOPE_KEY = "llmrelay.wire"
@@ -30,6 +32,7 @@ class FlowListener(Protocol):
 
 class ListenedProtocol(Protocol):
     flow_listener: FlowListener | None
+    lost_callback: Callable[[], None] | None
 
 
 class ClientWire:
@@ -61,3 +64,7 @@ class ClientWire:
 
     def close_body(self) -> None:
         self.protocol.flow_listener = None
+
+    def watch(self, lost: Callable[[], None] | None) -> None:
+        """Call `lost` when the client connection closes (None: no longer)."""
+        self.protocol.lost_callback = lost

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from llmrelay.metering.exchange import Exchange
+from llmrelay.wire.client_wire import ClientWire
 
 WATCH_AFTER_SECONDS = 0.02
 """Requests that finish sooner never pay for a watcher task (most relayed calls do)."""
@@ -15,14 +16,19 @@ WATCH_AFTER_SECONDS = 0.02
 
 @contextlib.asynccontextmanager
 async def cancel_on_disconnect(
-    receive: Any, exchange: Exchange, abort: Callable[[], None] | None
+    receive: Any,
+    exchange: Exchange,
+    abort: Callable[[], None] | None,
+    wire: ClientWire | None = None,
 ) -> AsyncIterator[Callable[[str], None]]:
     """Cancel the work (and so the upstream call) the moment the client goes away.
 
-    The watcher starts only once the request has run for `WATCH_AFTER_SECONDS`; a client that
-    left before then is noticed at that moment, since `receive()` then answers at once.
+    Under the relay's own server protocol (`wire`), the connection's loss is heard from it
+    directly. Elsewhere a watcher task waits on `receive()`; it starts only once the request
+    has run for `WATCH_AFTER_SECONDS`, and a client that left before then is noticed at that
+    moment, since `receive()` then answers at once.
     Yields `abandon(code)`: give up on a client that is there but no longer reading (its
-    connection is aborted, which the watcher then sees as a disconnect).
+    connection is aborted, which is then heard as a disconnect).
     """
     task = asyncio.current_task()
     assert task is not None
@@ -52,7 +58,13 @@ async def cancel_on_disconnect(
         else:
             cancel()
 
-    timer = loop.call_later(WATCH_AFTER_SECONDS, start_watching)
+    timer: asyncio.TimerHandle | None = None
+    if wire is None:
+        timer = loop.call_later(WATCH_AFTER_SECONDS, start_watching)
+    elif wire.gone:
+        loop.call_soon(cancel)
+    else:
+        wire.watch(cancel)
     try:
         yield abandon
     except asyncio.CancelledError:
@@ -60,6 +72,9 @@ async def cancel_on_disconnect(
             raise
         task.uncancel()
     finally:
-        timer.cancel()
+        if timer is not None:
+            timer.cancel()
+        if wire is not None:
+            wire.watch(None)
         if watcher is not None:
             watcher.cancel()
