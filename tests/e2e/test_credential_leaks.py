@@ -265,3 +265,18 @@ def test_the_ledger_and_the_log_hold_no_credential(hostile: Hostile) -> None:
     log = relay.log()
     assert "failed (5xx)" in log  # the upstream failures were logged, with their messages
     assert_clean("the relay's log", log)
+
+
+ANTHROPIC_CALLS = [call for call in CALLS if call[0] == "anthropic"]
+
+
+@pytest.mark.parametrize("call", ANTHROPIC_CALLS, ids=lambda call: model_name(*call))
+def test_a_passed_through_answer_holds_no_credential(hostile: Hostile, call: Call) -> None:
+    """The Messages door to an `anthropic` provider passes the upstream's bytes on: its error
+    answers, and the in-band `error` events of its streams, are scrubbed all the same.
+    (Run last: its requests are not in the ledger counts above.)"""
+    body = {"model": model_name(*call), "max_tokens": 20, "messages": HELLO, "stream": call[2]}
+    headers = {"x-api-key": hostile.key["key"], "anthropic-version": "2023-06-01"}
+    url = hostile.relay.url + "/v1/messages"
+    response = httpx.post(url, json=body, headers=headers, timeout=30)
+    assert_clean(f"/v1/messages {model_name(*call)}", response.text)

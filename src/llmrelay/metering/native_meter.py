@@ -47,13 +47,18 @@ class NativeStreamMeter(abc.ABC):
         self._unread: list[bytes] = []
         self._unread_bytes = 0
 
+    def marked(self, events: bytes) -> bool:
+        """Whether `events` may hold one of the events `marks` names: the upstream's own
+        words (usage, a stop reason, an error) rather than the model's text."""
+        if events.startswith(self.quiet) and events.find(b"\n\n") == len(events) - 2:
+            return False  # one text delta alone: most reads
+        return any(mark in events for mark in self.marks)
+
     def feed(self, events: bytes) -> None:
         """Whole SSE events, as they go to the client."""
-        if not (events.startswith(self.quiet) and events.find(b"\n\n") == len(events) - 2):
-            for mark in self.marks:
-                if mark in events:
-                    self._read_events(events)
-                    return
+        if self.marked(events):
+            self._read_events(events)
+            return
         self._unread.append(events)
         self._unread_bytes += len(events)
         if self._unread_bytes > UNREAD_LIMIT:

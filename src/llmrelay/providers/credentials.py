@@ -120,6 +120,14 @@ class Scrubber:
         pieces.append(text[done:])
         return "".join(pieces)
 
+    def data(self, data: bytes) -> bytes:
+        """`data` (UTF-8, as passed through from an upstream) scrubbed; itself if clean."""
+        if self._runs is None:
+            return data
+        text = data.decode("utf-8", "surrogateescape")
+        clean = self(text)
+        return data if clean is text else clean.encode("utf-8", "surrogateescape")
+
     def _find(self, folded: str, start: int, end: int, spans: list[list[int]]) -> None:
         """Add the spans of `folded[start:end]` covered by windows of a credential."""
         windows = self._windows

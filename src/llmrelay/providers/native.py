@@ -96,7 +96,21 @@ async def complete_native(
     answer = await provider.read_json(response, call.timeouts)
     if not isinstance(answer, dict):
         raise provider.malformed("an unexpected response")
-    return answer
+    return scrubbed_answer(provider, answer)
+
+
+MODEL_OUTPUT = ("content", "output")
+"""The fields of a whole answer that are the model's own writing (Anthropic's `content`, the
+Responses API's `output`), passed on as they came; the rest is the upstream's words."""
+
+
+def scrubbed_answer(provider: HttpProvider, answer: dict[str, Any]) -> dict[str, Any]:
+    """The answer with any credential the upstream quoted outside the model's output (in a
+    stop reason, an error) masked, as every other answer the relay gives is."""
+    rest = {name: value for name, value in answer.items() if name not in MODEL_OUTPUT}
+    raw = orjson.dumps(rest)
+    clean = provider.scrubber.data(raw)
+    return answer if clean is raw else {**answer, **orjson.loads(clean)}
 
 
 async def open_native(

@@ -77,6 +77,8 @@ class Pump:
     # -- EventSink: the upstream's side ------------------------------------------------
 
     def events(self, events: bytes) -> None:
+        if self.meter.marked(events):  # an error or a stop reason may quote a credential
+            events = self.stream.provider.scrubber.data(events)
         if self.held is not None:
             self.held += events
             return

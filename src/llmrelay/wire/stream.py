@@ -177,9 +177,12 @@ async def relay_raw(
     async def frames() -> AsyncIterator[bytes]:
         kept = keep is None
         events, following = stream.first, stream.rest.__anext__
+        scrub = stream.inner.provider.scrubber.data
         keepalive.frame = encoder.ping  # the upstream's first events are going out
         while True:
             if events:
+                if meter.marked(events):  # an error or a stop reason may quote a secret
+                    events = scrub(events)
                 meter.feed(events)
                 if not kept and meter.final is not None:
                     kept = True
