@@ -80,6 +80,10 @@ def encoded_forms(secret: str) -> set[str]:
     return {form for form in forms if len(form) >= WINDOW}
 
 
+PROTOCOL_WORD = re.compile(r"[a-z_.]+")
+"""A string value that is a word of the protocol (a type, a status, a stop reason)."""
+
+
 class Scrubber:
     """Hides every configured credential in a text; built once per provider.
 
@@ -120,13 +124,22 @@ class Scrubber:
         pieces.append(text[done:])
         return "".join(pieces)
 
-    def data(self, data: bytes) -> bytes:
-        """`data` (UTF-8, as passed through from an upstream) scrubbed; itself if clean."""
-        if self._runs is None:
-            return data
-        text = data.decode("utf-8", "surrogateescape")
-        clean = self(text)
-        return data if clean is text else clean.encode("utf-8", "surrogateescape")
+    def values(self, value: Any) -> bool:
+        """Scrub, in place, every string value (not key) of a passed-through JSON value, at
+        any depth, but a bare protocol word (`response.created`, `end_turn`: lowercase
+        letters, `.` and `_` only), so that a credential sharing 8 characters with one cannot
+        break the protocol. True if any string changed."""
+        changed = False
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            if isinstance(item, str):
+                if not PROTOCOL_WORD.fullmatch(item):
+                    clean = self(item)
+                    if clean is not item:
+                        value[key], changed = clean, True
+            elif isinstance(item, dict | list) and self.values(item):
+                changed = True
+        return changed
 
     def _find(self, folded: str, start: int, end: int, spans: list[list[int]]) -> None:
         """Add the spans of `folded[start:end]` covered by windows of a credential."""

@@ -20,7 +20,7 @@ import orjson
 from llmrelay.providers.base import UpstreamCall, upstream_timeout
 from llmrelay.providers.direct_stream import DirectStream, open_direct
 from llmrelay.providers.http_upstream import HttpProvider, stream_read_error
-from llmrelay.providers.sse_reader import complete_event_end
+from llmrelay.providers.sse_reader import complete_event_end, split_events
 
 
 @dataclass(slots=True)
@@ -105,12 +105,29 @@ Responses API's `output`), passed on as they came; the rest is the upstream's wo
 
 
 def scrubbed_answer(provider: HttpProvider, answer: dict[str, Any]) -> dict[str, Any]:
-    """The answer with any credential the upstream quoted outside the model's output (in a
-    stop reason, an error) masked, as every other answer the relay gives is."""
+    """The answer with any credential the upstream quoted in its own words (an error, a stop
+    reason) masked, as every other answer the relay gives is; the model's output as it came."""
     rest = {name: value for name, value in answer.items() if name not in MODEL_OUTPUT}
-    raw = orjson.dumps(rest)
-    clean = provider.scrubber.data(raw)
-    return answer if clean is raw else {**answer, **orjson.loads(clean)}
+    return {**answer, **rest} if provider.scrubber.values(rest) else answer
+
+
+def scrubbed_events(provider: HttpProvider, events: bytes) -> bytes:
+    """A passed-through read whose events may hold the upstream's own words (an error, a
+    stop reason): those words scrubbed; the read's bytes as they came when nothing was found."""
+    parsed, _ = split_events(events)
+    out: list[bytes] = []
+    changed = False
+    for event in parsed:
+        try:
+            data = orjson.loads(event.data)
+        except orjson.JSONDecodeError:
+            data = None
+        if isinstance(data, dict | list) and provider.scrubber.values(data):
+            changed = True
+        head = b"event: " + event.event.encode() + b"\n" if event.event else b""
+        body = orjson.dumps(data) if data is not None else event.data.encode()
+        out.append(head + b"data: " + body + b"\n\n")
+    return b"".join(out) if changed else events
 
 
 async def open_native(

@@ -31,6 +31,7 @@ from llmrelay.metering.native_meter import NativeStreamMeter
 from llmrelay.protocol.errors import RelayError, internal_error
 from llmrelay.providers.base import UpstreamError
 from llmrelay.providers.direct_stream import DirectStream
+from llmrelay.providers.native import scrubbed_events
 from llmrelay.wire.body import ClientGone
 from llmrelay.wire.client_wire import ClientWire
 from llmrelay.wire.stream import KeepAlive, end_raw
@@ -78,7 +79,7 @@ class Pump:
 
     def events(self, events: bytes) -> None:
         if self.meter.marked(events):  # an error or a stop reason may quote a credential
-            events = self.stream.provider.scrubber.data(events)
+            events = scrubbed_events(self.stream.provider, events)
         if self.held is not None:
             self.held += events
             return

@@ -23,7 +23,7 @@ from llmrelay.protocol.errors import RelayError, internal_error
 from llmrelay.protocol.think_tags import ThinkTagFolder
 from llmrelay.providers.base import ChunkStream, upstream_timeout
 from llmrelay.providers.http_upstream import stream_cut
-from llmrelay.providers.native import PrimedRawStream
+from llmrelay.providers.native import PrimedRawStream, scrubbed_events
 from llmrelay.wire.sse import PING
 
 if TYPE_CHECKING:
@@ -177,12 +177,12 @@ async def relay_raw(
     async def frames() -> AsyncIterator[bytes]:
         kept = keep is None
         events, following = stream.first, stream.rest.__anext__
-        scrub = stream.inner.provider.scrubber.data
+        provider = stream.inner.provider
         keepalive.frame = encoder.ping  # the upstream's first events are going out
         while True:
             if events:
                 if meter.marked(events):  # an error or a stop reason may quote a secret
-                    events = scrub(events)
+                    events = scrubbed_events(provider, events)
                 meter.feed(events)
                 if not kept and meter.final is not None:
                     kept = True
