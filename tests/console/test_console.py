@@ -389,13 +389,14 @@ def test_admin_creates_a_key_the_customer_streams_an_answer_and_usage_shows_it(
     nav.get_by_role("link", name="Usage", exact=True).click()
     log = page.get_by_role("region", name="Request log")
     refresh = page.get_by_role("button", name="Refresh")
+    assert messages_id is not None
+    # The ledger writes in batches: refresh until the newest request (the Messages one) is in.
     for _ in range(30):
-        if log.get_by_text(request_id).count():
+        if log.get_by_text(request_id).count() and log.get_by_text(messages_id.group(0)).count():
             break
         page.wait_for_timeout(500)
         refresh.click()
     expect(log.get_by_text(request_id)).to_be_visible()
-    assert messages_id is not None
     door_row = log.get_by_role("row", name=re.compile(messages_id.group(0)))
     expect(door_row).to_contain_text("Anthropic Messages")
     expect(page.get_by_role("button", name="By key")).to_have_count(0)
