@@ -29,11 +29,13 @@ from llmrelay.protocol.json_body import claimed_model, parse_json_object
 from llmrelay.protocol.reasoning import ReasoningIntent
 from llmrelay.protocol.think_tags import ThinkTagFolder, fold_message
 from llmrelay.providers.base import UpstreamCall, UpstreamError
+from llmrelay.providers.direct_chunks import DirectChunks
 from llmrelay.providers.direct_stream import DirectStream
 from llmrelay.providers.native import NativeRequest, PrimedRawStream
 from llmrelay.routing.catalog import Deployment, ResolvedModel
 from llmrelay.routing.router import failure_kind
 from llmrelay.wire.body import ClientGone, read_body
+from llmrelay.wire.chunk_pump import relay_direct_chunks
 from llmrelay.wire.client_wire import WIRE_SCOPE_KEY, ClientWire
 from llmrelay.wire.disconnect import cancel_on_disconnect
 from llmrelay.wire.pump import relay_direct
@@ -254,9 +256,21 @@ class Pipeline:
         else:
             meter = StreamMeter(self.relay.tokens, messages)
             folder = ThinkTagFolder() if call.model.think_tags else None
-            error = await relay_stream(stream, send, exchange, meter, encoder, keepalive, folder)
+            if isinstance(stream, DirectChunks):
+                assert wire is not None
+                error = await relay_direct_chunks(
+                    stream, wire, send, exchange, meter, encoder, keepalive, folder
+                )
+            else:
+                error = await relay_stream(
+                    stream, send, exchange, meter, encoder, keepalive, folder
+                )
         if isinstance(error, UpstreamError) and failure_kind(error) and error.health_failure:
             deployment.breaker.failed(None, error)  # too late to retry, not to learn
+
+
+Opened = PrimedStream | PrimedRawStream | DirectStream | DirectChunks
+"""A stream whose first token came: `prime`d, on aiohttp or on the relay's own client."""
 
 
 class _StreamOpener:
@@ -280,19 +294,20 @@ class _StreamOpener:
         self.exchange = exchange
         self.headers = headers
         self.direct = direct
-        """A pass-through may be pumped straight to the client's socket (wire/pump.py)."""
+        """A stream may be pumped straight to the client's socket (wire/pump.py)."""
         self.keepalive: KeepAlive | None = None
 
-    async def open(self, deployment: Deployment) -> PrimedStream | PrimedRawStream | DirectStream:
+    async def open(self, deployment: Deployment) -> Opened:
         call = self.attempts.call(deployment)
+        call.direct = self.direct
         native = self.attempts.native(deployment)
-        primed: PrimedStream | PrimedRawStream | DirectStream
+        primed: Opened
         if native is not None:
             stream: Any = await deployment.provider.open_native(call, native, self.direct)
             primed = stream if isinstance(stream, DirectStream) else PrimedRawStream(stream)
         else:
             stream = await self.attempts.door.open_upstream(deployment.provider, call)
-            primed = PrimedStream(stream)
+            primed = stream if isinstance(stream, DirectChunks) else PrimedStream(stream)
         if self.keepalive is None:
             await self._start_response()
         timeouts = call.timeouts or deployment.provider.config.timeouts  # type: ignore[attr-defined]

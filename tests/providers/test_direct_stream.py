@@ -5,25 +5,20 @@ and its end are what a pump would get."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 import pytest
 
-from llmrelay.config import AnthropicProvider as AnthropicConfig
 from llmrelay.protocol.request import parse_chat_request
 from llmrelay.providers.anthropic import AnthropicProvider
 from llmrelay.providers.base import UpstreamCall, UpstreamError
 from llmrelay.providers.native import NativeRequest, open_native
+from tests.providers.h1_upstream import Upstream, chunked
 
 START = b'event: message_start\ndata: {"type":"message_start"}\n\n'
 STOP = b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
 HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-
-
-def chunked(*pieces: bytes) -> bytes:
-    return b"".join(b"%x\r\n%b\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
 
 
 class Sink:
@@ -38,54 +33,6 @@ class Sink:
 
     def ended(self, error: UpstreamError | None) -> None:
         self.end.set_result(error)
-
-
-class Upstream:
-    """Answers each request on a connection with the next of `answers`, then (with
-    `close`) closes the connection."""
-
-    def __init__(self, answers: list[bytes], close: bool = False) -> None:
-        self.answers = answers
-        self.close = close
-        self.connections = 0
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        while self.answers:
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = next(
-                int(line.split(b":")[1])
-                for line in head.lower().split(b"\r\n")
-                if line.startswith(b"content-length")
-            )
-            await reader.readexactly(length)
-            writer.write(self.answers.pop(0))
-            await writer.drain()
-            if self.close:
-                break
-        writer.close()
-
-
-@pytest.fixture
-async def serve() -> AsyncIterator[Any]:
-    servers: list[asyncio.Server] = []
-    providers: list[AnthropicProvider] = []
-
-    async def start(upstream: Upstream) -> AnthropicProvider:
-        server = await asyncio.start_server(upstream.handle, "127.0.0.1", 0)
-        servers.append(server)
-        port = server.sockets[0].getsockname()[1]
-        config = AnthropicConfig(api_key="sk-ant-test", base_url=f"http://127.0.0.1:{port}")
-        provider = AnthropicProvider("up", config)
-        await provider.start()
-        providers.append(provider)
-        return provider
-
-    yield start
-    for provider in providers:
-        await provider.close()
-    for server in servers:
-        server.close()
 
 
 async def stream_of(provider: AnthropicProvider) -> tuple[bytes, UpstreamError | None]:

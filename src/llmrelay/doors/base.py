@@ -26,6 +26,7 @@ from llmrelay.wire.sse import PING
 
 if TYPE_CHECKING:
     from llmrelay.providers.base import ChunkStream, Provider
+    from llmrelay.providers.direct_chunks import DirectChunks
     from llmrelay.relay import Relay
     from llmrelay.store.keys import ApiKey
 
@@ -147,7 +148,9 @@ class Door(abc.ABC):
         door's protocol is another operation: embeddings, say)."""
         return await provider.complete(call)
 
-    async def open_upstream(self, provider: Provider, call: UpstreamCall) -> ChunkStream:
+    async def open_upstream(
+        self, provider: Provider, call: UpstreamCall
+    ) -> ChunkStream | DirectChunks:
         """The upstream operation behind a stream (a chat completion's, unless the door's
         protocol is another operation)."""
         return await provider.open_stream(call)

@@ -20,6 +20,7 @@ from llmrelay.protocol.legacy_completion import completion_request_from
 from llmrelay.protocol.text_completion import text_choice
 from llmrelay.protocol.usage import Usage
 from llmrelay.providers.base import ChunkStream, Provider, UpstreamCall
+from llmrelay.providers.direct_chunks import DirectChunks
 from llmrelay.wire.sse import DONE, data_frame
 
 
@@ -40,7 +41,9 @@ class CompletionsDoor(Door):
     async def call_upstream(self, provider: Provider, call: UpstreamCall) -> dict[str, Any]:
         return await provider.complete_text(call)
 
-    async def open_upstream(self, provider: Provider, call: UpstreamCall) -> ChunkStream:
+    async def open_upstream(
+        self, provider: Provider, call: UpstreamCall
+    ) -> ChunkStream | DirectChunks:
         return await provider.open_text_stream(call)
 
     def render(self, inbound: Inbound, answer: dict[str, Any], usage: Usage) -> dict[str, Any]:

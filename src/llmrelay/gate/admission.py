@@ -36,7 +36,6 @@ from llmrelay.store.keys import ApiKey
 log = logging.getLogger("llmrelay.gate")
 
 
-
 @dataclass(slots=True)
 class Admission:
     """What a request holds while it runs; given back by `Gate.release`."""

@@ -18,8 +18,10 @@ from llmrelay.providers.anthropic_request import build_request
 from llmrelay.providers.anthropic_response import completion_from_message, map_anthropic_error
 from llmrelay.providers.anthropic_stream import AnthropicEvents
 from llmrelay.providers.base import ChunkStream, UpstreamCall, UpstreamError
+from llmrelay.providers.direct_answer import post_json
+from llmrelay.providers.direct_chunks import DirectChunks, open_chunks
 from llmrelay.providers.direct_stream import DirectStream
-from llmrelay.providers.http_upstream import HttpProvider, SSEChunkStream
+from llmrelay.providers.http_upstream import HttpProvider
 from llmrelay.providers.native import NativeRequest, RawStream, complete_native, open_native
 
 MESSAGES = "anthropic-messages"
@@ -55,21 +57,12 @@ class AnthropicProvider(HttpProvider):
 
     async def complete(self, call: UpstreamCall) -> dict[str, Any]:
         translated = build_request(call, stream=False)
-        response = await self.post(
-            self.url,
-            orjson.dumps(translated.body),
-            call,
-        )
-        answer = await self.read_json(response, call.timeouts)
+        answer = await post_json(self, self.url, orjson.dumps(translated.body), call)
         if not isinstance(answer, dict) or not isinstance(answer.get("content"), list):
             raise self.malformed("an unexpected response")
         return completion_from_message(answer, translated.json_mode)
 
-    async def open_stream(self, call: UpstreamCall) -> ChunkStream:
+    async def open_stream(self, call: UpstreamCall) -> ChunkStream | DirectChunks:
         translated = build_request(call, stream=True)
-        response = await self.post(
-            self.url,
-            orjson.dumps(translated.body),
-            call,
-        )
-        return SSEChunkStream(self, response, AnthropicEvents(self, translated.json_mode), call)
+        events = AnthropicEvents(self, translated.json_mode)
+        return await open_chunks(self, self.url, orjson.dumps(translated.body), call, events)

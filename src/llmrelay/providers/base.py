@@ -11,13 +11,16 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from llmrelay.config import ModelConfig, Timeouts
 from llmrelay.protocol.error_codes import UPSTREAM_ERROR_CODES, UPSTREAM_ERROR_TYPES, error_type
 from llmrelay.protocol.errors import RelayError
 from llmrelay.protocol.reasoning import ReasoningIntent
 from llmrelay.protocol.request import ChatRequest
+
+if TYPE_CHECKING:
+    from llmrelay.providers.direct_chunks import DirectChunks
 
 
 @dataclass(slots=True)
@@ -34,6 +37,9 @@ class UpstreamCall:
     max_tokens: int | None = None
     """The answer's cap: the client's `max_tokens`, or the one its budget reservation
     assumed (the client set none, and the upstream must not write past what was reserved)."""
+    direct: bool = False
+    """A stream may be read on the relay's own client and pumped to the client's socket from
+    its read callbacks (`providers.direct_chunks`, `wire/pump.py`)."""
 
     def __post_init__(self) -> None:
         if self.max_tokens is None:
@@ -160,8 +166,9 @@ class Provider(abc.ABC):
         """A whole `chat.completion` object, `usage` included when the upstream reported it."""
 
     @abc.abstractmethod
-    async def open_stream(self, call: UpstreamCall) -> ChunkStream:
-        """Connect and return once the upstream accepted the request (so errors are statuses)."""
+    async def open_stream(self, call: UpstreamCall) -> ChunkStream | DirectChunks:
+        """Connect and return once the upstream accepted the request (so errors are statuses);
+        with `call.direct`, a `providers.direct_chunks.DirectChunks` where the provider can."""
 
     async def embed(self, call: UpstreamCall) -> dict[str, Any]:
         """Embeddings of the call's inputs: `{"data": [{"index", "embedding": [floats] or
@@ -174,7 +181,7 @@ class Provider(abc.ABC):
         the text. Providers that can override it; the rest refuse with a 400."""
         raise unsupported_operation(call, "legacy completions (/v1/completions)")
 
-    async def open_text_stream(self, call: UpstreamCall) -> ChunkStream:
+    async def open_text_stream(self, call: UpstreamCall) -> ChunkStream | DirectChunks:
         """A legacy completion's stream, as `chat.completion.chunk`s (see `complete_text`)."""
         raise unsupported_operation(call, "legacy completions (/v1/completions)")
 
@@ -195,3 +202,18 @@ def serves(provider: Provider, endpoint: str) -> bool:
     if operation is None:
         return provider.chats
     return getattr(type(provider), operation) is not getattr(Provider, operation)
+
+
+def carries_token(chunks: list[dict[str, Any]]) -> bool:
+    """Some choice has a finish reason or a delta with anything but its role: a first token.
+    (A role-only chunk, or a usage chunk, is not one.)"""
+    for chunk in chunks:
+        for choice in chunk.get("choices") or ():
+            if not isinstance(choice, dict):
+                continue
+            delta = choice.get("delta")
+            if choice.get("finish_reason") or (
+                isinstance(delta, dict) and any(v for k, v in delta.items() if k != "role")
+            ):
+                return True
+    return False

@@ -17,7 +17,7 @@ import asyncio
 import functools
 import math
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from llmrelay.config import Timeouts
 from llmrelay.providers.base import UpstreamCall, UpstreamError, upstream_timeout
@@ -51,6 +51,9 @@ class _Stale(Exception):
 class DirectStream:
     """One upstream SSE answer, from its status line on. `first` holds the events `prime`
     waited for; after `start(sink)`, every later read's events go to `sink` at once."""
+
+    too_long = "the stream outlasted the total timeout"
+    too_quiet = "no data between chunks in time"
 
     def __init__(
         self,
@@ -116,6 +119,25 @@ class DirectStream:
             sink.events(self._extra)
         if self._end:
             sink.ended(self._end[0])
+
+    def take(self, sink: EventSink) -> None:
+        """Every read's events go to `sink` from now on, those that came already first, and
+        reading goes on (for a reader that primes itself: `DirectChunks`)."""
+        first = self._first
+        if first.done():
+            error = first.exception()
+            self.first = first.result() if error is None else b""
+            if error is not None or not self.first:  # it ended before any event came
+                self._sink = sink
+                sink.ended(error)  # type: ignore[arg-type]
+                return
+        else:
+            first.cancel()  # nobody waits for it now
+        self._sink = sink
+        if self.first:
+            sink.events(self.first)
+        self.start(sink)
+        self.resume()
 
     def pause(self) -> None:
         if not self._released:  # (a connection given back may be carrying another answer)
@@ -214,14 +236,13 @@ class DirectStream:
             self._deliver(self._buffer + b"\n\n")  # a last event without its blank line
         self._buffer = b""
         self._drop(keep=error is None)
-        if not self._first.done():
+        if self._sink is not None:
+            self._sink.ended(error)
+        elif not self._first.done():
             if error is None:
                 self._first.set_result(b"")
             else:
                 self._first.set_exception(error)
-            return
-        if self._sink is not None:
-            self._sink.ended(error)
         else:
             self._end.append(error)
 
@@ -276,11 +297,14 @@ class DirectStream:
         elif now >= self._first_due and not self._first.done():
             return "no first event in time"
         if now >= self._deadline:
-            return "the stream outlasted the total timeout"
+            return self.too_long
         reading = self.connection.reading and self._error_body is None and self.status.done()
         if reading and now - self._last_read >= self._gap:
-            return "no data between chunks in time"
+            return self.too_quiet
         return None
+
+
+Answer = TypeVar("Answer", bound=DirectStream)
 
 
 @functools.lru_cache(maxsize=64)
@@ -295,13 +319,14 @@ async def open_direct(
     payload: bytes,
     call: UpstreamCall,
     client_headers: Mapping[str, str] | None,
-) -> DirectStream:
+    kind: type[Answer] = DirectStream,  # type: ignore[assignment]
+) -> Answer:
     """POST `payload` and wait (within `first_token`) for a 200's headers; a non-200 raises
-    the provider's mapped error, as `HttpProvider.post` does."""
+    the provider's mapped error, as `HttpProvider.post` does. `kind` reads the answer."""
     timeouts = call.timeouts or provider.timeouts
     request = pool.request(_path(url), provider.request_headers(call, client_headers), payload)
     started = asyncio.get_running_loop().time()
-    stream = await _send(provider, pool, request, timeouts, started)
+    stream = await _send(provider, pool, request, timeouts, started, kind)
     status = await stream.status
     if status != 200:
         raw = await stream.error_body(read_gap(timeouts))
@@ -311,13 +336,18 @@ async def open_direct(
 
 
 async def _send(
-    provider: HttpProvider, pool: H1Pool, request: bytes, timeouts: Timeouts, started: float
-) -> DirectStream:
+    provider: HttpProvider,
+    pool: H1Pool,
+    request: bytes,
+    timeouts: Timeouts,
+    started: float,
+    kind: type[Answer],
+) -> Answer:
     """The request written on a pooled connection, its status line come: one the upstream
     had closed while idle is replaced by a new one (once)."""
     for _ in range(2):
         connection = pool.idle_one() or await _connect(provider, pool, timeouts, started)
-        stream = DirectStream(provider, pool, connection, timeouts, started)
+        stream = kind(provider, pool, connection, timeouts, started)
         connection.send(stream, request)
         try:
             await stream.status

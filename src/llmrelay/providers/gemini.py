@@ -19,10 +19,12 @@ from llmrelay.config import GeminiProvider as GeminiProviderConfig
 from llmrelay.config import ImagesConfig
 from llmrelay.protocol.embeddings import embedding_texts, requested_dimensions
 from llmrelay.providers.base import ChunkStream, UpstreamCall, UpstreamError
+from llmrelay.providers.direct_answer import post_json
+from llmrelay.providers.direct_chunks import DirectChunks, open_chunks
 from llmrelay.providers.gemini_request import build_body
 from llmrelay.providers.gemini_response import completion_from, map_gemini_error
 from llmrelay.providers.gemini_stream import GeminiEvents
-from llmrelay.providers.http_upstream import HttpProvider, SSEChunkStream
+from llmrelay.providers.http_upstream import HttpProvider
 from llmrelay.providers.images import ImageFetcher
 
 
@@ -58,16 +60,15 @@ class GeminiProvider(HttpProvider):
 
     async def complete(self, call: UpstreamCall) -> dict[str, Any]:
         payload = await self._payload(call)
-        response = await self.post(self.url(call.upstream_model, False), payload, call)
-        body = await self.read_json(response, call.timeouts)
+        body = await post_json(self, self.url(call.upstream_model, False), payload, call)
         if not isinstance(body, dict):
             raise self.malformed("an unexpected response")
         return completion_from(body, call.upstream_model)
 
-    async def open_stream(self, call: UpstreamCall) -> ChunkStream:
+    async def open_stream(self, call: UpstreamCall) -> ChunkStream | DirectChunks:
         payload = await self._payload(call)
-        response = await self.post(self.url(call.upstream_model, True), payload, call)
-        return SSEChunkStream(self, response, GeminiEvents(self, call.upstream_model), call)
+        url = self.url(call.upstream_model, True)
+        return await open_chunks(self, url, payload, call, GeminiEvents(self, call.upstream_model))
 
     async def embed(self, call: UpstreamCall) -> dict[str, Any]:
         """`batchEmbedContents`, one request per text; Gemini reports no usage, so the relay
@@ -81,8 +82,7 @@ class GeminiProvider(HttpProvider):
                 request["outputDimensionality"] = dimensions
             requests.append(request)
         url = self.url(call.upstream_model, False, "batchEmbedContents")
-        response = await self.post(url, orjson.dumps({"requests": requests}), call)
-        body = await self.read_json(response, call.timeouts)
+        body = await post_json(self, url, orjson.dumps({"requests": requests}), call)
         embeddings = body.get("embeddings") if isinstance(body, dict) else None
         if not isinstance(embeddings, list) or len(embeddings) != len(requests):
             raise self.malformed("an unexpected embeddings response")

@@ -209,6 +209,9 @@ class HttpProvider(Provider):
             raise upstream_unreachable(self.name, f"response cut ({type(exc).__name__})") from None
         finally:
             response.release()
+        return self.parse_json(raw)
+
+    def parse_json(self, raw: bytes) -> Any:
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:

@@ -18,6 +18,7 @@ import aiohttp
 import orjson
 
 from llmrelay.providers.base import UpstreamCall, upstream_timeout
+from llmrelay.providers.direct_answer import post_json
 from llmrelay.providers.direct_stream import DirectStream, open_direct
 from llmrelay.providers.http_upstream import HttpProvider, stream_read_error
 from llmrelay.providers.sse_reader import complete_event_end, split_events
@@ -92,8 +93,7 @@ async def complete_native(
 ) -> dict[str, Any]:
     """A whole answer in the door's protocol, as the upstream sent it."""
     payload = orjson.dumps({**native.body, "stream": False})
-    response = await provider.post(url, payload, call, native.headers)
-    answer = await provider.read_json(response, call.timeouts)
+    answer = await post_json(provider, url, payload, call, native.headers)
     if not isinstance(answer, dict):
         raise provider.malformed("an unexpected response")
     return scrubbed_answer(provider, answer)

@@ -21,11 +21,12 @@ from llmrelay.config import ModelConfig
 from llmrelay.config import OpenAIProvider as OpenAIProviderConfig
 from llmrelay.protocol.text_completion import chat_from_text, chunk_from_text
 from llmrelay.providers.base import ChunkStream, UpstreamCall, UpstreamError
+from llmrelay.providers.direct_answer import post_json
+from llmrelay.providers.direct_chunks import DirectChunks, open_chunks
 from llmrelay.providers.direct_stream import DirectStream
 from llmrelay.providers.http_upstream import (
     EventTranslator,
     HttpProvider,
-    SSEChunkStream,
     decode_json_event,
     for_client,
     stream_cut,
@@ -95,8 +96,7 @@ class OpenAICompatibleProvider(HttpProvider):
     async def embed(self, call: UpstreamCall) -> dict[str, Any]:
         body = dict(call.request.body)
         body["model"] = call.upstream_model
-        response = await self.post(self.embeddings_url, orjson.dumps(body), call)
-        answer = await self.read_json(response, call.timeouts)
+        answer = await post_json(self, self.embeddings_url, orjson.dumps(body), call)
         data = answer.get("data") if isinstance(answer, dict) else None
         if not isinstance(data, list) or not all(
             isinstance(item, dict) and isinstance(item.get("embedding"), list | str)
@@ -117,26 +117,19 @@ class OpenAICompatibleProvider(HttpProvider):
 
     async def complete_text(self, call: UpstreamCall) -> dict[str, Any]:
         payload = self._payload(call, False, cap_field="max_tokens")
-        response = await self.post(self.completions_url, payload, call)
-        body = await self.read_json(response, call.timeouts)
+        body = await post_json(self, self.completions_url, payload, call)
         if not isinstance(body, dict) or not isinstance(body.get("choices"), list):
             raise self.malformed("an unexpected response")
         return chat_from_text(body)
 
-    async def open_text_stream(self, call: UpstreamCall) -> ChunkStream:
+    async def open_text_stream(self, call: UpstreamCall) -> ChunkStream | DirectChunks:
         payload = self._payload(call, True, cap_field="max_tokens")
-        response = await self.post(self.completions_url, payload, call)
-        return SSEChunkStream(self, response, _OpenAITextEvents(self), call)
+        return await open_chunks(self, self.completions_url, payload, call, _OpenAITextEvents(self))
 
     async def complete(self, call: UpstreamCall) -> dict[str, Any]:
         if call.model.api == "responses":
             return await self._complete_responses(call)
-        response = await self.post(
-            self.url,
-            self._payload(call, False),
-            call,
-        )
-        body = await self.read_json(response, call.timeouts)
+        body = await post_json(self, self.url, self._payload(call, False), call)
         if not isinstance(body, dict) or not isinstance(body.get("choices"), list):
             raise self.malformed("an unexpected response")
         for choice in body["choices"]:
@@ -144,23 +137,17 @@ class OpenAICompatibleProvider(HttpProvider):
                 normalise_reasoning(choice["message"])
         return body
 
-    async def open_stream(self, call: UpstreamCall) -> ChunkStream:
+    async def open_stream(self, call: UpstreamCall) -> ChunkStream | DirectChunks:
         if call.model.api == "responses":
             payload = orjson.dumps(responses_body(call, stream=True))
-            response = await self.post(self.responses_url, payload, call)
-            return SSEChunkStream(self, response, ResponsesEvents(self), call)
-        response = await self.post(
-            self.url,
-            self._payload(call, True),
-            call,
-        )
-        return SSEChunkStream(self, response, _OpenAIEvents(self), call)
+            return await open_chunks(self, self.responses_url, payload, call, ResponsesEvents(self))
+        payload = self._payload(call, True)
+        return await open_chunks(self, self.url, payload, call, _OpenAIEvents(self))
 
     async def _complete_responses(self, call: UpstreamCall) -> dict[str, Any]:
         """A chat request for a model served on the Responses API only (its `api`)."""
         payload = orjson.dumps(responses_body(call, stream=False))
-        response = await self.post(self.responses_url, payload, call)
-        answer = await self.read_json(response, call.timeouts)
+        answer = await post_json(self, self.responses_url, payload, call)
         if not isinstance(answer, dict) or not isinstance(answer.get("output"), list):
             raise self.malformed("an unexpected response")
         if answer.get("status") == "failed":

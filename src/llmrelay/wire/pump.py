@@ -24,12 +24,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from llmrelay.metering.exchange import Exchange
 from llmrelay.metering.native_meter import NativeStreamMeter
 from llmrelay.protocol.errors import RelayError, internal_error
-from llmrelay.providers.base import UpstreamError
+from llmrelay.protocol.usage import Usage
 from llmrelay.providers.direct_stream import DirectStream
 from llmrelay.providers.native import scrubbed_events
 from llmrelay.wire.body import ClientGone
@@ -42,29 +42,35 @@ if TYPE_CHECKING:
 log = logging.getLogger("llmrelay.stream")
 
 Keep = Callable[[dict[str, Any]], Awaitable[None]]
+KeepFinal = Callable[[], Awaitable[None]]
 _CLIENT = 1
 """Reads held because the client's socket is full."""
 _KEEP = 2
 """Reads held while the answer is being stored."""
 
 
-class Pump:
-    """The `EventSink` of a `DirectStream` and the `FlowListener` of the client's socket."""
+class PumpedStream(Protocol):
+    """What a pump drives: a `DirectStream`, or one read as chunks (`DirectChunks`)."""
 
-    def __init__(
-        self,
-        stream: DirectStream,
-        exchange: Exchange,
-        meter: NativeStreamMeter,
-        keepalive: KeepAlive,
-        keeping: bool,
-    ) -> None:
+    loop: asyncio.AbstractEventLoop
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+class SocketPump:
+    """The client's side of a pump, and the request's task while it runs: writes each body
+    chunk to the client's socket, holds the upstream's reads while the socket is full (its
+    `FlowListener`), lets go of the upstream when the client leaves. A subclass is the
+    upstream's sink and decides what goes out."""
+
+    def __init__(self, stream: PumpedStream, exchange: Exchange, keepalive: KeepAlive) -> None:
         self.stream = stream
         self.exchange = exchange
-        self.meter = meter
         self.keepalive = keepalive
-        self.keeping = keeping
-        """The answer is still to be stored (`keep`) when the meter finds it."""
         self.transport: asyncio.WriteTransport | None = None
         self.held: bytes | None = None
         """Events waiting for the answer to be stored."""
@@ -75,35 +81,20 @@ class Pump:
         self._blocked = 0
         self._wake: asyncio.Future[None] | None = None
 
-    # -- EventSink: the upstream's side ------------------------------------------------
+    def begin(self) -> None:
+        """Hand what the upstream sent before the pump started to it, and take the stream."""
+        raise NotImplementedError
 
-    def events(self, events: bytes) -> None:
-        if self.meter.marked(events):  # an error or a stop reason may quote a credential
-            events = scrubbed_events(self.stream.provider, events)
-        if self.held is not None:
-            self.held += events
-            return
-        try:
-            meter = self.meter
-            meter.feed(events)
-            if self.keeping and meter.final is not None:
-                self.keeping = False
-                self.held = events
-                self._block(_KEEP)
-                self._notify()
-                return
-            self.write(events)
-        except Exception:  # a bug, never the client's or the upstream's doing
-            log.exception("stream %s failed", self.exchange.request_id)
-            self.stream.abort()
-            self.ended(internal_error())
-
-    def ended(self, error: UpstreamError | RelayError | None) -> None:
-        if error is not None and self.meter.ended:
-            error = None  # after the protocol's end event a broken tail loses nothing
+    def ended(self, error: RelayError | None) -> None:
         if not self.done:
             self.done, self.error = True, error
             self._notify()
+
+    def failed(self) -> None:
+        """A bug while handling a read, never the client's or the upstream's doing."""
+        log.exception("stream %s failed", self.exchange.request_id)
+        self.stream.abort()
+        self.ended(internal_error())
 
     def write(self, body: bytes) -> None:
         """One chunk of the body, framed as uvicorn frames it."""
@@ -134,7 +125,7 @@ class Pump:
 
     # -- the request's task ------------------------------------------------------------
 
-    async def run(self, wire: ClientWire, keep: Keep | None) -> RelayError | None:
+    async def run(self, wire: ClientWire, keep: KeepFinal | None = None) -> RelayError | None:
         """Pump until the stream ends; the error that cut it, if one did. Raises ClientGone
         when the client left."""
         self.transport = wire.open_body(self)
@@ -142,10 +133,7 @@ class Pump:
             raise ClientGone()
         self.exchange.mark_first_token()
         self.keepalive.write = self.write
-        if self.stream.first:
-            self.events(self.stream.first)
-        self._started = True
-        self.stream.start(self)
+        self.begin()
         if not self._blocked:
             self.stream.resume()
         loop = self.stream.loop
@@ -153,8 +141,8 @@ class Pump:
             if self.gone:
                 raise ClientGone()
             if self.held is not None:
-                assert keep is not None and self.meter.final is not None
-                await keep(self.meter.final)
+                assert keep is not None
+                await keep()
                 held, self.held = self.held, None
                 self.write(held)
                 self._unblock(_KEEP)
@@ -181,6 +169,55 @@ class Pump:
                 self.stream.resume()
 
 
+class Pump(SocketPump):
+    """A pass-through's pump: the `EventSink` of a `DirectStream`, its events metered and
+    written as they came."""
+
+    def __init__(
+        self,
+        stream: DirectStream,
+        exchange: Exchange,
+        meter: NativeStreamMeter,
+        keepalive: KeepAlive,
+        keeping: bool,
+    ) -> None:
+        super().__init__(stream, exchange, keepalive)
+        self.direct = stream
+        self.meter = meter
+        self.keeping = keeping
+        """The answer is still to be stored (`keep`) when the meter finds it."""
+
+    def begin(self) -> None:
+        if self.direct.first:
+            self.events(self.direct.first)
+        self._started = True
+        self.direct.start(self)
+
+    def events(self, events: bytes) -> None:
+        if self.meter.marked(events):  # an error or a stop reason may quote a credential
+            events = scrubbed_events(self.direct.provider, events)
+        if self.held is not None:
+            self.held += events
+            return
+        try:
+            meter = self.meter
+            meter.feed(events)
+            if self.keeping and meter.final is not None:
+                self.keeping = False
+                self.held = events
+                self._block(_KEEP)
+                self._notify()
+                return
+            self.write(events)
+        except Exception:
+            self.failed()
+
+    def ended(self, error: RelayError | None) -> None:
+        if error is not None and self.meter.ended:
+            error = None  # after the protocol's end event a broken tail loses nothing
+        super().ended(error)
+
+
 async def relay_direct(
     stream: DirectStream,
     wire: ClientWire,
@@ -195,6 +232,32 @@ async def relay_direct(
     has started (status 200) and ends through `send`."""
     keepalive.frame = encoder.ping  # the upstream's first events are going out
     pump = Pump(stream, exchange, meter, keepalive, keeping=keep is not None)
+
+    async def keep_final() -> None:
+        assert keep is not None and meter.final is not None
+        await keep(meter.final)
+
+    error = await pumped(pump, wire, exchange, keepalive, meter, keep_final if keep else None)
+    return await end_raw(error, stream.name, send, exchange, meter, encoder)
+
+
+class Metered(Protocol):
+    estimated: bool
+
+    def usage(self) -> Usage: ...
+
+
+async def pumped(
+    pump: SocketPump,
+    wire: ClientWire,
+    exchange: Exchange,
+    keepalive: KeepAlive,
+    meter: Metered,
+    keep: KeepFinal | None = None,
+) -> RelayError | None:
+    """Run `pump` to the stream's end and let go of the upstream; the error that cut it, if
+    one did (marked on the exchange), with the usage metered so far on the exchange either
+    way. Raises ClientGone when the client left: it is billed for what was delivered."""
     error: RelayError | None
     try:
         error = await pump.run(wire, keep)
@@ -207,14 +270,14 @@ async def relay_direct(
     except Exception:
         log.exception("stream %s failed", exchange.request_id)
         error = internal_error()
-    finally:  # a client that left is billed for what was delivered too
+    finally:
         wire.close_body()
         keepalive.write = None
         await keepalive.stop()
-        await stream.aclose()
+        pump.stream.abort()  # (a stream read to its end has given its connection back)
         exchange.usage = meter.usage()
         exchange.usage_estimated = meter.estimated
     exchange.finished = True
     if error is not None:
         exchange.fail(error)
-    return await end_raw(error, stream.name, send, exchange, meter, encoder)
+    return error

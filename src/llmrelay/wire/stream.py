@@ -21,7 +21,7 @@ from llmrelay.metering.meter import StreamMeter
 from llmrelay.metering.native_meter import NativeStreamMeter
 from llmrelay.protocol.errors import RelayError, internal_error
 from llmrelay.protocol.think_tags import ThinkTagFolder
-from llmrelay.providers.base import ChunkStream, upstream_timeout
+from llmrelay.providers.base import ChunkStream, carries_token, upstream_timeout
 from llmrelay.providers.http_upstream import stream_cut
 from llmrelay.providers.native import PrimedRawStream, scrubbed_events
 from llmrelay.wire.sse import PING
@@ -150,6 +150,19 @@ async def relay_stream(
     finally:  # a client that left is billed for what was delivered too
         exchange.usage = meter.usage()
         exchange.usage_estimated = meter.estimated
+    return await end_chunks(error, opening, send, exchange, meter, encoder)
+
+
+async def end_chunks(
+    error: RelayError | None,
+    opening: bytes,
+    send: Any,
+    exchange: Exchange,
+    meter: StreamMeter,
+    encoder: StreamEncoder,
+) -> RelayError | None:
+    """End a translated stream's response: the door's end (once its answer is kept, for a
+    door that keeps one), or its error frame; `opening` if nothing went out yet."""
     if error is None:
         try:
             await encoder.finish(meter)
@@ -247,21 +260,6 @@ async def _pump(
     if error is not None:
         exchange.fail(error)
     return error
-
-
-def carries_token(chunks: list[dict[str, Any]]) -> bool:
-    """Some choice has a finish reason or a delta with anything but its role: a first token.
-    (A role-only chunk, or a usage chunk, is not one.)"""
-    for chunk in chunks:
-        for choice in chunk.get("choices") or ():
-            if not isinstance(choice, dict):
-                continue
-            delta = choice.get("delta")
-            if choice.get("finish_reason") or (
-                isinstance(delta, dict) and any(v for k, v in delta.items() if k != "role")
-            ):
-                return True
-    return False
 
 
 class PrimedStream(ChunkStream):
