@@ -36,6 +36,7 @@ from llmrelay.routing.router import failure_kind
 from llmrelay.wire.body import ClientGone, read_body
 from llmrelay.wire.client_wire import WIRE_SCOPE_KEY, ClientWire
 from llmrelay.wire.disconnect import cancel_on_disconnect
+from llmrelay.wire.forwarded import client_address
 from llmrelay.wire.pump import relay_direct
 from llmrelay.wire.sse import STREAM_HEADERS
 from llmrelay.wire.stream import KeepAlive, PrimedStream, relay_raw, relay_stream
@@ -115,8 +116,7 @@ class Pipeline:
         relay = self.relay
         key = await relay.keys.authenticate(door.credentials(scope))
         exchange.key = key
-        client = scope.get("client")
-        address = client[0] if client else None
+        address = client_address(scope, relay.proxies)
         try:
             inbound, resolved = await self._accept(door, scope, receive, exchange)
             await door.prepare(inbound, key, relay)
