@@ -6,6 +6,8 @@ Every call here is blocking; the app runs them in worker threads, never on the e
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,8 @@ from alembic.config import Config
 MIGRATIONS = Path(__file__).parent / "migrations"
 UNDEFINED_TABLE = "42P01"
 """PostgreSQL's SQLSTATE for a missing table (SQLite says so with an OperationalError)."""
+MIGRATION_LOCK_KEY = 0x6C6C6D72656C6179
+"""The advisory lock replicas migrate under: "llmrelay" in ASCII, as a 64-bit key."""
 CONNECT_TIMEOUT_SECONDS = 5
 """A PostgreSQL host that does not answer fails a query after this, rather than the TCP
 timeout's minutes."""
@@ -84,9 +88,33 @@ def missing_table(exc: BaseException) -> bool:
 
 
 def migrate(engine: sa.Engine) -> None:
-    """Bring the schema to the newest revision (a no-op when it is there already)."""
+    """Bring the schema to the newest revision (a no-op when it is there already).
+
+    Replicas on PostgreSQL starting together take turns: the first migrates, the others
+    then find the schema at its newest and do nothing."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
+    with engine.connect() as connection, _migration_lock(connection), connection.begin():
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+@contextmanager
+def _migration_lock(connection: sa.Connection) -> Iterator[None]:
+    """On PostgreSQL, a session-level advisory lock held around the migration (PostgreSQL's
+    manual, "Explicit Locking", 13.3.5 Advisory Locks): without it, replicas migrating a new
+    database at once all create the same tables, and all but one fail."""
+    if connection.dialect.name != "postgresql":
+        yield
+        return
+    key = {"key": MIGRATION_LOCK_KEY}
+    connection.execute(sa.text("SELECT pg_advisory_lock(:key)"), key)
+    connection.commit()  # the lock outlives the transaction; the migration has its own
+    try:
+        yield
+    finally:
+        try:
+            connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), key)
+            connection.commit()
+        except sa.exc.DBAPIError:
+            connection.invalidate()  # closed rather than pooled: its session's lock goes
