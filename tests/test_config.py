@@ -82,6 +82,20 @@ def test_env_interpolation_with_defaults(monkeypatch: pytest.MonkeyPatch) -> Non
             "Object contains unknown field `colour` - at `$.providers.l`",
         ),
         ({"server": {"port": "eighty"}}, "Expected `int`, got `str` - at `$.server.port`"),
+        (
+            {"server": {"trusted_proxies": ["10.0.0.0/8", "10.1.2.3/16"]}},
+            "$.server.trusted_proxies[1]: 10.1.2.3/16 has host bits set; "
+            "expected an IP address or a network like 10.0.0.0/8",
+        ),
+        (
+            {"server": {"trusted_proxies": ["load-balancer.internal"]}},
+            "$.server.trusted_proxies[0]: 'load-balancer.internal' does not appear to be an "
+            "IPv4 or IPv6 network; expected an IP address or a network like 10.0.0.0/8",
+        ),
+        (
+            {"server": {"trusted_proxies": "10.0.0.0/8"}},
+            "Expected `array`, got `str` - at `$.server.trusted_proxies`",
+        ),
         (["not", "a", "mapping"], "$: the configuration must be a mapping"),
     ],
 )
@@ -178,3 +192,10 @@ def test_stored_responses_expiry() -> None:
             parse_settings({"responses": {"store_ttl_days": bad}})
     with pytest.raises(ConfigError, match=r"\$\.responses"):
         parse_settings({"responses": {"ttl": 3}})
+
+
+def test_trusted_proxies_take_addresses_and_networks() -> None:
+    assert parse_settings(None).server.trusted_proxies == []
+    networks = ["10.0.0.0/8", "127.0.0.1", "2001:db8::/32", "::1"]
+    settings = parse_settings({"server": {"trusted_proxies": networks}})
+    assert settings.server.trusted_proxies == networks

@@ -6,6 +6,7 @@ works with zero configuration. A bad file refuses to start with a message naming
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -254,6 +255,10 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
     redis_url: str | None = None
     """Shared rate limits, budgets and key changes across replicas; in-process without it."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    trusted_proxies: list[str] = []
+    """Networks (`10.0.0.0/8`, `2001:db8::/32`, `127.0.0.1`) of the load balancers or proxies
+    in front of the relay: from them, `X-Forwarded-For` and `Forwarded` name the client
+    (`wire/forwarded.py`). Empty: the socket peer is the client, and no header is read."""
 
 
 class BreakerConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -439,7 +444,18 @@ def _check_fallbacks(settings: Settings, name: str, model: ModelConfig) -> None:
                 raise ConfigError(f"{place}: {fallback!r} is not another configured model")
 
 
+def _check_networks(where: str, networks: list[str]) -> None:
+    for i, text in enumerate(networks):
+        try:
+            ipaddress.ip_network(text, strict=True)
+        except ValueError as exc:
+            raise ConfigError(
+                f"{where}[{i}]: {exc}; expected an IP address or a network like 10.0.0.0/8"
+            ) from None
+
+
 def _check_references(settings: Settings) -> None:
+    _check_networks("$.server.trusted_proxies", settings.server.trusted_proxies)
     seen: set[str] = set()
     for name, model in settings.models.items():
         _check_model(settings, name, model, seen)

@@ -38,6 +38,7 @@ from llmrelay.wire.body import ClientGone, read_body
 from llmrelay.wire.chunk_pump import relay_direct_chunks
 from llmrelay.wire.client_wire import WIRE_SCOPE_KEY, ClientWire
 from llmrelay.wire.disconnect import cancel_on_disconnect
+from llmrelay.wire.forwarded import client_address
 from llmrelay.wire.pump import relay_direct
 from llmrelay.wire.sse import STREAM_HEADERS
 from llmrelay.wire.stream import KeepAlive, PrimedStream, relay_raw, relay_stream
@@ -117,8 +118,7 @@ class Pipeline:
         relay = self.relay
         key = await relay.keys.authenticate(door.credentials(scope))
         exchange.key = key
-        client = scope.get("client")
-        address = client[0] if client else None
+        address = client_address(scope, relay.proxies)
         try:
             inbound, resolved = await self._accept(door, scope, receive, exchange)
             await door.prepare(inbound, key, relay)

@@ -26,6 +26,7 @@ from llmrelay.store.keys import KeyStore
 from llmrelay.store.responses import ResponseStore
 from llmrelay.store.usage import UsageStore
 from llmrelay.wire.body import InflightBodies
+from llmrelay.wire.forwarded import TrustedProxies, parse_trusted_proxies
 
 
 @dataclass
@@ -52,6 +53,8 @@ class Relay:
     new_admin_key: str | None = None
     secret: bytes = b""
     """The installation's secret (store/installation.py): keys the tokens clients hold."""
+    proxies: TrustedProxies | None = None
+    """`server.trusted_proxies`, None when there are none: see `wire.forwarded`."""
 
 
 def open_relay_state(settings: Settings, admin_key: str | None) -> Relay:
@@ -92,4 +95,5 @@ def open_relay_state(settings: Settings, admin_key: str | None) -> Relay:
         redis=redis,
         new_admin_key=new_admin_key,
         secret=installation_secret(engine),
+        proxies=parse_trusted_proxies(settings.server.trusted_proxies),
     )

@@ -130,7 +130,7 @@ def serve(settings: Settings) -> int:
         http=guarded_protocol(server_settings.header_timeout_seconds, max_connections),
         lifespan="on",
         access_log=False,
-        proxy_headers=False,  # no X-Forwarded-* rewriting on every request: nothing uses it
+        proxy_headers=False,  # the relay reads them itself, from trusted_proxies only
         log_level=settings.server.log_level,
         timeout_keep_alive=30,
         backlog=BACKLOG,

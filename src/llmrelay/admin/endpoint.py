@@ -13,6 +13,7 @@ from starlette.responses import Response
 from llmrelay.protocol.errors import RelayError
 from llmrelay.wire import body
 from llmrelay.wire.credentials import api_key_or_bearer, bearer_credentials
+from llmrelay.wire.forwarded import client_address
 
 if TYPE_CHECKING:
     from llmrelay.relay import Relay
@@ -67,7 +68,7 @@ async def caller_key(relay: Relay, request: Request) -> ApiKey:
     `x-api-key`), refused (403 `ip_not_allowed`) when it is
     used from outside its `allowed_ips`, as chat refuses it."""
     key = await relay.keys.authenticate(api_key_or_bearer(request.scope))
-    relay.gate.check_address(key, request.client.host if request.client else None)
+    relay.gate.check_address(key, client_address(request.scope, relay.proxies))
     return key
 
 

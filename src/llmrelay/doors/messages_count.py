@@ -17,6 +17,7 @@ from llmrelay.doors.messages import MessagesDoor
 from llmrelay.protocol.errors import RelayError, internal_error
 from llmrelay.protocol.json_body import parse_json_object
 from llmrelay.wire.body import ClientGone, read_body
+from llmrelay.wire.forwarded import client_address
 
 if TYPE_CHECKING:
     from llmrelay.metering.tokens import TokenCounter
@@ -44,7 +45,7 @@ def count_tokens_route(relay: Relay) -> Route:
         held = 0
         try:
             key = await relay.keys.authenticate(door.credentials(request.scope))
-            relay.gate.check_address(key, request.client.host if request.client else None)
+            relay.gate.check_address(key, client_address(request.scope, relay.proxies))
             limit = relay.settings.server.max_body_bytes
             raw = await read_body(request.scope, request.receive, limit, relay.bodies)
             held = len(raw)
