@@ -11,7 +11,8 @@ uvicorn's HTTP protocol, with three guards added:
 And a request's scope carries `WIRE_SCOPE_KEY` (wire/client_wire.py): its socket, for a
 pass-through's pump to write the body's chunks to directly, with word of the socket's flow
 control and of its loss through the `FlowListener` the pump sets, and of the loss alone to
-the request's disconnect watch.
+the request's disconnect watch. A response's head is held until its body's first piece
+(`HeadCoalescer`), so a whole answer is one write to the socket.
 
 At start the process's file descriptor limit is raised to its hard limit, and the connection
 cap kept to half of it, so upstream sockets, the database and the outbox always find room.
@@ -28,7 +29,7 @@ from collections.abc import Callable
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from llmrelay.wire.client_wire import WIRE_SCOPE_KEY, ClientWire, FlowListener
+from llmrelay.wire.client_wire import WIRE_SCOPE_KEY, ClientWire, FlowListener, HeadCoalescer
 
 log = logging.getLogger("llmrelay.server")
 
@@ -64,6 +65,7 @@ def guarded_protocol(header_timeout: float, max_connections: int) -> type[HttpTo
 
     class GuardedHttpProtocol(HttpToolsProtocol):
         _header_timer: asyncio.TimerHandle | None = None
+        _coalescer: HeadCoalescer | None = None
         _refused = False
         flow_listener: FlowListener | None = None
         lost_callback: Callable[[], None] | None = None
@@ -95,6 +97,11 @@ def guarded_protocol(header_timeout: float, max_connections: int) -> type[HttpTo
             cycle = self.cycle
             if cycle is not None and cycle.scope is self.scope:
                 self.scope[WIRE_SCOPE_KEY] = ClientWire(self, cycle)  # type: ignore[literal-required]
+                coalescer = self._coalescer
+                if coalescer is None:
+                    coalescer = self._coalescer = HeadCoalescer(self.transport, self.loop)
+                coalescer.expect_head()
+                cycle.transport = coalescer
 
         def pause_writing(self) -> None:
             super().pause_writing()

@@ -81,12 +81,14 @@ class LocalLimitBook:
         elif limits.rpm is not None and window.requests >= limits.rpm:
             verdict = TOO_MANY_REQUESTS
         elif limits.max_concurrent is not None:
-            for stale in [k for k, until in window.leases.items() if until <= now]:
-                del window.leases[stale]
-            if len(window.leases) >= limits.max_concurrent:
+            leases = window.leases
+            if len(leases) >= limits.max_concurrent:  # only then can a stale lease matter
+                for stale in [k for k, until in leases.items() if until <= now]:
+                    del leases[stale]
+            if len(leases) >= limits.max_concurrent:
                 verdict = TOO_MANY_CONCURRENT
             else:
-                window.leases[lease] = now + LEASE_SECONDS
+                leases[lease] = now + LEASE_SECONDS
         if verdict == ADMITTED:
             window.requests += 1
             window.tokens += tokens

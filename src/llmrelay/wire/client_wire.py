@@ -60,7 +60,11 @@ class ClientWire:
         self.protocol.flow_listener = listener
         if cycle.flow.write_paused:
             listener.pause_writing()
-        return cycle.transport  # type: ignore[no-any-return]
+        transport = cycle.transport
+        if isinstance(transport, HeadCoalescer):
+            transport.flush()  # the head first; the body's chunks then to the socket itself
+            return transport.transport
+        return transport  # type: ignore[no-any-return]
 
     def close_body(self) -> None:
         self.protocol.flow_listener = None
@@ -68,3 +72,52 @@ class ClientWire:
     def watch(self, lost: Callable[[], None] | None) -> None:
         """Call `lost` when the client connection closes (None: no longer)."""
         self.protocol.lost_callback = lost
+
+
+class HeadCoalescer:
+    """The transport a request's cycle writes its response to: it holds the response's head
+    (the cycle's first write) until the body's first piece, so a whole answer leaves in one
+    write, one system call, instead of two. A head whose body does not follow in the same
+    turn of the event loop (a stream's) goes out at the end of that turn."""
+
+    __slots__ = ("_expect", "held", "loop", "transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self.transport = transport
+        self.loop = loop
+        self.held: bytes | None = None
+        self._expect = False
+
+    def expect_head(self) -> None:
+        """A new request's cycle: its first write is the head."""
+        self.flush()
+        self._expect = True
+
+    def write(self, data: bytes) -> None:
+        if self._expect:
+            self._expect = False
+            self.held = data
+            self.loop.call_soon(self.flush)
+            return
+        held = self.held
+        if held is not None:
+            self.held = None
+            data = held + data
+        self.transport.write(data)
+
+    def flush(self) -> None:
+        held = self.held
+        if held is not None:
+            self.held = None
+            if not self.transport.is_closing():
+                self.transport.write(held)
+
+    def close(self) -> None:
+        self.flush()
+        self.transport.close()
+
+    def is_closing(self) -> bool:
+        return self.transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)
