@@ -18,13 +18,17 @@ def _settings(args: argparse.Namespace) -> Settings:
         host=getattr(args, "host", None),
         port=getattr(args, "port", None),
         data_dir=args.data_dir,
+        workers=getattr(args, "workers", None),
     )
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from llmrelay.server import serve
 
-    return serve(_settings(args))
+    given = {"--config": args.config, "--data-dir": args.data_dir}
+    given |= {"--host": args.host, "--port": args.port}
+    worker_args = [text for flag, value in given.items() if value for text in (flag, str(value))]
+    return serve(_settings(args), worker_args)
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -76,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", parents=[common], help="run the relay")
     serve.add_argument("--host", help="bind address (env LLMRELAY_HOST; 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (env LLMRELAY_PORT; 8080)")
+    serve.add_argument(
+        "--workers", help="worker processes, or 'auto' for one per core (env LLMRELAY_WORKERS; 1)"
+    )
     serve.set_defaults(func=cmd_serve)
 
     add_key_commands(sub, common)

@@ -259,6 +259,8 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
     """Networks (`10.0.0.0/8`, `2001:db8::/32`, `127.0.0.1`) of the load balancers or proxies
     in front of the relay: from them, `X-Forwarded-For` and `Forwarded` name the client
     (`wire/forwarded.py`). Empty: the socket peer is the client, and no header is read."""
+    workers: int | Literal["auto"] = 1
+    """Worker processes serving the port (`auto`: one per core): see docs/deploy.md."""
 
 
 class BreakerConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -539,6 +541,7 @@ def load_settings(
     host: str | None = None,
     port: int | None = None,
     data_dir: str | None = None,
+    workers: str | None = None,
 ) -> Settings:
     """Read the file (or the default), then apply environment and explicit overrides."""
     path = path or os.environ.get("LLMRELAY_CONFIG")
@@ -563,5 +566,25 @@ def load_settings(
         data_dir=data_dir,
         database_url=database_url,
         redis_url=redis_url,
+        workers=_workers(workers or os.environ.get("LLMRELAY_WORKERS") or server.workers),
     )
     return settings
+
+
+def _workers(value: int | str) -> int | Literal["auto"]:
+    if value == "auto":
+        return "auto"
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise ConfigError(f"workers: a number of processes (1 or more), or 'auto': {value!r}")
+    return count
+
+
+def worker_count(setting: int | Literal["auto"]) -> int:
+    """`server.workers` as a number of processes (`auto`: the cores this process may use)."""
+    if setting == "auto":
+        return max(1, len(os.sched_getaffinity(0)))
+    return setting

@@ -27,6 +27,7 @@ from llmrelay.store.responses import ResponseStore
 from llmrelay.store.usage import UsageStore
 from llmrelay.wire.body import InflightBodies
 from llmrelay.wire.forwarded import TrustedProxies, parse_trusted_proxies
+from llmrelay.worker_role import worker_role
 
 
 @dataclass
@@ -57,6 +58,20 @@ class Relay:
     """`server.trusted_proxies`, None when there are none: see `wire.forwarded`."""
 
 
+def prepare_installation(settings: Settings, admin_key: str | None) -> str | None:
+    """The schema at its newest and the admin key in place, as at a relay's start; the new
+    admin key's secret when one was made here."""
+    engine = open_engine(settings.database_url)
+    try:
+        migrate(engine)
+        generation = GenerationCounter(settings.data_path / "keys.generation")
+        if settings.server.redis_url:
+            generation.announce = announce_through(settings.server.redis_url)
+        return ensure_admin_key(KeyStore(engine), generation, admin_key)
+    finally:
+        engine.dispose()
+
+
 def open_relay_state(settings: Settings, admin_key: str | None) -> Relay:
     """Blocking set-up: database, migrations, admin key; providers are built, not started."""
     engine = open_engine(settings.database_url)
@@ -71,7 +86,9 @@ def open_relay_state(settings: Settings, admin_key: str | None) -> Relay:
     providers = build_providers(settings, images)
     tokens = TokenCounter()
     gate, budgets, redis = build_gate(settings, usage, tokens)
-    ledger = Ledger(settings.data_path / "outbox", settings.database_url)
+    ledger = Ledger(
+        settings.data_path / "outbox", settings.database_url, run_writer=worker_role() is None
+    )
     budgets.outbox = ledger.outbox_dir
     keys = KeyRegistry(key_store, generation)
     keys.on_budget_change = budgets.budget_changed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import json
 import logging
@@ -14,9 +15,12 @@ from collections.abc import Callable
 import uvicorn
 
 from llmrelay.app import create_app
-from llmrelay.config import Settings
+from llmrelay.config import Settings, worker_count
 from llmrelay.connections import connection_cap, guarded_protocol, raise_fd_limit
 from llmrelay.providers.credentials import Scrubber, all_credentials, hide_in_logs
+from llmrelay.relay import prepare_installation
+from llmrelay.supervisor import Supervisor
+from llmrelay.worker_role import worker_role
 
 SEED_QUESTION = "你好,请介绍一下你自己"
 BACKLOG = 4096
@@ -111,15 +115,25 @@ def configure_logging(settings: Settings) -> None:
     hide_in_logs(Scrubber(all_credentials(settings)))
 
 
-def serve(settings: Settings) -> int:
+def serve(settings: Settings, worker_args: list[str] | None = None) -> int:
+    """Serve until told to stop: this process alone, or, with `server.workers` above 1, as
+    the supervisor of that many workers (started with `worker_args`, `serve`'s own)."""
+    role = worker_role()
     host, port = settings.server.host, settings.server.port
-    try:
-        sock = listen(host, port)
-    except OSError as exc:
-        print(bind_error(host, port, exc), file=sys.stderr)
-        return 1
+    if role is not None:
+        sock = socket.socket(fileno=role.listen_fd)  # the supervisor's, already listening
+    else:
+        try:
+            sock = listen(host, port)
+        except OSError as exc:
+            print(bind_error(host, port, exc), file=sys.stderr)
+            return 1
     configure_logging(settings)
-    app = create_app(settings, os.environ.get("LLMRELAY_ADMIN_KEY") or None)
+    admin_key = os.environ.get("LLMRELAY_ADMIN_KEY") or None
+    if role is None and worker_count(settings.server.workers) > 1:
+        with sock:
+            return supervise(settings, sock, worker_args or [], admin_key)
+    app = create_app(settings, admin_key)
     server_settings = settings.server
     max_connections = connection_cap(server_settings.max_connections, raise_fd_limit())
     config = uvicorn.Config(
@@ -135,9 +149,23 @@ def serve(settings: Settings) -> int:
         timeout_keep_alive=30,
         backlog=BACKLOG,
     )
-    server = _ListeningServer(
-        config, lambda: print(banner(settings, app.relay.new_admin_key), flush=True)
-    )
+
+    def announce() -> None:
+        if role is None:  # (a worker's supervisor says it once for all)
+            print(banner(settings, app.relay.new_admin_key), flush=True)
+
+    server = _ListeningServer(config, announce)
     with sock:
         server.run(sockets=[sock])
     return 0 if server.started else 1
+
+
+def supervise(
+    settings: Settings, sock: socket.socket, worker_args: list[str], admin_key: str | None
+) -> int:
+    """Run the workers (supervisor.py), once the schema and the admin key are in place: done
+    here, before any worker starts, so that no two workers race to do it."""
+    new_admin_key = prepare_installation(settings, admin_key)
+    supervisor = Supervisor(settings, sock, worker_args)
+    announce = lambda: print(banner(settings, new_admin_key), flush=True)  # noqa: E731
+    return asyncio.run(supervisor.run(announce))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
+import os
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -24,6 +25,7 @@ from llmrelay.protocol.errors import (
     store_unavailable,
 )
 from llmrelay.store.database import missing_table, unavailable
+from llmrelay.worker_role import worker_role
 
 if TYPE_CHECKING:
     from llmrelay.relay import Relay
@@ -100,12 +102,19 @@ async def readiness_problems(relay: Relay) -> list[str]:
     return problems
 
 
+def process_details() -> dict[str, Any]:
+    """Which process answered: its pid, and its index among a machine's workers."""
+    role = worker_role()
+    return {"pid": os.getpid(), "worker": role.index if role is not None else None}
+
+
 def readiness_details(relay: Relay) -> dict[str, Any]:
     details: dict[str, Any] = {
         "models": len(relay.catalog.entries),
         "providers": {name: p.status() for name, p in relay.providers.items()},
         "deployments": [d.status() for d in relay.catalog.deployments],
         "tokenizer": relay.tokens.status,
+        "process": process_details(),
     }
     if relay.tokens.problem is not None:  # the relay still works: a warning, not a 503
         details["warnings"] = [f"tokenizer not loaded ({relay.tokens.problem})"]

@@ -1,4 +1,5 @@
-"""Builds the gate with its counters in this process, or in Redis when one is configured."""
+"""Builds the gate with its counters in this process, in Redis when one is configured, or in
+the supervisor of a machine's workers (gate/machine_book.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from llmrelay.gate.admission import Gate
 from llmrelay.gate.budget_book import BudgetBook, LocalBudgetBook, RedisBudgetBook
 from llmrelay.gate.budgets import Budgets
 from llmrelay.gate.limit_book import LimitBook, LocalLimitBook, RedisLimitBook
+from llmrelay.gate.machine_book import MachineBudgetBook, MachineClient, MachineLimitBook
 from llmrelay.metering.tokens import TokenCounter
 from llmrelay.store.usage import UsageStore
+from llmrelay.worker_role import worker_role
 
 REDIS_CONNECTIONS = 64
 
@@ -37,10 +40,14 @@ def build_gate(
     client = None
     limits: LimitBook
     book: BudgetBook
+    role = worker_role()
     if settings.server.redis_url:
         client = redis_client(settings.server.redis_url)
         limits = RedisLimitBook(client)
         book = RedisBudgetBook(client, settings.billing.reservation_ttl_seconds)
+    elif role is not None and role.book is not None:  # a worker: the supervisor counts
+        machine = MachineClient(role.book)
+        limits, book = MachineLimitBook(machine), MachineBudgetBook(machine)
     else:
         limits = LocalLimitBook()
         book = LocalBudgetBook()

@@ -57,8 +57,17 @@ class UsageRecord:
 
 
 class Ledger:
-    def __init__(self, outbox_dir: Path, database_url: str, rotate_seconds: float = 0.5) -> None:
+    def __init__(
+        self,
+        outbox_dir: Path,
+        database_url: str,
+        rotate_seconds: float = 0.5,
+        run_writer: bool = True,
+    ) -> None:
+        """`run_writer`: start (and restart) the ledger writer; a machine's workers leave
+        that to their supervisor, which runs one for all of them."""
         self.outbox_dir = outbox_dir
+        self.run_writer = run_writer
         self.database_url = database_url
         self.rotate_seconds = rotate_seconds
         self._instance = secrets.token_hex(6)
@@ -90,18 +99,8 @@ class Ledger:
             segment.close()
 
     async def _start_writer(self) -> None:
-        env = {**os.environ, DATABASE_URL_ENV: self.database_url}
-        self._writer = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "llmrelay.metering.writer",
-            "--outbox",
-            str(self.outbox_dir),
-            "--parent",
-            str(os.getpid()),
-            env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-        )
+        if self.run_writer:
+            self._writer = await start_writer(self.outbox_dir, self.database_url)
 
     async def _rotate_forever(self) -> None:
         while True:
@@ -129,3 +128,18 @@ class Ledger:
                 await asyncio.wait_for(writer.wait(), timeout=30)
             except TimeoutError:
                 writer.kill()
+
+
+async def start_writer(outbox: Path, database_url: str) -> asyncio.subprocess.Process:
+    """The ledger writer process, draining `outbox` while this process lives."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "llmrelay.metering.writer",
+        "--outbox",
+        str(outbox),
+        "--parent",
+        str(os.getpid()),
+        env={**os.environ, DATABASE_URL_ENV: database_url},
+        stdin=asyncio.subprocess.DEVNULL,
+    )
