@@ -167,7 +167,7 @@ def _relay_env(admin_key: str) -> dict[str, str]:
     return env
 
 
-def write_relay_config(path: Path, mock_url: str, *, with_model: bool) -> None:
+def write_relay_config(path: Path, mock_url: str, *, with_model: bool, workers: int = 1) -> None:
     """The mock as an OpenAI provider; with `with_model`, the packaged local model too."""
     providers: dict[str, object] = {
         "mock": {"type": "openai", "base_url": mock_url, "api_key": "sk-bench"}
@@ -194,7 +194,9 @@ def write_relay_config(path: Path, mock_url: str, *, with_model: bool) -> None:
     if with_model:
         providers["local"] = {"type": "local"}
         models[LOCAL_MODEL] = {"provider": "local"}
-    config = {"providers": providers, "models": models}
+    config: dict[str, object] = {"providers": providers, "models": models}
+    if workers > 1:
+        config["server"] = {"workers": workers}
     path.write_text(yaml.safe_dump(config, sort_keys=False))
 
 
@@ -211,7 +213,13 @@ class RelayService(Service):
 
 
 def start_relay(
-    workdir: Path, mock_url: str, port: int, cpu: int | None, *, with_model: bool = False
+    workdir: Path,
+    mock_url: str,
+    port: int,
+    cpu: int | None,
+    *,
+    with_model: bool = False,
+    workers: int = 1,
 ) -> RelayService:
     """`llmrelay serve` with every existing feature on: key auth, the usage ledger, prices,
     a budget reserved and settled per request, RPM/TPM/concurrency limits and an IP allowlist
@@ -219,10 +227,10 @@ def start_relay(
 
     Without `with_model` it serves only the mock model; with it, the embedded local model
     too (ready once the model is loaded). Each relay has its own config, data dir and log."""
-    stem = "relay-with-model" if with_model else "relay"
+    stem = "relay-with-model" if with_model else "relay" if workers == 1 else "relay-workers"
     config = workdir / f"{stem}.yaml"
     data_dir = workdir / f"{stem}-data"
-    write_relay_config(config, mock_url, with_model=with_model)
+    write_relay_config(config, mock_url, with_model=with_model, workers=workers)
     env = _relay_env("sk-bench-admin-" + secrets.token_hex(16))
     common = ["--config", str(config), "--data-dir", str(data_dir)]
     created = subprocess.run(

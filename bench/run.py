@@ -24,7 +24,17 @@ from pathlib import Path
 from typing import Any
 
 from bench import report
-from bench.arms import Arm, ArmFailure, Level, Plan, capacity, held_number, measure_round, warm_up
+from bench.arms import (
+    Arm,
+    ArmFailure,
+    Level,
+    Plan,
+    capacity,
+    held_number,
+    load,
+    measure_round,
+    warm_up,
+)
 from bench.load import LoadError, ensure_wrk
 from bench.local_model import LocalArm, measure_local
 from bench.proc_stats import PeakMemory, memory
@@ -105,6 +115,7 @@ class Benchmark:
         self.held: dict[str, str] = {}
         self.local: dict[str, list[float]] = {}
         self.model_memory: dict[str, float] = {}  # the relay with the embedded model
+        self.workers_rps: list[float] = []  # the relay with 2 workers
 
     def fail(self, message: str) -> None:
         self.failures.append(message)
@@ -164,8 +175,9 @@ class Benchmark:
             live = self._warm_up(arms)
             self._rounds(live)
             self._capacity(live)
+        relay.stop()  # the cores are the next relay's
+        self._workers(mock, arms[1])
         if not self.args.skip_local:
-            relay.stop()  # core 0 is the second relay's alone while the model generates
             self._local(mock)
         return self._summary(arms, watched, idle)
 
@@ -199,6 +211,27 @@ class Benchmark:
         for name, found in self.levels.items():
             if not found:
                 self.fail(f"{name}: no paced-stream level ran")
+
+    def _workers(self, mock: Service, one: Arm) -> None:
+        """Throughput at 64 in flight of a relay with 2 workers, unpinned (both cores: the
+        harness shares one with a worker), against the 1-worker relay's on one core."""
+        try:
+            relay = start_relay(self.workdir, mock.base_url, free_port(), None, workers=2)
+        except StartError as exc:
+            self.fail(f"2 workers: {exc}")
+            return
+        print(f"llmrelay with 2 workers on {relay.base_url}", flush=True)
+        arm = replace(one, name="relay, 2 workers", base_url=relay.base_url)
+        arm = replace(arm, key=relay.api_key, pid=None)
+        try:
+            warm_up(arm, self.wrk, self.plan)
+            self.workers_rps = [
+                load(arm, self.wrk, self.plan, 64).rps for _ in range(self.plan.rounds)
+            ]
+        except ArmFailure as exc:
+            self.fail(f"2 workers: {exc}")
+        finally:
+            relay.stop()
 
     def _local(self, mock: Service) -> None:
         """The local model arm, on a second relay that also serves the embedded model."""
@@ -269,6 +302,10 @@ class Benchmark:
             metrics["direct"]["lat1_gen_p99_ms"] = metrics["direct"].get("lat1_p99_ms", 0.0)
         if self.model_memory:
             metrics["relay"]["rss_with_model_peak_mb"] = self.model_memory["rss_peak_mb"]
+        if self.workers_rps:
+            two = metrics["relay"]["rps64_workers2"] = median(self.workers_rps)
+            one = metrics["relay"].get("rps64", float("nan"))
+            metrics["relay"]["workers2_ratio"] = two / one if one else float("nan")
         labels = {arm.name: arm.label for arm in arms}
         if self.model_memory:
             labels["relay with the embedded model"] = (
