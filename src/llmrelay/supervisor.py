@@ -70,6 +70,10 @@ class Supervisor:
             on_listening()
         await self.stopping.wait()
         self._signal_workers(signal.SIGTERM)
+        # The workers stop accepting as they drain; once no process holds the socket, a new
+        # connection is refused at once (a balancer tries another replica) rather than left
+        # in a backlog nobody reads.
+        self.sock.close()
         await asyncio.gather(*keepers, return_exceptions=True)
         if self.book is not None:
             await self.book.close()
