@@ -33,12 +33,12 @@ each one its binary has a module for is pointed into the test's directory."""
 
 
 def nginx_binary() -> str:
-    """nginx's path, or skip (fail with LLMRELAY_REQUIRE_SERVICES=1) without it."""
-    found = os.environ.get("LLMRELAY_NGINX") or shutil.which("nginx")
-    if found is None and Path("/usr/sbin/nginx").exists():
-        found = "/usr/sbin/nginx"  # not on a non-root user's PATH
-    if found is None:
-        message = "nginx is not installed"
+    """nginx's path (`LLMRELAY_NGINX`, else on PATH, else Debian's /usr/sbin/nginx, which is
+    not on a non-root user's PATH), or skip (fail with LLMRELAY_REQUIRE_SERVICES=1)."""
+    chosen = os.environ.get("LLMRELAY_NGINX")
+    found = chosen or shutil.which("nginx") or "/usr/sbin/nginx"
+    if not os.access(found, os.X_OK):
+        message = f"nginx is not installed ({found} is missing)"
         if services_required():
             pytest.fail(message + " and LLMRELAY_REQUIRE_SERVICES=1", pytrace=False)
         pytest.skip(message + "; `make test` installs it (scripts/ensure-nginx.sh)")
