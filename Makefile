@@ -36,6 +36,7 @@ test: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.run --quick
 	bash scripts/ensure-chromium.sh
 	bash scripts/ensure-clis.sh
+	bash scripts/ensure-nginx.sh
 	$(BIN)/pytest
 
 bench: $(VENV)/.installed-dev

@@ -60,6 +60,7 @@ class Pipeline:
 
     async def serve(self, door: Door, scope: dict[str, Any], receive: Any, send: Any) -> None:
         exchange = Exchange.begin(scope["llmrelay.request_id"], door.endpoint)
+        exchange.client_ip = client_address(scope, self.relay.proxies)
         request_id_header = (b"x-request-id", exchange.request_id.encode())
         try:
             if scope["method"] not in door.methods:
@@ -118,7 +119,7 @@ class Pipeline:
         relay = self.relay
         key = await relay.keys.authenticate(door.credentials(scope))
         exchange.key = key
-        address = client_address(scope, relay.proxies)
+        address = exchange.client_ip
         try:
             inbound, resolved = await self._accept(door, scope, receive, exchange)
             await door.prepare(inbound, key, relay)

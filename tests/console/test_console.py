@@ -411,6 +411,7 @@ def test_admin_creates_a_key_the_customer_streams_an_answer_and_usage_shows_it(
     entry = log.get_by_role("row", name=re.compile(request_id))
     expect(entry).to_contain_text(LOCAL_MODEL)
     expect(entry).to_contain_text("acme-web")
+    expect(entry).to_contain_text("127.0.0.1")  # the client's address, under the request id
     chart = page.get_by_test_id("usage-chart")
     expect(chart.locator("svg rect[fill]").first).to_be_visible()
     expect(chart.locator(".legend")).to_contain_text(LOCAL_MODEL)

@@ -104,6 +104,26 @@ def test_a_proxied_request_is_served_and_recorded(behind_proxy: RunningRelay) ->
         [record] = wait_for_records(admin, created["id"], 1)
     assert record["request_id"] == answer.headers["x-request-id"]
     assert record["status"] == 200
+    assert record["client_ip"] == "203.0.113.7"
+    assert behind_proxy.ledger_row(record["request_id"])["client_ip"] == "203.0.113.7"
+
+
+def test_without_trusted_proxies_the_ledger_records_the_peer(direct: RunningRelay) -> None:
+    with admin_client(direct) as admin:
+        created = new_key(admin)
+        answer = call(direct, created["key"], "chat", **{"x-forwarded-for": "203.0.113.7"})
+        assert answer.status_code == 200, answer.text[:300]
+        [record] = wait_for_records(admin, created["id"], 1)
+    assert record["client_ip"] == "127.0.0.1"
+    assert direct.ledger_row(record["request_id"])["client_ip"] == "127.0.0.1"
+
+
+def test_a_refused_key_is_recorded_with_its_forwarded_client(behind_proxy: RunningRelay) -> None:
+    """Who probes with a bad key is what an operator looks for in the request log."""
+    bad = call(behind_proxy, "sk-not-a-key", "chat", **{"x-forwarded-for": "198.51.100.9"})
+    assert bad.status_code == 401
+    row = behind_proxy.ledger_row(bad.headers["x-request-id"])
+    assert row["client_ip"] == "198.51.100.9" and row["key_id"] is None
 
 
 def test_without_trusted_proxies_the_headers_are_ignored(direct: RunningRelay) -> None:

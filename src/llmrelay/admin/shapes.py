@@ -167,6 +167,8 @@ class RequestRecord(Struct, kw_only=True):
     usage_estimated: bool
     endpoint: str
     """The door the request came in by (`chat`, `messages`, `responses`, ...)."""
+    client_ip: str | None
+    """The client's address: behind `server.trusted_proxies`, the one they forwarded."""
 
 
 class RequestList(Struct, kw_only=True):

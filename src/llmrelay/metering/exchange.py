@@ -18,6 +18,7 @@ from llmrelay.store.schema import usage_records
 CLIENT_CLOSED_REQUEST = 499
 MAX_NAME_CHARS = usage_records.c.model.type.length
 MAX_ERROR_CHARS = usage_records.c.error_code.type.length
+MAX_ADDRESS_CHARS = usage_records.c.client_ip.type.length
 """Free text a client can make the relay write is cut to its column's width (PostgreSQL
 refuses a longer value) before it reaches the ledger."""
 
@@ -50,6 +51,7 @@ class Exchange:
     request: ChatRequest | None = None
     body_bytes: int = 0
     """The request body's size, held against the global cap until the request ends."""
+    client_ip: str | None = None
 
     @property
     def upstream_called(self) -> bool:
@@ -116,4 +118,5 @@ class Exchange:
             usage_estimated=self.usage_estimated,
             cost_usd=nano_to_usd(self.cost_nano),
             endpoint=self.endpoint,
+            client_ip=_clip(self.client_ip, MAX_ADDRESS_CHARS),
         )

@@ -54,6 +54,9 @@ class UsageRecord:
     cost_usd: float = 0.0
     endpoint: str = "chat"
     """The door the request came in by: chat, messages, responses, embeddings, completions."""
+    client_ip: str | None = None
+    """The client's address: the socket peer's, or behind `server.trusted_proxies` the one
+    the proxies forwarded (wire/forwarded.py)."""
 
 
 class Ledger:

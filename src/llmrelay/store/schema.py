@@ -69,6 +69,7 @@ usage_records = sa.Table(
     sa.Column("usage_estimated", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("cost_usd", sa.Float, nullable=False, server_default="0"),
     sa.Column("endpoint", sa.String(32), nullable=False, server_default="chat", index=True),
+    sa.Column("client_ip", sa.String(64), nullable=True),
     sa.Index("ix_usage_records_key_created", "key_id", "created_at"),
 )
 

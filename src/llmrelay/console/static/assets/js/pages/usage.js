@@ -243,7 +243,8 @@ export async function mount(root, { me, params, signal }) {
           h("td", { "data-label": "Cost", class: "num" }, fmtUSD(r.cost_usd, { exact: true })),
           h("td", { "data-label": "Latency", class: "num hide-sm", title: r.ttft_ms != null ? `first token ${fmtMs(r.ttft_ms)}` : null },
             fmtMs(r.latency_ms)),
-          h("td", { "data-label": "Request", class: "hide-sm" }, h("span", { class: "cell-sub req-id", title: r.request_id }, r.request_id))))));
+          h("td", { "data-label": "Request", class: "hide-sm" }, h("span", { class: "cell-sub req-id", title: r.request_id }, r.request_id),
+            r.client_ip ? h("div", { class: "cell-sub muted", title: "the client's address" }, r.client_ip) : null)))));
       clear(logBody, h("div", { class: "table-wrap" }, table));
     }
     const prev = button("Newer", { iconName: "chevronLeft", small: true, onClick: () => { page -= 1; loadLog(); } });
