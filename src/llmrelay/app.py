@@ -132,9 +132,7 @@ class RelayApp:
             yield
         finally:
             poller.cancel()
-            await relay.router.stop()
-            for provider in relay.providers.values():
-                await provider.close()
+            await relay.lineups.close()
             await relay.images.close()
             if relay.redis is not None:
                 follower.cancel()

@@ -34,16 +34,19 @@ def admin_endpoints(relay: Relay) -> list[Endpoint]:
         *status_endpoints(relay),
         *customer_endpoints(relay),
     ]
-    document: dict[str, Any] = {}
+    made: list[Any] = [None, None]
+    """The catalog the document was made for, and the document (made again after a reload)."""
 
     async def openapi(_request: Request) -> Response:
-        return json_response(document)
+        catalog = relay.catalog
+        if made[0] is not catalog:
+            names = sorted([*catalog.entries, *catalog.aliases])
+            made[:] = [catalog, openapi_document(endpoints, names)]
+        return json_response(made[1])
 
     endpoints.append(
         Endpoint("GET", OPENAPI_PATH, openapi, "This API in OpenAPI 3.1", dict[str, Any])
     )
-    catalog = relay.catalog
-    document.update(openapi_document(endpoints, sorted([*catalog.entries, *catalog.aliases])))
     return endpoints
 
 
