@@ -13,7 +13,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 
-from llmrelay.admin.public import build_routes, exception_handlers
+from llmrelay.admin.public import READYZ_PATH, build_routes, exception_handlers
 from llmrelay.admin.routes import admin_routes
 from llmrelay.config import Settings
 from llmrelay.console import console_routes
@@ -79,6 +79,9 @@ class RelayApp:
         request_id = "req_" + secrets.token_hex(12)
         scope["llmrelay.request_id"] = request_id
         door = self.doors.get(scope["path"])
+        if self.relay.drain.draining and scope["path"] != READYZ_PATH:
+            await self.relay.drain.refuse(door, send, request_id)
+            return
         if door is not None:
             await self.pipeline.serve(door, scope, receive, send)
             return

@@ -11,6 +11,7 @@ It is plain ASGI: the hot path skips routers and middleware.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -21,6 +22,7 @@ import orjson
 from llmrelay.config import ModelConfig
 from llmrelay.connections import ABORT_SCOPE_KEY
 from llmrelay.doors.base import Door, Headers, Inbound
+from llmrelay.drain import drained
 from llmrelay.metering.exchange import Exchange
 from llmrelay.metering.meter import StreamMeter, prompt_only_usage, whole_usage
 from llmrelay.metering.prices import cost_nano, nano_to_usd
@@ -64,6 +66,7 @@ class Pipeline:
         request_id_header = (b"x-request-id", exchange.request_id.encode())
         relay = self.relay
         lineup = relay.lineups.current.take()  # held to the end, whatever a reload does
+        relay.drain.enter(exchange)
         try:
             if scope["method"] not in door.methods:
                 raise method_not_allowed(scope["method"], scope["path"], door.methods)
@@ -72,10 +75,16 @@ class Pipeline:
             exchange.disconnected()
         except RelayError as error:
             await self._failed(door, send, error, exchange, request_id_header)
+        except asyncio.CancelledError:
+            error = drained(exchange)  # a draining server's time is up
+            if error is None:
+                raise
+            await self._failed(door, send, error, exchange, request_id_header)
         except Exception:
             log.exception("request %s failed", exchange.request_id)
             await self._failed(door, send, internal_error(), exchange, request_id_header)
         finally:
+            relay.drain.leave(exchange)
             try:
                 await self._settle(exchange)
             finally:
@@ -91,7 +100,8 @@ class Pipeline:
     async def _settle(self, exchange: Exchange) -> None:
         """The ledger record, the body's bytes given back, the admission released."""
         relay = self.relay
-        if exchange.usage is None and exchange.client_disconnected and exchange.upstream_called:
+        ended_early = exchange.client_disconnected or exchange.cut_with is not None
+        if exchange.usage is None and ended_early and exchange.upstream_called:
             assert exchange.request is not None
             exchange.usage = prompt_only_usage(relay.tokens, exchange.request.messages)
             exchange.usage_estimated = True
@@ -234,7 +244,13 @@ class Pipeline:
         encoder = door.encoder(attempts.inbound)
         opener = _StreamOpener(self.relay, attempts, send, exchange, headers, wire is not None)
         try:
-            stream = await router.run(resolved.entry, opener.open)
+            try:
+                stream = await router.run(resolved.entry, opener.open)
+            except asyncio.CancelledError:
+                cut = drained(exchange)  # a draining server's time is up
+                if cut is None:
+                    raise
+                raise cut from None
         except RelayError as error:
             if opener.keepalive is None:
                 raise  # nothing sent yet: an HTTP status with a JSON body

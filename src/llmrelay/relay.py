@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 
 from llmrelay.config import Settings
+from llmrelay.drain import Drain
 from llmrelay.gate.admission import Gate
 from llmrelay.gate.auth import KeyRegistry, ensure_admin_key
 from llmrelay.gate.budgets import Budgets
@@ -56,6 +57,7 @@ class Relay:
     """The installation's secret (store/installation.py): keys the tokens clients hold."""
     proxies: TrustedProxies | None = None
     """`server.trusted_proxies`, None when there are none: see `wire.forwarded`."""
+    drain: Drain = field(default_factory=lambda: Drain(30.0))
 
     @property
     def lineup(self) -> Lineup:
@@ -115,4 +117,5 @@ def open_relay_state(settings: Settings, admin_key: str | None) -> Relay:
         new_admin_key=new_admin_key,
         secret=installation_secret(engine),
         proxies=parse_trusted_proxies(settings.server.trusted_proxies),
+        drain=Drain(settings.server.drain_seconds),
     )

@@ -16,7 +16,9 @@ import uvicorn
 from llmrelay.app import create_app
 from llmrelay.config import Settings
 from llmrelay.connections import connection_cap, guarded_protocol, raise_fd_limit
+from llmrelay.drain import Drain
 from llmrelay.providers.credentials import Scrubber, all_credentials, hide_in_logs
+from llmrelay.shutdown import DrainingServer
 
 SEED_QUESTION = "你好,请介绍一下你自己"
 BACKLOG = 4096
@@ -60,15 +62,18 @@ def banner(settings: Settings, new_admin_key: str | None) -> str:
     return "\n".join(lines)
 
 
-class _ListeningServer(uvicorn.Server):
-    """uvicorn's server, announcing itself once it answers requests.
+class _ListeningServer(DrainingServer):
+    """uvicorn's server, announcing itself once it answers requests, and draining on
+    SIGTERM (shutdown.py).
 
     uvicorn runs the app's start-up (model load, ledger writer...) before it listens, so a
     banner printed from there would promise an address that is not answering yet.
     """
 
-    def __init__(self, config: uvicorn.Config, on_listening: Callable[[], None]) -> None:
-        super().__init__(config)
+    def __init__(
+        self, config: uvicorn.Config, drain: Drain, on_listening: Callable[[], None]
+    ) -> None:
+        super().__init__(config, drain)
         self.on_listening = on_listening
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
@@ -136,7 +141,9 @@ def serve(settings: Settings) -> int:
         backlog=BACKLOG,
     )
     server = _ListeningServer(
-        config, lambda: print(banner(settings, app.relay.new_admin_key), flush=True)
+        config,
+        app.relay.drain,
+        lambda: print(banner(settings, app.relay.new_admin_key), flush=True),
     )
     with sock:
         server.run(sockets=[sock])
