@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,6 +49,7 @@ def drain_config(mock: MockOpenAI, drain_seconds: float) -> dict[str, Any]:
         "models": {
             "paced": {"provider": "mock", "upstream_model": "mock-paced:0.05", "price": PRICE},
             "paced-aio": aio,
+            "echo": {"provider": "mock", "upstream_model": "mock-echo", "price": PRICE},
             "hangs": {"provider": "mock", "upstream_model": "mock-hang", "price": PRICE},
             # Its role chunk at once, its first word after half a minute:
             "silent": {"provider": "mock", "upstream_model": "mock-paced:30", "price": PRICE},
@@ -247,3 +249,33 @@ def test_streams_past_the_drain_time_end_with_their_doors_error_and_are_billed(
         row = rows[other.request_id]
         assert row["error_code"] == "server_draining" and row["completion_tokens"] > 1
     assert "drain time is up: 5 stream(s) and request(s) ended" in relay.log()
+
+
+def ledger_writer(relay: RunningRelay) -> int:
+    """The pid of the relay's ledger writer process."""
+    children = Path(f"/proc/{relay.process.pid}/task/{relay.process.pid}/children")
+    for pid in children.read_text().split():
+        if b"llmrelay.metering.writer" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return int(pid)
+    raise AssertionError("no ledger writer")
+
+
+def test_the_last_records_are_flushed_when_the_writer_is_signalled_too(
+    mock: MockOpenAI, tmp_path: Path
+) -> None:
+    """systemd's default stop signals every process of the service at once: the ledger
+    writer may drain and exit before the relay has released its last records."""
+    relay = start_relay(drain_config(mock, 30), tmp_path, LLMRELAY_ADMIN_KEY=ADMIN_KEY)
+    key = relay.create_key("drain")
+    headers = {"authorization": f"Bearer {key}"}
+    answers = [
+        httpx.post(relay.url + "/v1/chat/completions", json=chat(3, "echo", False), headers=headers)
+        for _ in range(3)
+    ]
+    assert [a.status_code for a in answers] == [200] * 3
+    os.kill(ledger_writer(relay), signal.SIGTERM)
+    relay.process.send_signal(signal.SIGTERM)
+    assert relay.process.wait(60) == 0, relay.log()
+    request_ids = [a.headers["x-request-id"] for a in answers]
+    assert set(ledger_rows(relay, request_ids)) == set(request_ids)
+    assert not list((relay.data_dir / "outbox").glob("outbox-*.jsonl"))

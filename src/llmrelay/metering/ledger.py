@@ -89,7 +89,7 @@ class Ledger:
             self._segment = self._next_segment()
             segment.close()
 
-    async def _start_writer(self) -> None:
+    async def _start_writer(self, *flags: str) -> None:
         env = {**os.environ, DATABASE_URL_ENV: self.database_url}
         self._writer = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -99,6 +99,7 @@ class Ledger:
             str(self.outbox_dir),
             "--parent",
             str(os.getpid()),
+            *flags,
             env=env,
             stdin=asyncio.subprocess.DEVNULL,
         )
@@ -122,10 +123,23 @@ class Ledger:
         if self._segment is not None:
             self._segment.close()
             self._segment = None
+        if self._writer is None:
+            return
+        if self._writer.returncode is None:
+            self._writer.terminate()  # it drains once more, the last segment included
+            await self._wait_writer()
+        if self._left_behind():  # it was signalled with the relay (a process group's
+            await self._start_writer("--once")  # SIGTERM) and went first: one last pass
+            await self._wait_writer()
+
+    def _left_behind(self) -> bool:
+        """Whether a segment of this process is still in the outbox."""
+        return any(self.outbox_dir.glob(f"outbox-{self._instance}-*.jsonl"))
+
+    async def _wait_writer(self) -> None:
         writer = self._writer
-        if writer is not None and writer.returncode is None:
-            writer.terminate()
-            try:
-                await asyncio.wait_for(writer.wait(), timeout=30)
-            except TimeoutError:
-                writer.kill()
+        assert writer is not None
+        try:
+            await asyncio.wait_for(writer.wait(), timeout=30)
+        except TimeoutError:
+            writer.kill()
