@@ -29,6 +29,7 @@ from llmrelay.doors.responses_routes import responses_routes
 from llmrelay.pipeline import Pipeline
 from llmrelay.providers import Provider
 from llmrelay.relay import Relay, open_relay_state
+from llmrelay.reload import reload_on_hangup, stop_reloading_on_hangup
 from llmrelay.store.key_events import (
     follow_database_generation,
     follow_key_changes,
@@ -112,6 +113,7 @@ class RelayApp:
 
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
         relay = self.relay
+        reload_on_hangup(relay)  # before the slow start: a SIGHUP's default would kill
         if relay.redis is not None:
             follower = asyncio.create_task(follow_key_changes(relay.redis, relay.generation))
         seen = await asyncio.to_thread(read_database_generation, relay.engine)
@@ -123,10 +125,12 @@ class RelayApp:
         await asyncio.to_thread(self._load_tokenizer)
         await relay.ledger.start()
         # One after another: llama.cpp silences the process's stdout and stderr while it
-        # loads a model, and a failure said meanwhile would not be seen.
-        for name, provider in relay.providers.items():
-            await self._start(name, provider)
-        relay.router.start(relay.catalog.deployments)  # active health checks, if configured
+        # loads a model, and a failure said meanwhile would not be seen. A reload (SIGHUP)
+        # waits for them.
+        async with relay.lineups.lock:
+            for name, provider in relay.providers.items():
+                await self._start(name, provider)
+            relay.router.start(relay.catalog.deployments)  # health checks, if configured
         # Everything built so far lives as long as the process: keep it out of the cyclic
         # collector's sight, or each full collection walks it (tens of ms at a time).
         gc.collect()
@@ -134,6 +138,7 @@ class RelayApp:
         try:
             yield
         finally:
+            stop_reloading_on_hangup()
             poller.cancel()
             await relay.lineups.close()
             await relay.images.close()

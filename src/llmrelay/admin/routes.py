@@ -16,6 +16,7 @@ from llmrelay.admin.endpoint import Endpoint, Handler, json_response, request_to
 from llmrelay.admin.keys import key_endpoints
 from llmrelay.admin.models import model_endpoints
 from llmrelay.admin.openapi import openapi_document
+from llmrelay.admin.reload import reload_endpoints
 from llmrelay.admin.status import status_endpoints
 from llmrelay.admin.usage import usage_endpoints
 
@@ -32,6 +33,7 @@ def admin_endpoints(relay: Relay) -> list[Endpoint]:
         *usage_endpoints(relay),
         *model_endpoints(relay),
         *status_endpoints(relay),
+        *reload_endpoints(relay),
         *customer_endpoints(relay),
     ]
     made: list[Any] = [None, None]
