@@ -97,6 +97,8 @@ def test_env_interpolation_with_defaults(monkeypatch: pytest.MonkeyPatch) -> Non
             "Expected `array`, got `str` - at `$.server.trusted_proxies`",
         ),
         (["not", "a", "mapping"], "$: the configuration must be a mapping"),
+        ({"server": {"drain_seconds": -1}}, "$.server.drain_seconds: must not be negative"),
+        ({"source": {"path": "/elsewhere"}}, "$: unknown section(s): source"),
     ],
 )
 def test_bad_config_says_which_field_and_what_is_wrong(document, message: str) -> None:

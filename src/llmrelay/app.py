@@ -13,7 +13,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 
-from llmrelay.admin.public import build_routes, exception_handlers
+from llmrelay.admin.public import READYZ_PATH, build_routes, exception_handlers
 from llmrelay.admin.routes import admin_routes
 from llmrelay.config import Settings
 from llmrelay.console import console_routes
@@ -29,6 +29,7 @@ from llmrelay.doors.responses_routes import responses_routes
 from llmrelay.pipeline import Pipeline
 from llmrelay.providers import Provider
 from llmrelay.relay import Relay, open_relay_state
+from llmrelay.reload import reload_on_hangup, stop_reloading_on_hangup
 from llmrelay.store.key_events import (
     follow_database_generation,
     follow_key_changes,
@@ -79,6 +80,9 @@ class RelayApp:
         request_id = "req_" + secrets.token_hex(12)
         scope["llmrelay.request_id"] = request_id
         door = self.doors.get(scope["path"])
+        if self.relay.drain.draining and scope["path"] != READYZ_PATH:
+            await self.relay.drain.refuse(door, send, request_id)
+            return
         if door is not None:
             await self.pipeline.serve(door, scope, receive, send)
             return
@@ -109,6 +113,7 @@ class RelayApp:
 
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
         relay = self.relay
+        reload_on_hangup(relay)  # before the slow start: a SIGHUP's default would kill
         if relay.redis is not None:
             follower = asyncio.create_task(follow_key_changes(relay.redis, relay.generation))
         seen = await asyncio.to_thread(read_database_generation, relay.engine)
@@ -120,10 +125,12 @@ class RelayApp:
         await asyncio.to_thread(self._load_tokenizer)
         await relay.ledger.start()
         # One after another: llama.cpp silences the process's stdout and stderr while it
-        # loads a model, and a failure said meanwhile would not be seen.
-        for name, provider in relay.providers.items():
-            await self._start(name, provider)
-        relay.router.start(relay.catalog.deployments)  # active health checks, if configured
+        # loads a model, and a failure said meanwhile would not be seen. A reload (SIGHUP)
+        # waits for them.
+        async with relay.lineups.lock:
+            for name, provider in relay.providers.items():
+                await self._start(name, provider)
+            relay.router.start(relay.catalog.deployments)  # health checks, if configured
         # Everything built so far lives as long as the process: keep it out of the cyclic
         # collector's sight, or each full collection walks it (tens of ms at a time).
         gc.collect()
@@ -131,10 +138,9 @@ class RelayApp:
         try:
             yield
         finally:
+            stop_reloading_on_hangup()
             poller.cancel()
-            await relay.router.stop()
-            for provider in relay.providers.values():
-                await provider.close()
+            await relay.lineups.close()
             await relay.images.close()
             if relay.redis is not None:
                 follower.cancel()

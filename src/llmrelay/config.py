@@ -261,6 +261,9 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
     (`wire/forwarded.py`). Empty: the socket peer is the client, and no header is read."""
     workers: int | Literal["auto"] = 1
     """Worker processes serving the port (`auto`: one per core): see docs/deploy.md."""
+    drain_seconds: float = 30.0
+    """On SIGTERM, how long requests in flight may run on before their streams are ended
+    with an error frame (docs/deploy.md, "Reload and drain")."""
 
 
 class BreakerConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -318,6 +321,17 @@ class ResponsesConfig(msgspec.Struct, forbid_unknown_fields=True):
     """A stored response is served (and continued) this long after it was created."""
 
 
+class ConfigSource(msgspec.Struct, frozen=True):
+    """How the settings were loaded (the file, the command line's overrides), so that a
+    reload reads them again the same way. Not a section of the file."""
+
+    path: str | None = None
+    """The file; None: the embedded default."""
+    host: str | None = None
+    port: int | None = None
+    data_dir: str | None = None
+
+
 class Settings(msgspec.Struct, forbid_unknown_fields=True):
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     billing: BillingConfig = msgspec.field(default_factory=BillingConfig)
@@ -326,6 +340,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     responses: ResponsesConfig = msgspec.field(default_factory=ResponsesConfig)
     providers: dict[str, ProviderConfig] = {}
     models: dict[str, ModelConfig] = {}
+    source: ConfigSource = msgspec.field(default_factory=ConfigSource)
 
     @property
     def data_path(self) -> Path:
@@ -456,7 +471,8 @@ def _check_networks(where: str, networks: list[str]) -> None:
             ) from None
 
 
-def _check_references(settings: Settings) -> None:
+def check_references(settings: Settings) -> None:
+    """Raise ConfigError for a section that refers to what is not there or is out of range."""
     _check_networks("$.server.trusted_proxies", settings.server.trusted_proxies)
     seen: set[str] = set()
     for name, model in settings.models.items():
@@ -465,6 +481,8 @@ def _check_references(settings: Settings) -> None:
         raise ConfigError("$.routing.max_attempts: must be at least 1")
     if settings.responses.store_ttl_days <= 0:
         raise ConfigError("$.responses.store_ttl_days: must be above 0")
+    if settings.server.drain_seconds < 0:
+        raise ConfigError("$.server.drain_seconds: must not be negative")
     check = settings.routing.health_check
     if check is not None and min(check.interval_seconds, check.timeout_seconds) <= 0:
         raise ConfigError("$.routing.health_check: interval and timeout must be above 0")
@@ -501,7 +519,7 @@ def parse_settings(document: dict[str, Any] | None) -> Settings:
         providers=_convert_each(raw.get("providers"), ProviderConfig, "$.providers"),
         models=_convert_each(raw.get("models"), ModelConfig, "$.models"),
     )
-    _check_references(settings)
+    check_references(settings)
     return settings
 
 
@@ -545,6 +563,7 @@ def load_settings(
 ) -> Settings:
     """Read the file (or the default), then apply environment and explicit overrides."""
     path = path or os.environ.get("LLMRELAY_CONFIG")
+    source = ConfigSource(str(path) if path else None, host, port, data_dir)
     document = None
     if path:
         document = _read_yaml(Path(path))
@@ -568,6 +587,7 @@ def load_settings(
         redis_url=redis_url,
         workers=_workers(workers or os.environ.get("LLMRELAY_WORKERS") or server.workers),
     )
+    settings.source = source
     return settings
 
 

@@ -11,6 +11,7 @@ It is plain ASGI: the hot path skips routers and middleware.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -21,6 +22,7 @@ import orjson
 from llmrelay.config import ModelConfig
 from llmrelay.connections import ABORT_SCOPE_KEY
 from llmrelay.doors.base import Door, Headers, Inbound
+from llmrelay.drain import drained
 from llmrelay.metering.exchange import Exchange
 from llmrelay.metering.meter import StreamMeter, prompt_only_usage, whole_usage
 from llmrelay.metering.prices import cost_nano, nano_to_usd
@@ -33,7 +35,7 @@ from llmrelay.providers.direct_chunks import DirectChunks
 from llmrelay.providers.direct_stream import DirectStream
 from llmrelay.providers.native import NativeRequest, PrimedRawStream
 from llmrelay.routing.catalog import Deployment, ResolvedModel
-from llmrelay.routing.router import failure_kind
+from llmrelay.routing.router import Router, failure_kind
 from llmrelay.wire.body import ClientGone, read_body
 from llmrelay.wire.chunk_pump import relay_direct_chunks
 from llmrelay.wire.client_wire import WIRE_SCOPE_KEY, ClientWire
@@ -44,6 +46,7 @@ from llmrelay.wire.sse import STREAM_HEADERS
 from llmrelay.wire.stream import KeepAlive, PrimedStream, relay_raw, relay_stream
 
 if TYPE_CHECKING:
+    from llmrelay.lineup import Lineup
     from llmrelay.relay import Relay
 
 log = logging.getLogger("llmrelay.pipeline")
@@ -62,29 +65,44 @@ class Pipeline:
         exchange = Exchange.begin(scope["llmrelay.request_id"], door.endpoint)
         exchange.client_ip = client_address(scope, self.relay.proxies)
         request_id_header = (b"x-request-id", exchange.request_id.encode())
+        relay = self.relay
+        lineup = relay.lineups.current.take()  # held to the end, whatever a reload does
+        relay.drain.enter(exchange)
         try:
             if scope["method"] not in door.methods:
                 raise method_not_allowed(scope["method"], scope["path"], door.methods)
-            await self._handle(door, scope, receive, send, exchange, request_id_header)
+            await self._handle(door, scope, receive, send, exchange, request_id_header, lineup)
         except ClientGone:
             exchange.disconnected()
         except RelayError as error:
-            exchange.fail(error)
-            if not exchange.response_started:
-                await self._send_error(door, send, error, exchange, request_id_header)
+            await self._failed(door, send, error, exchange, request_id_header)
+        except asyncio.CancelledError:
+            error = drained(exchange)  # a draining server's time is up
+            if error is None:
+                raise
+            await self._failed(door, send, error, exchange, request_id_header)
         except Exception:
             log.exception("request %s failed", exchange.request_id)
-            error = internal_error()
-            exchange.fail(error)
-            if not exchange.response_started:
-                await self._send_error(door, send, error, exchange, request_id_header)
+            await self._failed(door, send, internal_error(), exchange, request_id_header)
         finally:
-            await self._settle(exchange)
+            relay.drain.leave(exchange)
+            try:
+                await self._settle(exchange)
+            finally:
+                lineup.release()
+
+    async def _failed(
+        self, door: Door, send: Any, error: RelayError, exchange: Exchange, request_id: tuple
+    ) -> None:
+        exchange.fail(error)
+        if not exchange.response_started:
+            await self._send_error(door, send, error, exchange, request_id)
 
     async def _settle(self, exchange: Exchange) -> None:
         """The ledger record, the body's bytes given back, the admission released."""
         relay = self.relay
-        if exchange.usage is None and exchange.client_disconnected and exchange.upstream_called:
+        ended_early = exchange.client_disconnected or exchange.cut_with is not None
+        if exchange.usage is None and ended_early and exchange.upstream_called:
             assert exchange.request is not None
             exchange.usage = prompt_only_usage(relay.tokens, exchange.request.messages)
             exchange.usage_estimated = True
@@ -115,13 +133,14 @@ class Pipeline:
         send: Any,
         exchange: Exchange,
         rid: tuple[bytes, bytes],
+        lineup: Lineup,
     ) -> None:
         relay = self.relay
         key = await relay.keys.authenticate(door.credentials(scope))
         exchange.key = key
         address = exchange.client_ip
         try:
-            inbound, resolved = await self._accept(door, scope, receive, exchange)
+            inbound, resolved = await self._accept(door, scope, receive, exchange, lineup)
             await door.prepare(inbound, key, relay)
         except RelayError:
             await relay.gate.count_refusal(key, address)  # refusals are rate-limited too
@@ -136,13 +155,16 @@ class Pipeline:
         abort = scope.get(ABORT_SCOPE_KEY)
         wire = scope.get(WIRE_SCOPE_KEY)
         async with cancel_on_disconnect(receive, exchange, abort, wire) as abandon:
+            router = lineup.router
             if request.stream:
-                await self._stream(door, resolved, attempts, send, exchange, headers, abandon, wire)
+                await self._stream(
+                    door, resolved, attempts, send, exchange, headers, abandon, wire, router
+                )
             else:
-                await self._complete(door, resolved, attempts, send, exchange, headers)
+                await self._complete(door, resolved, attempts, send, exchange, headers, router)
 
     async def _accept(
-        self, door: Door, scope: dict[str, Any], receive: Any, exchange: Exchange
+        self, door: Door, scope: dict[str, Any], receive: Any, exchange: Exchange, lineup: Lineup
     ) -> tuple[Inbound, ResolvedModel]:
         """Read, parse and check the body, and find its model (a large body off the loop)."""
         relay = self.relay
@@ -167,7 +189,7 @@ class Pipeline:
         request = inbound.request
         exchange.request = request
         exchange.stream = request.stream
-        return inbound, relay.catalog.resolve(request.model, exchange.key)
+        return inbound, lineup.catalog.resolve(request.model, exchange.key)
 
     async def _complete(
         self,
@@ -177,8 +199,9 @@ class Pipeline:
         send: Any,
         exchange: Exchange,
         headers: Headers,
+        router: Router,
     ) -> None:
-        answer = await self.relay.router.run(resolved.entry, attempts.complete)
+        answer = await router.run(resolved.entry, attempts.complete)
         call = attempts.last_call
         if attempts.last_native is not None:  # the door's own protocol: as it came
             usage = door.native_usage(answer)
@@ -217,11 +240,18 @@ class Pipeline:
         headers: Headers,
         abandon: Callable[[str], None],
         wire: ClientWire | None,
+        router: Router,
     ) -> None:
         encoder = door.encoder(attempts.inbound)
         opener = _StreamOpener(self.relay, attempts, send, exchange, headers, wire is not None)
         try:
-            stream = await self.relay.router.run(resolved.entry, opener.open)
+            try:
+                stream = await router.run(resolved.entry, opener.open)
+            except asyncio.CancelledError:
+                cut = drained(exchange)  # a draining server's time is up
+                if cut is None:
+                    raise
+                raise cut from None
         except RelayError as error:
             if opener.keepalive is None:
                 raise  # nothing sent yet: an HTTP status with a JSON body

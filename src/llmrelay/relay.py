@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 
 from llmrelay.config import Settings
+from llmrelay.drain import Drain
 from llmrelay.gate.admission import Gate
 from llmrelay.gate.auth import KeyRegistry, ensure_admin_key
 from llmrelay.gate.budgets import Budgets
 from llmrelay.gate.setup import build_gate
+from llmrelay.lineup import Lineup, Lineups
 from llmrelay.metering.ledger import Ledger
 from llmrelay.metering.tokens import TokenCounter
 from llmrelay.providers import Provider, build_providers
@@ -40,9 +42,9 @@ class Relay:
     keys: KeyRegistry
     usage: UsageStore
     ledger: Ledger
-    providers: dict[str, Provider]
-    catalog: ModelCatalog
-    router: Router
+    lineups: Lineups
+    """The providers, models and routing in force (and those a reload replaced that
+    requests still hold)."""
     tokens: TokenCounter
     generation: GenerationCounter
     images: ImageFetcher
@@ -56,6 +58,23 @@ class Relay:
     """The installation's secret (store/installation.py): keys the tokens clients hold."""
     proxies: TrustedProxies | None = None
     """`server.trusted_proxies`, None when there are none: see `wire.forwarded`."""
+    drain: Drain = field(default_factory=lambda: Drain(30.0))
+
+    @property
+    def lineup(self) -> Lineup:
+        return self.lineups.current
+
+    @property
+    def providers(self) -> dict[str, Provider]:
+        return self.lineups.current.providers
+
+    @property
+    def catalog(self) -> ModelCatalog:
+        return self.lineups.current.catalog
+
+    @property
+    def router(self) -> Router:
+        return self.lineups.current.router
 
 
 def prepare_installation(settings: Settings, admin_key: str | None) -> str | None:
@@ -99,9 +118,11 @@ def open_relay_state(settings: Settings, admin_key: str | None) -> Relay:
         keys=keys,
         usage=usage,
         ledger=ledger,
-        providers=providers,
-        catalog=ModelCatalog.from_settings(settings, providers),
-        router=Router(settings.routing),
+        lineups=Lineups(
+            Lineup(
+                providers, ModelCatalog.from_settings(settings, providers), Router(settings.routing)
+            )
+        ),
         tokens=tokens,
         generation=generation,
         images=images,
@@ -113,4 +134,5 @@ def open_relay_state(settings: Settings, admin_key: str | None) -> Relay:
         new_admin_key=new_admin_key,
         secret=installation_secret(engine),
         proxies=parse_trusted_proxies(settings.server.trusted_proxies),
+        drain=Drain(settings.server.drain_seconds),
     )

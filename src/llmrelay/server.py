@@ -17,8 +17,10 @@ import uvicorn
 from llmrelay.app import create_app
 from llmrelay.config import Settings, worker_count
 from llmrelay.connections import connection_cap, guarded_protocol, raise_fd_limit
+from llmrelay.drain import Drain
 from llmrelay.providers.credentials import Scrubber, all_credentials, hide_in_logs
 from llmrelay.relay import prepare_installation
+from llmrelay.shutdown import DrainingServer
 from llmrelay.supervisor import Supervisor
 from llmrelay.worker_role import worker_role
 
@@ -64,15 +66,18 @@ def banner(settings: Settings, new_admin_key: str | None) -> str:
     return "\n".join(lines)
 
 
-class _ListeningServer(uvicorn.Server):
-    """uvicorn's server, announcing itself once it answers requests.
+class _ListeningServer(DrainingServer):
+    """uvicorn's server, announcing itself once it answers requests, and draining on
+    SIGTERM (shutdown.py).
 
     uvicorn runs the app's start-up (model load, ledger writer...) before it listens, so a
     banner printed from there would promise an address that is not answering yet.
     """
 
-    def __init__(self, config: uvicorn.Config, on_listening: Callable[[], None]) -> None:
-        super().__init__(config)
+    def __init__(
+        self, config: uvicorn.Config, drain: Drain, on_listening: Callable[[], None]
+    ) -> None:
+        super().__init__(config, drain)
         self.on_listening = on_listening
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
@@ -154,7 +159,7 @@ def serve(settings: Settings, worker_args: list[str] | None = None) -> int:
         if role is None:  # (a worker's supervisor says it once for all)
             print(banner(settings, app.relay.new_admin_key), flush=True)
 
-    server = _ListeningServer(config, announce)
+    server = _ListeningServer(config, app.relay.drain, announce)
     with sock:
         server.run(sockets=[sock])
     return 0 if server.started else 1

@@ -145,8 +145,11 @@ class Supervisor:
             await asyncio.sleep(RESTART_PAUSE)
         await asyncio.gather(*(process.wait() for process in list(self.workers.values())))
         if self.writer is not None and self.writer.returncode is None:
-            self.writer.terminate()
+            self.writer.terminate()  # it drains once more, the workers' last segments included
             await self.writer.wait()
+        if any(outbox.glob("outbox-*.jsonl")):  # it was signalled with the supervisor (a
+            last = await start_writer(outbox, self.settings.database_url, "--once")  # group's
+            await last.wait()  # SIGTERM) and went first: one last pass
 
     def _wait_answering(self, timeout: float = 300.0) -> bool:
         """Whether a worker answers `/healthz` (the model load may take a while)."""

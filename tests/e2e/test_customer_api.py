@@ -305,7 +305,7 @@ def test_the_openapi_document_lists_every_route(priced: RunningRelay, admin: htt
         ("post", "/admin/keys/{id}/disable"), ("post", "/admin/keys/{id}/enable"),
         ("post", "/admin/keys/{id}/rotate"), ("get", "/admin/usage"),
         ("get", "/admin/requests"), ("get", "/admin/requests.csv"), ("get", "/admin/models"),
-        ("get", "/admin/status"),
+        ("get", "/admin/status"), ("post", "/admin/reload"),
         ("get", "/admin/openapi.json"), ("get", "/v1/key"), ("get", "/v1/key/usage"),
         ("get", "/v1/key/requests"), ("get", "/v1/dashboard/billing/subscription"),
         ("get", "/v1/dashboard/billing/usage"), ("get", "/dashboard/billing/subscription"),

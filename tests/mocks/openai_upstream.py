@@ -166,6 +166,7 @@ async def _stream_words(
     fail_after: int | None = None,
     first_delay: float = 0.0,
     pause_after_first: float = 0.0,
+    word_delay: float = 0.0,
 ) -> web.StreamResponse:
     response = web.StreamResponse(headers={"content-type": "text/event-stream"})
     await response.prepare(request)
@@ -212,6 +213,8 @@ async def _stream_words(
                 return response
             if i == 1 and pause_after_first:
                 await asyncio.sleep(pause_after_first)
+            if word_delay:
+                await asyncio.sleep(word_delay)
             text = word if i == 0 else " " + word
             await frame(
                 [{"index": 0, "delta": {"content": text}, "logprobs": None, "finish_reason": None}]
@@ -360,6 +363,13 @@ async def _pause_midstream(mock, request, body):
     return await _stream_words(mock, request, body, words, pause_after_first=1.0)
 
 
+async def _paced(mock, request, body):
+    """The echo, a word every `:SECONDS` of the upstream model's name (0.1 s by default)."""
+    _, _, pace = body["model"].partition(":")
+    words = answer_words(body)
+    return await _stream_words(mock, request, body, words, word_delay=float(pace or 0.1))
+
+
 async def _slow_stream(mock, request, body):
     response = web.StreamResponse(headers={"content-type": "text/event-stream"})
     await response.prepare(request)
@@ -464,5 +474,6 @@ SCENARIOS = {
     "mock-midstream-error": _midstream_error,
     "mock-slow-first-token": _slow_first_token,
     "mock-slow-stream": _slow_stream,
+    "mock-paced": _paced,
     "mock-pause-midstream": _pause_midstream,
 }

@@ -62,9 +62,8 @@ def model_info(entry: ModelEntry, aliases: list[str]) -> ModelInfo:
 
 
 def model_endpoints(relay: Relay) -> list[Endpoint]:
-    catalog = relay.catalog
-
     async def list_models(_request: Request) -> Response:
+        catalog = relay.catalog  # the one in force (a reload replaces it)
         aliases: dict[str, list[str]] = {name: [] for name in catalog.entries}
         for alias, name in catalog.aliases.items():
             aliases[name].append(alias)

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("llmrelay.admin")
 
+READYZ_PATH = "/readyz"
+
 
 def error_response(error: RelayError) -> Response:
     headers = {k.decode(): v.decode() for k, v in error.headers() if k != b"content-type"}
@@ -155,7 +157,10 @@ def build_routes(relay: Relay) -> list[Route]:
 
     async def readyz(request: Request) -> Response:
         """What a load balancer probes: ready or not, and nothing more to anyone but the
-        admin, who also sees why and the providers' and deployments' state."""
+        admin, who also sees why and the providers' and deployments' state. A draining
+        process is not ready (docs/deploy.md)."""
+        if relay.drain.draining:
+            return json_response({"status": "draining"}, 503, {"connection": "close"})
         problems = await readiness_problems(relay)
         status = 503 if problems else 200
         body: dict[str, Any] = {"status": "unavailable" if problems else "ready"}
@@ -169,5 +174,5 @@ def build_routes(relay: Relay) -> list[Route]:
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
-        Route("/readyz", readyz, methods=["GET"]),
+        Route(READYZ_PATH, readyz, methods=["GET"]),
     ]

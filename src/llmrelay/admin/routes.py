@@ -16,6 +16,7 @@ from llmrelay.admin.endpoint import Endpoint, Handler, json_response, request_to
 from llmrelay.admin.keys import key_endpoints
 from llmrelay.admin.models import model_endpoints
 from llmrelay.admin.openapi import openapi_document
+from llmrelay.admin.reload import reload_endpoints
 from llmrelay.admin.status import status_endpoints
 from llmrelay.admin.usage import usage_endpoints
 
@@ -32,18 +33,22 @@ def admin_endpoints(relay: Relay) -> list[Endpoint]:
         *usage_endpoints(relay),
         *model_endpoints(relay),
         *status_endpoints(relay),
+        *reload_endpoints(relay),
         *customer_endpoints(relay),
     ]
-    document: dict[str, Any] = {}
+    made: list[Any] = [None, None]
+    """The catalog the document was made for, and the document (made again after a reload)."""
 
     async def openapi(_request: Request) -> Response:
-        return json_response(document)
+        catalog = relay.catalog
+        if made[0] is not catalog:
+            names = sorted([*catalog.entries, *catalog.aliases])
+            made[:] = [catalog, openapi_document(endpoints, names)]
+        return json_response(made[1])
 
     endpoints.append(
         Endpoint("GET", OPENAPI_PATH, openapi, "This API in OpenAPI 3.1", dict[str, Any])
     )
-    catalog = relay.catalog
-    document.update(openapi_document(endpoints, sorted([*catalog.entries, *catalog.aliases])))
     return endpoints
 
 

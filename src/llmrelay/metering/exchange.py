@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from llmrelay.config import Price
@@ -52,6 +53,11 @@ class Exchange:
     body_bytes: int = 0
     """The request body's size, held against the global cap until the request ends."""
     client_ip: str | None = None
+    cut: Callable[[RelayError], None] | None = None
+    """Ends the stream being pumped at once, with the door's error frame (set by a pump
+    while it runs); without it a draining server cancels the request's task."""
+    cut_with: RelayError | None = None
+    """The error a draining server ended the request with (`drain.Drain.cut_all`)."""
 
     @property
     def upstream_called(self) -> bool:

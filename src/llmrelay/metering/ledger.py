@@ -101,9 +101,9 @@ class Ledger:
             self._segment = self._next_segment()
             segment.close()
 
-    async def _start_writer(self) -> None:
+    async def _start_writer(self, *flags: str) -> None:
         if self.run_writer:
-            self._writer = await start_writer(self.outbox_dir, self.database_url)
+            self._writer = await start_writer(self.outbox_dir, self.database_url, *flags)
 
     async def _rotate_forever(self) -> None:
         while True:
@@ -124,17 +124,31 @@ class Ledger:
         if self._segment is not None:
             self._segment.close()
             self._segment = None
+        if self._writer is None:
+            return
+        if self._writer.returncode is None:
+            self._writer.terminate()  # it drains once more, the last segment included
+            await self._wait_writer()
+        if self._left_behind():  # it was signalled with the relay (a process group's
+            await self._start_writer("--once")  # SIGTERM) and went first: one last pass
+            await self._wait_writer()
+
+    def _left_behind(self) -> bool:
+        """Whether a segment of this process is still in the outbox."""
+        return any(self.outbox_dir.glob(f"outbox-{self._instance}-*.jsonl"))
+
+    async def _wait_writer(self) -> None:
         writer = self._writer
-        if writer is not None and writer.returncode is None:
-            writer.terminate()
-            try:
-                await asyncio.wait_for(writer.wait(), timeout=30)
-            except TimeoutError:
-                writer.kill()
+        assert writer is not None
+        try:
+            await asyncio.wait_for(writer.wait(), timeout=30)
+        except TimeoutError:
+            writer.kill()
 
 
-async def start_writer(outbox: Path, database_url: str) -> asyncio.subprocess.Process:
-    """The ledger writer process, draining `outbox` while this process lives."""
+async def start_writer(outbox: Path, database_url: str, *flags: str) -> asyncio.subprocess.Process:
+    """The ledger writer process, draining `outbox` while this process lives (`--once`: one
+    pass, then it exits)."""
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -143,6 +157,7 @@ async def start_writer(outbox: Path, database_url: str) -> asyncio.subprocess.Pr
         str(outbox),
         "--parent",
         str(os.getpid()),
+        *flags,
         env={**os.environ, DATABASE_URL_ENV: database_url},
         stdin=asyncio.subprocess.DEVNULL,
     )

@@ -110,8 +110,10 @@ def _append_durably(path: Path, data: bytes) -> None:
         os.fsync(file.fileno())
 
 
-def run(outbox: Path, interval: float, parent: int) -> None:
+def run(outbox: Path, interval: float, parent: int, once: bool = False) -> None:
     stopping = threading.Event()
+    if once:
+        stopping.set()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
     store = UsageStore(open_engine(os.environ[DATABASE_URL_ENV]))
@@ -134,10 +136,11 @@ def main() -> None:
     parser.add_argument("--outbox", type=Path, required=True)
     parser.add_argument("--interval", type=float, default=0.25)
     parser.add_argument("--parent", type=int, required=True, help="exit when it is gone")
+    parser.add_argument("--once", action="store_true", help="drain once and exit")
     args = parser.parse_args()
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     yield_to_the_relay()
-    run(args.outbox, args.interval, args.parent)
+    run(args.outbox, args.interval, args.parent, args.once)
 
 
 def yield_to_the_relay() -> None:

@@ -130,3 +130,16 @@ def store_unavailable() -> RelayError:
         code="store_unavailable",
         retry_after=STORE_RETRY_AFTER_SECONDS,
     )
+
+
+def server_draining() -> RelayError:
+    """This relay process is shutting down (SIGTERM): a request that arrives meanwhile is not
+    served (another replica will be), and a stream still running when the drain's time is
+    up ends with this error (docs/deploy.md)."""
+    return RelayError(
+        503,
+        "This relay is shutting down; retry the request, another instance will serve it.",
+        type="server_error",
+        code="server_draining",
+        retry_after=1,
+    )

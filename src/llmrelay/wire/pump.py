@@ -90,6 +90,12 @@ class SocketPump:
             self.done, self.error = True, error
             self._notify()
 
+    def cut(self, error: RelayError) -> None:
+        """End the stream now with `error` (a draining server's): the upstream is let go of,
+        and the door's error frame follows what was delivered."""
+        self.ended(error)
+        self.stream.abort()
+
     def failed(self) -> None:
         """A bug while handling a read, never the client's or the upstream's doing."""
         log.exception("stream %s failed", self.exchange.request_id)
@@ -259,6 +265,7 @@ async def pumped(
     one did (marked on the exchange), with the usage metered so far on the exchange either
     way. Raises ClientGone when the client left: it is billed for what was delivered."""
     error: RelayError | None
+    exchange.cut = pump.cut
     try:
         error = await pump.run(wire, keep)
     except RelayError as exc:  # the answer could not be stored
@@ -271,6 +278,7 @@ async def pumped(
         log.exception("stream %s failed", exchange.request_id)
         error = internal_error()
     finally:
+        exchange.cut = None
         wire.close_body()
         keepalive.write = None
         await keepalive.stop()

@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from llmrelay.drain import drained
 from llmrelay.metering.exchange import Exchange
 from llmrelay.metering.meter import StreamMeter
 from llmrelay.metering.native_meter import NativeStreamMeter
@@ -250,6 +251,10 @@ async def _pump(
             keepalive.last_sent = time.monotonic()
     except RelayError as exc:
         error = exc
+    except asyncio.CancelledError:
+        error = drained(exchange)  # a draining server's time is up: the error frame follows
+        if error is None:
+            raise
     except Exception:  # a bug or an upstream shape no translator expected: still end cleanly
         log.exception("stream %s failed", exchange.request_id)
         error = internal_error()
