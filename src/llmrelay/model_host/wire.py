@@ -106,13 +106,17 @@ class Codec:
         HEADER.pack_into(buffer, 0, len(buffer) - HEADER.size)
         return buffer
 
+    def decode(self, payload: bytes) -> Any:
+        """One frame's MessagePack (without its length)."""
+        return self._decoder.decode(payload)
+
     async def read(self, reader: asyncio.StreamReader) -> Any:
         """The next frame, or None at the end of the connection."""
         try:
             (size,) = HEADER.unpack(await reader.readexactly(HEADER.size))
             if size > MAX_FRAME:
                 raise msgspec.DecodeError(f"a frame of {size} bytes")
-            return self._decoder.decode(await reader.readexactly(size))
+            return self.decode(await reader.readexactly(size))
         except asyncio.IncompleteReadError:
             return None
 
