@@ -4,7 +4,7 @@ every relay worker's requests for them over a Unix socket.
 `python -m llmrelay.model_host --config FILE --data-dir DIR [--socket PATH]` runs it
 (`__main__`, `server`); a relay whose environment names the socket in `LLMRELAY_MODEL_HOST`
 reaches its local providers through it (`providers/local_remote.py`) instead of loading
-them itself. The frames both sides speak are in `wire`.
+them itself. The frames both sides speak are in `wire`; docs/model-host.md has the whole.
 """
 
 from __future__ import annotations
