@@ -2,7 +2,9 @@
 
 The supervisor opens the listening socket and does the one-time set-up (the schema, the
 first admin key); then it starts the machine's one ledger writer, its rate-limit and budget
-counts when there is no Redis (gate/machine_book.py), and the workers. Each worker is a
+counts when there is no Redis (gate/machine_book.py), the model host when an embedded
+model is configured (model_host/: the model is loaded once, for every worker), and the
+workers. Each worker is a
 whole relay (`python -m llmrelay serve`, a fresh interpreter, not a fork) that inherits the
 socket and accepts from it; the kernel hands each new connection to one of them. A worker
 that dies is started again (after a pause that grows while it keeps dying), the others
@@ -26,10 +28,13 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 
 from llmrelay.config import Settings, worker_count
 from llmrelay.gate.machine_book import MachineBookServer
 from llmrelay.metering.ledger import start_writer
+from llmrelay.model_host import MODEL_HOST_ENV, default_socket
+from llmrelay.providers import HOSTED, used_providers
 from llmrelay.worker_role import BOOK_ENV, INDEX_ENV, LISTEN_FD_ENV
 
 log = logging.getLogger("llmrelay.supervisor")
@@ -50,6 +55,10 @@ class Supervisor:
         self.workers: dict[int, asyncio.subprocess.Process] = {}
         self.book: MachineBookServer | None = None
         self.writer: asyncio.subprocess.Process | None = None
+        self.model_host: asyncio.subprocess.Process | None = None
+        self.host_socket: Path | None = None
+        if any(isinstance(settings.providers[name], HOSTED) for name in used_providers(settings)):
+            self.host_socket = default_socket(settings.data_path)
         self.stopping = asyncio.Event()
 
     async def run(self, on_listening: Callable[[], None]) -> int:
@@ -61,7 +70,11 @@ class Supervisor:
         if not settings.server.redis_url:
             self.book = MachineBookServer(settings.data_path / "machine-book.sock")
             await self.book.start()
+        if self.host_socket is not None and not await self._start_model_host():
+            return 1
         keepers = [asyncio.create_task(self._keep_writer(), name="ledger-writer")]
+        if self.model_host is not None:
+            keepers.append(asyncio.create_task(self._keep_model_host(), name="model-host"))
         keepers += [
             asyncio.create_task(self._keep_worker(index), name=f"worker-{index}")
             for index in range(self.count)
@@ -91,6 +104,8 @@ class Supervisor:
         env = {**os.environ, LISTEN_FD_ENV: str(self.sock.fileno()), INDEX_ENV: str(index)}
         if self.book is not None:
             env[BOOK_ENV] = str(self.book.path)
+        if self.host_socket is not None:
+            env[MODEL_HOST_ENV] = str(self.host_socket)
         return env
 
     async def _keep_worker(self, index: int) -> None:
@@ -150,6 +165,57 @@ class Supervisor:
         if any(outbox.glob("outbox-*.jsonl")):  # it was signalled with the supervisor (a
             last = await start_writer(outbox, self.settings.database_url, "--once")  # group's
             await last.wait()  # SIGTERM) and went first: one last pass
+
+    async def _start_model_host(self) -> bool:
+        """Start the model host and wait until it serves (its models loaded): False, said in
+        the log, when it could not (as a relay whose model cannot load does not start)."""
+        assert self.host_socket is not None
+        args = [
+            arg
+            for pair in zip(self.argv[::2], self.argv[1::2], strict=False)
+            if pair[0] in ("--config", "--data-dir")
+            for arg in pair
+        ]
+        self.model_host = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "llmrelay.model_host",
+            *args,
+            "--socket",
+            str(self.host_socket),
+            stdin=asyncio.subprocess.DEVNULL,
+        )
+        while self.model_host.returncode is None:
+            try:  # it listens once its models are loaded
+                _, writer = await asyncio.open_unix_connection(self.host_socket)
+            except OSError:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.model_host.wait(), 0.2)
+                continue
+            writer.close()
+            return True
+        log.error("the model host exited with %s before it served", self.model_host.returncode)
+        return False
+
+    async def _keep_model_host(self) -> None:
+        """The model host, started again if it dies (the workers reconnect); stopped once
+        every worker has finished."""
+        while True:
+            assert self.model_host is not None
+            stopped = asyncio.create_task(self.stopping.wait())
+            exited = asyncio.create_task(self.model_host.wait())
+            await asyncio.wait({stopped, exited}, return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+            if not exited.done():
+                break
+            log.warning("the model host exited (%s); starting it again", exited.result())
+            await asyncio.sleep(RESTART_PAUSE)
+            if self.stopping.is_set() or not await self._start_model_host():
+                return
+        await asyncio.gather(*(process.wait() for process in list(self.workers.values())))
+        if self.model_host.returncode is None:
+            self.model_host.terminate()
+            await self.model_host.wait()
 
     def _wait_answering(self, timeout: float = 300.0) -> bool:
         """Whether a worker answers `/healthz` (the model load may take a while)."""

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from llmrelay.providers.local_engine import packaged_model_path
 from tests.conftest import (
     ADMIN,
     ADMIN_KEY,
@@ -28,6 +29,7 @@ from tests.conftest import (
     stop_relay,
     wait_until,
 )
+from tests.e2e.model_host_support import maps
 from tests.e2e.test_budgets_limits import (
     COST,
     hammer,
@@ -101,6 +103,25 @@ def test_the_workers_share_the_port_and_one_ledger_writer(fleet: RunningRelay) -
     assert sorted(workers) == sorted(worker_pids(fleet))
     for worker in workers:  # no worker runs a writer of its own
         assert not [c for c in children(worker) if "llmrelay.metering.writer" in c[1]]
+
+
+@pytest.mark.local_model
+def test_the_embedded_model_is_loaded_once_for_every_worker(fleet: RunningRelay) -> None:
+    """The supervisor's model host holds the model; both workers' requests reach it."""
+    model_file = os.path.realpath(packaged_model_path())
+    started = children(fleet.process.pid)
+    hosts = [pid for pid, command in started if "llmrelay.model_host" in command]
+    workers = [pid for pid, command in started if " serve" in command]
+    assert len(hosts) == 1, started
+    assert model_file in maps(hosts[0])
+    assert not [pid for pid in workers if model_file in maps(pid)]
+    key = admin_made_key(fleet)
+    for _ in range(8):  # new connections: both workers, in time
+        answer = chat(fleet, key, "smollm2-135m-instruct", max_tokens=2)
+        assert answer.status_code == 200, answer.text
+    status = httpx.get(fleet.url + "/readyz", headers=ADMIN, timeout=5).json()
+    host = status["providers"]["local"]["model_host"]
+    assert host["pid"] == hosts[0] and set(host["workers"]) == {str(pid) for pid in workers}
 
 
 def test_a_budget_race_across_workers_never_overspends(fleet: RunningRelay) -> None:
