@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
+from llmrelay.gate.limit_book import WINDOW_SECONDS
 from tests.mocks.openai_upstream import UPSTREAM_KEY, MockOpenAI
 
 ADMIN_KEY = "sk-test-admin-key-0123456789-abcdefghijklmnopqrstuv"
@@ -296,3 +297,11 @@ def http(relay: RunningRelay, api_key: str) -> Iterator[httpx.Client]:
     headers = {"authorization": f"Bearer {api_key}"}
     with httpx.Client(base_url=relay.url, headers=headers, timeout=30) as c:
         yield c
+
+
+def outside_a_window_edge() -> None:
+    """Wait for a fresh RPM window if this one ends within 15 s: a burst that straddled two
+    fixed windows could rightly be admitted twice over."""
+    into = time.time() % WINDOW_SECONDS
+    if into > WINDOW_SECONDS - 15:
+        time.sleep(WINDOW_SECONDS - into + 0.1)

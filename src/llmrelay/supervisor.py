@@ -143,6 +143,17 @@ class Supervisor:
                 return
             pause = min(pause * 2, RESTART_PAUSE_MAX)
 
+    async def _exits_first(self, process: asyncio.subprocess.Process) -> bool:
+        """Wait until `process` exits (True) or the supervisor is told to stop (False)."""
+        stopped = asyncio.create_task(self.stopping.wait())
+        exited = asyncio.create_task(process.wait())
+        await asyncio.wait({stopped, exited}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if exited.done():
+            return True
+        exited.cancel()
+        return False
+
     async def _keep_writer(self) -> None:
         """The machine's one ledger writer, started again if it dies; stopped last, once
         every worker has finished, so it drains what they wrote."""
@@ -150,11 +161,7 @@ class Supervisor:
         outbox.mkdir(mode=0o700, parents=True, exist_ok=True)
         while not self.stopping.is_set():
             self.writer = await start_writer(outbox, self.settings.database_url)
-            stopped = asyncio.create_task(self.stopping.wait())
-            exited = asyncio.create_task(self.writer.wait())
-            await asyncio.wait({stopped, exited}, return_when=asyncio.FIRST_COMPLETED)
-            stopped.cancel()
-            if not exited.done():
+            if not await self._exits_first(self.writer):
                 break
             log.warning("ledger writer exited (%s); starting it again", self.writer.returncode)
             await asyncio.sleep(RESTART_PAUSE)
@@ -202,13 +209,9 @@ class Supervisor:
         every worker has finished."""
         while True:
             assert self.model_host is not None
-            stopped = asyncio.create_task(self.stopping.wait())
-            exited = asyncio.create_task(self.model_host.wait())
-            await asyncio.wait({stopped, exited}, return_when=asyncio.FIRST_COMPLETED)
-            stopped.cancel()
-            if not exited.done():
+            if not await self._exits_first(self.model_host):
                 break
-            log.warning("the model host exited (%s); starting it again", exited.result())
+            log.warning("the model host exited (%s); starting it again", self.model_host.returncode)
             await asyncio.sleep(RESTART_PAUSE)
             if self.stopping.is_set() or not await self._start_model_host():
                 return

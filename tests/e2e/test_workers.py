@@ -24,6 +24,7 @@ from tests.conftest import (
     ADMIN_KEY,
     RunningRelay,
     admin_made_key,
+    outside_a_window_edge,
     relay_config,
     start_relay,
     stop_relay,
@@ -139,6 +140,7 @@ def test_a_budget_race_across_workers_never_overspends(fleet: RunningRelay) -> N
 
 def test_a_requests_per_minute_limit_holds_across_workers(fleet: RunningRelay) -> None:
     key = new_key(fleet, rpm=30)
+    outside_a_window_edge()
     with concurrent.futures.ThreadPoolExecutor(32) as pool:
         statuses = list(pool.map(lambda _: chat(fleet, key).status_code, range(80)))
     assert statuses.count(200) == 30, statuses

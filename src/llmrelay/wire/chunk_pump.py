@@ -20,7 +20,7 @@ from llmrelay.protocol.think_tags import ThinkTagFolder
 from llmrelay.providers.direct_chunks import Chunks, DirectChunks
 from llmrelay.wire.client_wire import ClientWire
 from llmrelay.wire.pump import SocketPump, pumped
-from llmrelay.wire.stream import KeepAlive, end_chunks
+from llmrelay.wire.stream import KeepAlive, encoded, end_chunks
 
 if TYPE_CHECKING:
     from llmrelay.doors.base import StreamEncoder
@@ -52,14 +52,8 @@ class ChunkPump(SocketPump):
 
     def batch(self, chunks: Chunks) -> None:
         try:
-            meter, folder, encoder = self.meter, self.folder, self.encoder
-            body = self.opening
-            for chunk in chunks:
-                meter.observe(chunk)
-                if folder is not None:
-                    for choice in chunk.get("choices") or ():
-                        folder.fold(choice)
-                body += encoder.delta(chunk)
+            encoder = self.encoder
+            body = self.opening + encoded(chunks, self.meter, encoder, self.folder)
             if body:
                 self.opening = b""
                 self.keepalive.frame = encoder.ping

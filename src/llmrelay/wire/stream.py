@@ -134,13 +134,7 @@ async def relay_stream(
     async def frames() -> AsyncIterator[bytes]:
         nonlocal opening
         async for batch in stream.batches():
-            body = opening
-            for chunk in batch:
-                meter.observe(chunk)
-                if folder is not None:
-                    for choice in chunk.get("choices") or ():
-                        folder.fold(choice)
-                body += encoder.delta(chunk)
+            body = opening + encoded(batch, meter, encoder, folder)
             if body:
                 opening = b""
                 keepalive.frame = encoder.ping
@@ -152,6 +146,24 @@ async def relay_stream(
         exchange.usage = meter.usage()
         exchange.usage_estimated = meter.estimated
     return await end_chunks(error, opening, send, exchange, meter, encoder)
+
+
+def encoded(
+    chunks: list[dict[str, Any]],
+    meter: StreamMeter,
+    encoder: StreamEncoder,
+    folder: ThinkTagFolder | None,
+) -> bytes:
+    """One read's chunks in the door's protocol, each seen by `meter` first (and by `folder`,
+    for a model that writes `<think>` inline)."""
+    body = b""
+    for chunk in chunks:
+        meter.observe(chunk)
+        if folder is not None:
+            for choice in chunk.get("choices") or ():
+                folder.fold(choice)
+        body += encoder.delta(chunk)
+    return body
 
 
 async def end_chunks(

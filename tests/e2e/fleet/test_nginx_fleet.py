@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from llmrelay.gate.limit_book import WINDOW_SECONDS
-from tests.conftest import ADMIN, wait_until
+from tests.conftest import ADMIN, outside_a_window_edge, wait_until
 from tests.e2e.fleet.conftest import PAUSING_MODEL, Fleet
 from tests.e2e.fleet.load import Outcome, burst, run_load
 
@@ -73,14 +73,6 @@ def test_two_thousand_requests_are_each_recorded_once_with_their_client(fleet: F
         assert row["cost_usd"] > 0
     replicas = Counter(served_by(fleet, [o.request_id for o in outcomes]))
     assert set(replicas) == {f"127.0.0.1:{port}" for port in fleet.ports}, replicas
-
-
-def outside_a_window_edge() -> None:
-    """Wait for a fresh RPM window if this one ends within 15 s: a burst that straddled two
-    fixed windows could rightly be admitted twice over."""
-    into = time.time() % WINDOW_SECONDS
-    if into > WINDOW_SECONDS - 15:
-        time.sleep(WINDOW_SECONDS - into + 0.1)
 
 
 def test_a_requests_per_minute_limit_holds_across_the_replicas(fleet: Fleet) -> None:
