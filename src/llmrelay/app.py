@@ -80,7 +80,7 @@ class RelayApp:
         request_id = "req_" + secrets.token_hex(12)
         scope["llmrelay.request_id"] = request_id
         door = self.doors.get(scope["path"])
-        if self.relay.drain.draining and scope["path"] != READYZ_PATH:
+        if self.relay.drain.turns_away(scope) and scope["path"] != READYZ_PATH:
             await self.relay.drain.refuse(door, send, request_id)
             return
         if door is not None:

@@ -34,6 +34,9 @@ from llmrelay.wire.client_wire import WIRE_SCOPE_KEY, ClientWire, FlowListener, 
 log = logging.getLogger("llmrelay.server")
 
 ABORT_SCOPE_KEY = "llmrelay.abort"
+ADMITTED_SCOPE_KEY = "llmrelay.admitted"
+"""Set on a request a drain serves (shutdown.py): one in flight when the drain began, or the
+one whose bytes had come on a kept-alive connection by then."""
 FD_HEADROOM = 256
 FD_PRESSURE_SHARE = 0.9
 """`/readyz` reports not-ready when this share of the descriptor limit is in use."""
@@ -69,6 +72,10 @@ def guarded_protocol(header_timeout: float, max_connections: int) -> type[HttpTo
         _refused = False
         flow_listener: FlowListener | None = None
         lost_callback: Callable[[], None] | None = None
+        reading_head = False
+        """A request's first bytes have come, its headers not all yet."""
+        last_request = False
+        """Set by a drain: the request coming is served, with `connection: close`."""
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             if len(self.connections) >= max_connections:
@@ -86,15 +93,20 @@ def guarded_protocol(header_timeout: float, max_connections: int) -> type[HttpTo
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
+            self.reading_head = True
             self._arm_header_timer()
             self.scope[ABORT_SCOPE_KEY] = self.transport.abort  # type: ignore[literal-required]
 
         def on_headers_complete(self) -> None:
+            self.reading_head = False
             if self._header_timer is not None:
                 self._header_timer.cancel()
                 self._header_timer = None
             super().on_headers_complete()
             cycle = self.cycle
+            if self.last_request and cycle is not None:
+                cycle.keep_alive = False
+                cycle.scope[ADMITTED_SCOPE_KEY] = True  # type: ignore[literal-required]
             if cycle is not None and cycle.scope is self.scope:
                 self.scope[WIRE_SCOPE_KEY] = ClientWire(self, cycle)  # type: ignore[literal-required]
                 coalescer = self._coalescer
@@ -126,6 +138,13 @@ def guarded_protocol(header_timeout: float, max_connections: int) -> type[HttpTo
             lost, self.lost_callback = self.lost_callback, None
             if lost is not None:
                 lost()
+
+        def close_after_response(self) -> None:
+            """Close the connection once the response under way has ended, its last bytes
+            and the FIN in one segment (`HeadCoalescer.closing`)."""
+            if self._coalescer is not None:
+                self._coalescer.closing = True
+            self.shutdown()
 
         def _arm_header_timer(self) -> None:
             if self._header_timer is None:

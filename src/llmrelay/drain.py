@@ -1,13 +1,13 @@
 """Draining: what a relay process does between SIGTERM and its exit (docs/deploy.md,
 "Reload and drain").
 
-The server (`shutdown.DrainingServer`) stops accepting connections and calls `begin`. From
-then on `/readyz` answers 503 `draining`, and a request that arrives on a connection kept
-alive is answered 503 `server_draining` with `connection: close` (`refuse`) and never
-served: a balancer may send it to another replica. Requests already in flight run on;
-those still running when `server.drain_seconds` is up are ended by `cut_all`: a stream
-with its door's error frame, billed for what it delivered; a request not answered yet
-with the 503.
+The server (`shutdown.DrainingServer`) calls `begin`, stops accepting connections and
+closes the open ones (drain_close.py), admitting the requests that had come, in whole or in
+part: those are served. From then on `/readyz` answers 503 `draining`, and any other request
+that reaches the app is answered 503 `server_draining` with `connection: close` (`refuse`)
+and never served. Requests admitted run on; those still running when
+`server.drain_seconds` is up are ended by `cut_all`: a stream with its door's error frame,
+billed for what it delivered; a request not answered yet with the 503.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+from llmrelay.connections import ADMITTED_SCOPE_KEY
 from llmrelay.metering.exchange import Exchange
 from llmrelay.protocol.errors import RelayError, server_draining
 
@@ -36,6 +37,11 @@ class Drain:
 
     def begin(self) -> None:
         self.draining = True
+
+    def turns_away(self, scope: dict[str, Any]) -> bool:
+        """Whether a request is refused: one that came after the drain began (the server
+        admits those that had come before it)."""
+        return self.draining and not scope.get(ADMITTED_SCOPE_KEY)
 
     def enter(self, exchange: Exchange) -> None:
         task = asyncio.current_task()

@@ -6,12 +6,13 @@ waits for every connection to close (for ever, or `timeout_graceful_shutdown`) b
 cancels what is left; and once done it raises SIGTERM again, so the process dies of it.
 Here the shutdown is uvicorn's, reworked:
 
-1. the listening sockets close (a new connection is refused) and the app's drain begins:
-   `/readyz` answers 503 `draining`, and a request that arrives on a connection kept alive
-   gets 503 `server_draining` with `connection: close`; a connection busy with a request
-   closes once its response ends;
-2. requests in flight run on, up to `server.drain_seconds`; an idle kept-alive connection
-   holds nothing up;
+1. the listening sockets close (a new connection is refused) and the app's drain begins
+   (`/readyz` answers 503 `draining`); each open connection is closed as drain_close.py
+   says: the requests that had come, in whole or in part, are served, and idle
+   connections are closed at once, so that a balancer keeping connections alive to the
+   replica sends its next requests to another one. A request that comes all the same is
+   answered 503 `server_draining` with `connection: close` (drain.py);
+2. requests in flight run on, up to `server.drain_seconds`;
 3. then what still runs is cut (`Drain.cut_all`: a stream ends with its door's error
    frame, billed for what it delivered), and a few seconds later anything left is
    aborted;
@@ -29,11 +30,11 @@ import signal
 import socket
 import time
 from types import FrameType
-from typing import Any
 
 import uvicorn
 
 from llmrelay.drain import Drain
+from llmrelay.drain_close import awaited, close_for_drain
 
 log = logging.getLogger("llmrelay.server")
 
@@ -42,11 +43,6 @@ CUT_GRACE_SECONDS = 5.0
 CLOSE_GRACE_SECONDS = 2.0
 """How long closing connections have to go before they are aborted."""
 POLL_SECONDS = 0.05
-
-
-def _busy(connection: Any) -> bool:
-    cycle = getattr(connection, "cycle", None)
-    return cycle is not None and not cycle.response_complete
 
 
 class DrainingServer(uvicorn.Server):
@@ -71,8 +67,7 @@ class DrainingServer(uvicorn.Server):
         for sock in sockets or []:
             sock.close()
         for connection in list(state.connections):
-            if _busy(connection):
-                connection.shutdown()  # closes once its response has ended
+            close_for_drain(connection)
         log.info(
             "draining: %d request(s) in flight, up to %gs (server.drain_seconds)",
             len(state.tasks),
@@ -90,17 +85,24 @@ class DrainingServer(uvicorn.Server):
             await self.lifespan.shutdown()
 
     async def _settled(self, seconds: float) -> bool:
-        """Wait up to `seconds` for every request task to end; whether they did."""
+        """Wait up to `seconds` for every request task to end, and for the requests the
+        drain let in to come; whether all did."""
         deadline = time.monotonic() + seconds
-        tasks = self.server_state.tasks
-        while tasks and not self.force_exit:  # (new ones come: requests refused meanwhile)
+        while self._unsettled() and not self.force_exit:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            await asyncio.wait(
-                list(tasks), timeout=min(remaining, 0.5), return_when=asyncio.FIRST_COMPLETED
-            )
-        return not tasks
+            if tasks := list(self.server_state.tasks):
+                await asyncio.wait(
+                    tasks, timeout=min(remaining, 0.5), return_when=asyncio.FIRST_COMPLETED
+                )
+            else:  # a request let in still on its way: no task yet to wait for
+                await asyncio.sleep(POLL_SECONDS)
+        return not self._unsettled()
+
+    def _unsettled(self) -> bool:
+        state = self.server_state
+        return bool(state.tasks) or any(awaited(c) for c in state.connections)
 
     def _abort_all(self) -> None:
         state = self.server_state

@@ -144,6 +144,7 @@ def ensure_admin_key(
     if keys.admin_hash() is not None:
         return None
     secret = new_secret_key()
-    keys.set_admin_hash(hash_key(secret))
+    if not keys.claim_admin_hash(hash_key(secret)):
+        return None  # another process made one first: its secret is the one kept
     generation.bump()
     return secret

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from llmrelay.store.generation import GenerationCounter
 from llmrelay.store.key_events import bump_database_generation
@@ -300,10 +301,22 @@ class KeyStore:
             ).scalar()
 
     def set_admin_hash(self, digest: str) -> None:
+        """Store the admin key's digest in one statement (an upsert): replicas starting at
+        once with the same key each write it, and none fails on the row another wrote."""
+        statement = self._insert_admin_hash(digest)
         with self._changing() as connection:
             connection.execute(
-                sa.delete(settings_table).where(settings_table.c.name == ADMIN_HASH_SETTING)
+                statement.on_conflict_do_update(index_elements=["name"], set_={"value": digest})
             )
-            connection.execute(
-                sa.insert(settings_table).values(name=ADMIN_HASH_SETTING, value=digest)
-            )
+
+    def claim_admin_hash(self, digest: str) -> bool:
+        """Store the admin key's digest unless one is stored already (a replica starting at
+        the same moment may store its own first); whether this one was stored."""
+        statement = self._insert_admin_hash(digest).on_conflict_do_nothing(index_elements=["name"])
+        with self._changing() as connection:
+            stored = connection.execute(statement.returning(settings_table.c.name)).first()
+        return stored is not None
+
+    def _insert_admin_hash(self, digest: str) -> Any:
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        return dialect.insert(settings_table).values(name=ADMIN_HASH_SETTING, value=digest)

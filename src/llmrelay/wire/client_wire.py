@@ -13,6 +13,8 @@ disconnect through `receive` as usual.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -78,15 +80,22 @@ class HeadCoalescer:
     """The transport a request's cycle writes its response to: it holds the response's head
     (the cycle's first write) until the body's first piece, so a whole answer leaves in one
     write, one system call, instead of two. A head whose body does not follow in the same
-    turn of the event loop (a stream's) goes out at the end of that turn."""
+    turn of the event loop (a stream's) goes out at the end of that turn.
 
-    __slots__ = ("_expect", "held", "loop", "transport")
+    Once `closing` (the connection ends with this response: a drain's), every write is held
+    to the end of its turn, and the last ones leave with the connection's FIN in one TCP
+    segment (`close`): a client that keeps connections alive reads the end of the answer
+    and of the connection at once, and does not take the connection up again for its next
+    request."""
+
+    __slots__ = ("_expect", "closing", "held", "loop", "transport")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self.transport = transport
         self.loop = loop
         self.held: bytes | None = None
         self._expect = False
+        self.closing = False
 
     def expect_head(self) -> None:
         """A new request's cycle: its first write is the head."""
@@ -94,12 +103,13 @@ class HeadCoalescer:
         self._expect = True
 
     def write(self, data: bytes) -> None:
-        if self._expect:
-            self._expect = False
-            self.held = data
-            self.loop.call_soon(self.flush)
-            return
         held = self.held
+        if self._expect or self.closing:
+            self._expect = False
+            if held is None:
+                self.loop.call_soon(self.flush)
+            self.held = data if held is None else held + data
+            return
         if held is not None:
             self.held = None
             data = held + data
@@ -113,6 +123,8 @@ class HeadCoalescer:
                 self.transport.write(held)
 
     def close(self) -> None:
+        if self.closing and self.held is not None:
+            cork(self.transport)
         self.flush()
         self.transport.close()
 
@@ -121,3 +133,12 @@ class HeadCoalescer:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.transport, name)
+
+
+def cork(transport: asyncio.BaseTransport) -> None:
+    """Hold what is written to the transport's socket until it closes, so that the last bytes
+    carry the FIN (Linux's TCP_CORK; elsewhere nothing)."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None and hasattr(socket, "TCP_CORK"):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)

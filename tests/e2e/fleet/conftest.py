@@ -6,17 +6,22 @@ through the file's own `OPENAI_BASE_URL` and `OPENAI_API_KEY`."""
 from __future__ import annotations
 
 import asyncio
+import re
+import signal
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 import yaml
 
 from llmrelay.store.database import normalise_url
 from tests.conftest import (
+    ADMIN,
     ADMIN_KEY,
     RunningRelay,
     free_port,
@@ -30,6 +35,11 @@ from tests.mocks.openai_upstream import UPSTREAM_KEY, MockOpenAI
 from tests.services import REDIS_URL, fresh_postgres_database, redis_or_skip
 
 REPLICAS = 3
+ACCESS_LINE = re.compile(r"upstream=(?P<upstreams>[^\s,]+(?:, [^\s,]+)*) .*request_id=(?P<rid>\S+)")
+"""A line of nginx's access log (deploy/nginx/llmrelay.conf's `log_format llmrelay`): the
+replicas tried, the last one answering ("127.0.0.1:8083, 127.0.0.1:8081")."""
+RELOADED = "configuration reloaded"
+"""A relay's log line once a reload is in force (docs/deploy.md, "Reload and drain")."""
 
 
 @dataclass
@@ -62,15 +72,57 @@ class Fleet:
         for replica in self.replicas:
             stop_relay(replica)
 
-    def restart(self, index: int) -> None:
-        """Start replica `index` again, on its port and data directory, after it died."""
+    def address(self, index: int) -> str:
+        """Replica `index` as nginx's access log names it."""
+        return f"127.0.0.1:{self.ports[index]}"
+
+    def restart(self, index: int) -> RunningRelay:
+        """Start replica `index` again, on its port and data directory, after it ended; the
+        replica that ended."""
         old = self.replicas[index]
         old.process.wait(10)
         self.replicas[index] = wait_ready(self._launch(index, f"relay-{old.process.pid}.log"))
+        return old
 
     def _launch(self, index: int, log_name: str = "relay.log") -> RunningRelay:
         directory = self.directory / f"replica-{index + 1}"
         return launch_relay(directory, self.config, self.ports[index], log_name, **self.env)
+
+    def reconfigure(self, config: dict[str, Any]) -> None:
+        """Write `config` as every replica's file and SIGHUP each (docs/deploy.md: each
+        process reloads on its own); return once every one has it in force."""
+        self.config = config
+        said = [replica.log().count(RELOADED) for replica in self.replicas]
+        for replica in self.replicas:
+            replica.config_path.write_text(yaml.safe_dump(config))
+        for replica in self.replicas:
+            replica.process.send_signal(signal.SIGHUP)
+        for replica, before in zip(self.replicas, said, strict=True):
+            wait_until(lambda r=replica, n=before: r.log().count(RELOADED) > n, timeout=30)
+
+    def new_key(self, **fields: Any) -> dict[str, Any]:
+        """A key made through nginx with the admin API."""
+        body = {"name": f"fleet-{time.monotonic_ns()}", **fields}
+        response = httpx.post(self.url + "/admin/keys", json=body, headers=ADMIN, timeout=10)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def served_by(self, request_ids: list[str | None]) -> list[str]:
+        """The replica (address) that answered each request, from nginx's access log (a line
+        is written as its request ends: waited for)."""
+        assert self.nginx is not None
+        log = self.nginx.access_log
+
+        def replicas() -> list[str] | None:
+            answered = {}
+            for line in log.read_text().splitlines():
+                match = ACCESS_LINE.search(line)
+                if match:
+                    answered[match["rid"]] = match["upstreams"].split(", ")[-1]
+            found = [answered.get(str(request_id), "") for request_id in request_ids]
+            return found if all(found) else None
+
+        return wait_until(replicas, timeout=10)
 
     def ledger(self, key_id: str, request_ids: list[str | None]) -> list[dict[str, Any]]:
         """The key's ledger rows, once every one of `request_ids` is among them."""
@@ -89,6 +141,11 @@ class Fleet:
             engine.dispose()
 
 
+PACED_MODEL = "paced"
+"""Added to the shipped file's models, on its provider, priced: a stream of the prompt's words
+echoed one every 0.05 s (the mock's `mock-paced:0.05`), for streams that outlast a signal."""
+PACED_PRICE = {"input": 1.0, "output": 2.0}
+
 PAUSING_MODEL = "pauses"
 """Added to the shipped file's models, on its provider: a stream that pauses a second after
 its first word (the mock's `mock-pause-midstream`), so a killed replica has streams open."""
@@ -101,6 +158,11 @@ def shipped_replica_config() -> dict[str, Any]:
     config["models"][PAUSING_MODEL] = {
         "provider": provider,
         "upstream_model": "mock-pause-midstream",
+    }
+    config["models"][PACED_MODEL] = {
+        "provider": provider,
+        "upstream_model": "mock-paced:0.05",
+        "price": PACED_PRICE,
     }
     return config
 

@@ -131,3 +131,23 @@ async def burst(url: str, key: str, total: int, clients: int = 4) -> list[Outcom
     finally:
         for pool in pools:
             await pool.aclose()
+
+
+async def steady_flow(
+    url: str, key: str, stop: asyncio.Event, prefix: str, clients: int = 4
+) -> list[Outcome]:
+    """New requests from `clients` clients, each sending one after the other (every other one
+    streamed) until `stop` is set; their outcomes, in the order they ended."""
+    outcomes: list[Outcome] = []
+
+    async def one_client(index: int) -> None:
+        async with client_for(url, key) as client:
+            number = 0
+            while not stop.is_set():
+                marker, streamed = f"{prefix}{index}-n{number}", number % 2 == 1
+                outcome = Outcome(marker, streamed, f"203.0.113.{index + 1}", time.monotonic())
+                outcomes.append(await send(client, outcome))
+                number += 1
+
+    await asyncio.gather(*(one_client(index) for index in range(clients)))
+    return outcomes

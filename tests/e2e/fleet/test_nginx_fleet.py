@@ -7,17 +7,15 @@ the ledger."""
 from __future__ import annotations
 
 import asyncio
-import re
 import signal
 import time
 from collections import Counter
-from typing import Any
 
 import httpx
 import pytest
 
 from llmrelay.gate.limit_book import WINDOW_SECONDS
-from tests.conftest import ADMIN, outside_a_window_edge, wait_until
+from tests.conftest import ADMIN, outside_a_window_edge
 from tests.e2e.fleet.conftest import PAUSING_MODEL, Fleet
 from tests.e2e.fleet.load import Outcome, burst, run_load
 
@@ -25,41 +23,14 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.nginx]
 
 CLIENTS = 8
 LOAD = 2000
-ACCESS_LINE = re.compile(r"upstream=(?P<upstreams>\S+(?:, \S+)*) .*request_id=(?P<rid>\S+)")
-
-
-def new_key(fleet: Fleet, **fields: Any) -> dict[str, Any]:
-    """A key made through nginx with the admin API."""
-    body = {"name": f"fleet-{time.monotonic_ns()}", **fields}
-    response = httpx.post(fleet.url + "/admin/keys", json=body, headers=ADMIN, timeout=10)
-    assert response.status_code == 201, response.text
-    return response.json()
 
 
 def failures(outcomes: list[Outcome]) -> list[Outcome]:
     return [o for o in outcomes if not o.answered]
 
 
-def served_by(fleet: Fleet, request_ids: list[str | None]) -> list[str]:
-    """The replica (address) that answered each request, from nginx's access log (a line is
-    written as its request ends: waited for)."""
-    assert fleet.nginx is not None
-    log = fleet.nginx.access_log
-
-    def replicas() -> list[str] | None:
-        answered = {}
-        for line in log.read_text().splitlines():
-            match = ACCESS_LINE.search(line)
-            if match:
-                answered[match["rid"]] = match["upstreams"].split(", ")[-1]
-        found = [answered.get(str(request_id), "") for request_id in request_ids]
-        return found if all(found) else None
-
-    return wait_until(replicas, timeout=10)
-
-
 def test_two_thousand_requests_are_each_recorded_once_with_their_client(fleet: Fleet) -> None:
-    key = new_key(fleet)
+    key = fleet.new_key()
     outcomes = asyncio.run(run_load(fleet.url, key["key"], LOAD, CLIENTS))
     assert not failures(outcomes), failures(outcomes)[:5]
     rows = fleet.ledger(key["id"], [o.request_id for o in outcomes])
@@ -71,12 +42,12 @@ def test_two_thousand_requests_are_each_recorded_once_with_their_client(fleet: F
         assert (row["status"], row["stream"]) == (200, outcome.stream)
         assert row["client_ip"] == outcome.client_ip
         assert row["cost_usd"] > 0
-    replicas = Counter(served_by(fleet, [o.request_id for o in outcomes]))
+    replicas = Counter(fleet.served_by([o.request_id for o in outcomes]))
     assert set(replicas) == {f"127.0.0.1:{port}" for port in fleet.ports}, replicas
 
 
 def test_a_requests_per_minute_limit_holds_across_the_replicas(fleet: Fleet) -> None:
-    key = new_key(fleet, rpm=50)
+    key = fleet.new_key(rpm=50)
     outside_a_window_edge()
     window = time.time() // WINDOW_SECONDS
     outcomes = asyncio.run(burst(fleet.url, key["key"], 120))
@@ -91,7 +62,7 @@ def test_a_requests_per_minute_limit_holds_across_the_replicas(fleet: Fleet) -> 
 
 def cost_of_one_request(fleet: Fleet) -> float:
     """What one of the load's requests costs at the shipped config's price."""
-    key = new_key(fleet)
+    key = fleet.new_key()
     body = {
         "model": "gpt-4o-mini",
         "messages": [{"role": "user", "content": "hello b0"}],
@@ -106,7 +77,7 @@ def cost_of_one_request(fleet: Fleet) -> float:
 def test_a_budget_for_ten_requests_is_never_exceeded(fleet: Fleet) -> None:
     cost = cost_of_one_request(fleet)
     budget = 10 * cost
-    key = new_key(fleet, budget_usd=budget)
+    key = fleet.new_key(budget_usd=budget)
     outcomes = asyncio.run(burst(fleet.url, key["key"], 100))
     served = [o for o in outcomes if o.status == 200]
     assert 1 <= len(served) <= 10 and all(o.whole for o in served)
@@ -121,13 +92,13 @@ def test_a_budget_for_ten_requests_is_never_exceeded(fleet: Fleet) -> None:
 def test_a_key_revoked_on_one_replica_is_refused_through_nginx_within_a_second(
     fleet: Fleet,
 ) -> None:
-    key = new_key(fleet)
+    key = fleet.new_key()
     revoke = httpx.delete(fleet.replicas[0].url + f"/admin/keys/{key['id']}", headers=ADMIN)
     assert revoke.status_code == 200, revoke.text
     time.sleep(1.0)  # the promise (README, "Scaling out"): a second, on every replica
     outcomes = asyncio.run(burst(fleet.url, key["key"], 12))
     assert {o.status for o in outcomes} == {401}
-    assert len(set(served_by(fleet, [o.request_id for o in outcomes]))) == len(fleet.replicas)
+    assert len(set(fleet.served_by([o.request_id for o in outcomes]))) == len(fleet.replicas)
 
 
 OPEN_STREAMS_AT_KILL = 5
@@ -166,7 +137,7 @@ def test_a_replica_killed_mid_load_loses_and_doubles_nothing(fleet: Fleet) -> No
     """Every answer that arrived whole is in the ledger once; requests cut off by the kill
     (at most the ones in flight then) have no row, or one; nothing is sent upstream twice;
     requests begun after the kill are all answered, by the other replicas."""
-    key = new_key(fleet)
+    key = fleet.new_key()
     since = len(fleet.mock.received)
     try:
         outcomes, killed_at = asyncio.run(load_with_a_kill(fleet, key["key"], 400, 150))
@@ -183,5 +154,5 @@ def test_a_replica_killed_mid_load_loses_and_doubles_nothing(fleet: Fleet) -> No
     asks = upstream_asks(fleet, since)
     assert max(asks.values()) == 1, [text for text, n in asks.items() if n > 1]
     dead = f"127.0.0.1:{fleet.ports[-1]}"
-    after = set(served_by(fleet, [o.request_id for o in answered if o.started > killed_at]))
+    after = set(fleet.served_by([o.request_id for o in answered if o.started > killed_at]))
     assert after and dead not in after
