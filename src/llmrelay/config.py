@@ -601,10 +601,3 @@ def _workers(value: int | str) -> int | Literal["auto"]:
     if count < 1:
         raise ConfigError(f"workers: a number of processes (1 or more), or 'auto': {value!r}")
     return count
-
-
-def worker_count(setting: int | Literal["auto"]) -> int:
-    """`server.workers` as a number of processes (`auto`: the cores this process may use)."""
-    if setting == "auto":
-        return max(1, len(os.sched_getaffinity(0)))
-    return setting

@@ -15,14 +15,14 @@ from collections.abc import Callable
 import uvicorn
 
 from llmrelay.app import create_app
-from llmrelay.config import Settings, worker_count
+from llmrelay.config import Settings
 from llmrelay.connections import connection_cap, guarded_protocol, raise_fd_limit
 from llmrelay.drain import Drain
 from llmrelay.providers.credentials import Scrubber, all_credentials, hide_in_logs
 from llmrelay.relay import prepare_installation
 from llmrelay.shutdown import DrainingServer
 from llmrelay.supervisor import Supervisor
-from llmrelay.worker_role import worker_role
+from llmrelay.worker_role import worker_count, worker_role
 
 SEED_QUESTION = "你好,请介绍一下你自己"
 BACKLOG = 4096

@@ -30,12 +30,12 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from llmrelay.config import Settings, worker_count
+from llmrelay.config import Settings
 from llmrelay.gate.machine_book import MachineBookServer
 from llmrelay.metering.ledger import start_writer
 from llmrelay.model_host import MODEL_HOST_ENV, default_socket
 from llmrelay.providers import HOSTED, used_providers
-from llmrelay.worker_role import BOOK_ENV, INDEX_ENV, LISTEN_FD_ENV
+from llmrelay.worker_role import BOOK_ENV, INDEX_ENV, LISTEN_FD_ENV, worker_count
 
 log = logging.getLogger("llmrelay.supervisor")
 

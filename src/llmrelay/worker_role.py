@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 LISTEN_FD_ENV = "LLMRELAY_LISTEN_FD"
 """The listening socket the supervisor opened, inherited by every worker."""
@@ -29,3 +30,10 @@ def worker_role() -> WorkerRole | None:
         return None
     book = os.environ.get(BOOK_ENV)
     return WorkerRole(int(os.environ.get(INDEX_ENV, "0")), int(fd), Path(book) if book else None)
+
+
+def worker_count(setting: int | Literal["auto"]) -> int:
+    """`server.workers` as a number of processes (`auto`: the cores this process may use)."""
+    if setting == "auto":
+        return max(1, len(os.sched_getaffinity(0)))
+    return setting
