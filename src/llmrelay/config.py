@@ -15,6 +15,8 @@ from typing import Any, Literal
 import msgspec
 import yaml
 
+from llmrelay.config_ops import CatalogueConfig, MetricsConfig, ServerConfig, TracingConfig
+
 DEFAULT_LOCAL_MODEL = "smollm2-135m-instruct"
 DEFAULT_EMBEDDING_MODEL = "all-minilm-l6-v2"
 
@@ -235,37 +237,6 @@ class ImagesConfig(msgspec.Struct, forbid_unknown_fields=True):
     timeout_seconds: float = 10.0
 
 
-class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
-    host: str = "127.0.0.1"
-    port: int = 8080
-    data_dir: str = "./data"
-    database_url: str | None = None
-    max_body_bytes: int = 20 * 1024 * 1024
-    max_inflight_body_bytes: int = 256 * 1024 * 1024
-    """All request bodies held at once; past it, 503 with Retry-After."""
-    parse_in_thread_bytes: int = 1024 * 1024
-    """Bodies larger than this are parsed and checked off the event loop."""
-    max_connections: int = 10000
-    """Open client connections; past it, new ones get 503 and are closed. Lowered at start
-    to half the process's file descriptor limit, so upstream sockets always find room."""
-    header_timeout_seconds: float = 10.0
-    """A connection must complete a request's headers this soon after it opens (or after
-    the request's first byte); slower ones are closed."""
-    keepalive_ping_seconds: float = 10.0
-    redis_url: str | None = None
-    """Shared rate limits, budgets and key changes across replicas; in-process without it."""
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
-    trusted_proxies: list[str] = []
-    """Networks (`10.0.0.0/8`, `2001:db8::/32`, `127.0.0.1`) of the load balancers or proxies
-    in front of the relay: from them, `X-Forwarded-For` and `Forwarded` name the client
-    (`wire/forwarded.py`). Empty: the socket peer is the client, and no header is read."""
-    workers: int | Literal["auto"] = 1
-    """Worker processes serving the port (`auto`: one per core): see docs/deploy.md."""
-    drain_seconds: float = 30.0
-    """On SIGTERM, how long requests in flight may run on before their streams are ended
-    with an error frame (docs/deploy.md, "Reload and drain")."""
-
-
 class BreakerConfig(msgspec.Struct, forbid_unknown_fields=True):
     """`failures` retryable failures within `window_seconds` cool a deployment down."""
 
@@ -338,6 +309,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
     images: ImagesConfig = msgspec.field(default_factory=ImagesConfig)
     routing: RoutingConfig = msgspec.field(default_factory=RoutingConfig)
     responses: ResponsesConfig = msgspec.field(default_factory=ResponsesConfig)
+    metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
+    tracing: TracingConfig = msgspec.field(default_factory=TracingConfig)
+    catalogue: CatalogueConfig = msgspec.field(default_factory=CatalogueConfig)
     providers: dict[str, ProviderConfig] = {}
     models: dict[str, ModelConfig] = {}
     source: ConfigSource = msgspec.field(default_factory=ConfigSource)
@@ -352,6 +326,18 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True):
             return self.server.database_url
         return f"sqlite:///{(self.data_path / 'llmrelay.db').resolve()}"
 
+
+SECTIONS: dict[str, type] = {
+    "server": ServerConfig,
+    "billing": BillingConfig,
+    "images": ImagesConfig,
+    "routing": RoutingConfig,
+    "responses": ResponsesConfig,
+    "metrics": MetricsConfig,
+    "tracing": TracingConfig,
+    "catalogue": CatalogueConfig,
+}
+"""The file's sections that are one struct each (besides `providers` and `models`)."""
 
 DEFAULT_CONFIG: dict[str, Any] = {
     "providers": {
@@ -506,16 +492,12 @@ def parse_settings(document: dict[str, Any] | None) -> Settings:
     if document is not None and "models" not in raw and "providers" not in raw:
         raw = {**DEFAULT_CONFIG, **raw}
     raw = _expand_gguf_models(_interpolate(raw, "$"))
-    sections = {"server", "billing", "images", "routing", "responses", "providers", "models"}
+    sections = set(SECTIONS) | {"providers", "models"}
     unknown = set(raw) - sections
     if unknown:
         raise ConfigError(f"$: unknown section(s): {', '.join(sorted(unknown))}")
     settings = Settings(
-        server=_convert(raw.get("server") or {}, ServerConfig, "$.server"),
-        billing=_convert(raw.get("billing") or {}, BillingConfig, "$.billing"),
-        images=_convert(raw.get("images") or {}, ImagesConfig, "$.images"),
-        routing=_convert(raw.get("routing") or {}, RoutingConfig, "$.routing"),
-        responses=_convert(raw.get("responses") or {}, ResponsesConfig, "$.responses"),
+        **{name: _convert(raw.get(name) or {}, kind, f"$.{name}") for name, kind in SECTIONS.items()},
         providers=_convert_each(raw.get("providers"), ProviderConfig, "$.providers"),
         models=_convert_each(raw.get("models"), ModelConfig, "$.models"),
     )
