@@ -497,7 +497,10 @@ def parse_settings(document: dict[str, Any] | None) -> Settings:
     if unknown:
         raise ConfigError(f"$: unknown section(s): {', '.join(sorted(unknown))}")
     settings = Settings(
-        **{name: _convert(raw.get(name) or {}, kind, f"$.{name}") for name, kind in SECTIONS.items()},
+        **{
+            name: _convert(raw.get(name) or {}, kind, f"$.{name}")
+            for name, kind in SECTIONS.items()
+        },
         providers=_convert_each(raw.get("providers"), ProviderConfig, "$.providers"),
         models=_convert_each(raw.get("models"), ModelConfig, "$.models"),
     )

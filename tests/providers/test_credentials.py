@@ -63,6 +63,22 @@ def test_a_large_body_is_scrubbed_whole() -> None:
     assert SCRUB(body) == ("x" * 100_000 + "***") * 20
 
 
+@pytest.mark.parametrize(
+    "secret",
+    [KEY, 'pa"ss\\word-with-quotes', "tab\tseparated-secret"],
+    ids=["key", "quotes", "tab"],
+)
+def test_json_values_are_scrubbed_in_place_at_any_depth(secret: str) -> None:
+    """A whole answer is looked at once as JSON text first; a secret whose characters JSON
+    escapes is still found in the strings themselves."""
+    scrub = Scrubber([secret])
+    value = {"type": "message", "usage": {"input_tokens": 3}, "error": [{"hint": f"<{secret}>"}]}
+    assert scrub.values(value) is True
+    assert value["error"] == [{"hint": "<***>"}] and value["type"] == "message"
+    clean = {"type": "message", "stop_reason": "end_turn", "id": "msg_01", "n": [1, {"a": "b"}]}
+    assert scrub.values(clean) is False and clean["id"] == "msg_01"
+
+
 def test_a_scrubber_is_made_once_from_its_secrets() -> None:
     assert Scrubber.of(SCRUB) is SCRUB
     assert Scrubber.of([KEY])(KEY) == "***"

@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus, urlsplit
 
+import orjson
+
 from llmrelay.config import REMOTE_PROVIDERS, RemoteProviderConfig, Settings
 
 WINDOW = 8
@@ -80,6 +82,9 @@ def encoded_forms(secret: str) -> set[str]:
     return {form for form in forms if len(form) >= WINDOW}
 
 
+JSON_ESCAPED = frozenset('"\\' + "".join(map(chr, range(32))))
+"""The characters JSON text spells as escapes (orjson writes every other one as itself)."""
+
 PROTOCOL_WORD = re.compile(r"[a-z_.]+")
 """A string value that is a word of the protocol (a type, a status, a stop reason)."""
 
@@ -102,6 +107,9 @@ class Scrubber:
         self._windows = frozenset(windows)
         alphabet = "".join(sorted({char for window in windows for char in window}))
         self._runs = re.compile(f"[{re.escape(alphabet)}]{{{WINDOW},}}") if alphabet else None
+        self._json_literal = not any(char in JSON_ESCAPED for char in alphabet)
+        """Every credential's characters appear as themselves in JSON text, so a JSON value
+        whose encoding holds none of them holds none in any of its strings."""
 
     @classmethod
     def of(cls, secrets: Scrubber | Iterable[str]) -> Scrubber:
@@ -129,6 +137,12 @@ class Scrubber:
         any depth, but a bare protocol word (`response.created`, `end_turn`: lowercase
         letters, `.` and `_` only), so that a credential sharing 8 characters with one cannot
         break the protocol. True if any string changed."""
+        if self._runs is None:
+            return False
+        if self._json_literal:  # one scan of the whole value finds nothing: the common case
+            text = orjson.dumps(value).decode()
+            if self(text) is text:
+                return False
         changed = False
         items = value.items() if isinstance(value, dict) else enumerate(value)
         for key, item in items:
