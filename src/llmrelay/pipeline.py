@@ -108,12 +108,18 @@ class Pipeline:
             exchange.usage_estimated = True
         relay.bodies.release(exchange.body_bytes)
         try:
-            relay.ledger.record(exchange.record())
+            self._record(exchange)
         finally:
             if exchange.admission is not None:
                 usage = exchange.usage
                 tokens = usage.total_tokens if usage is not None else 0
                 await relay.gate.release(exchange.admission, tokens, exchange.cost_nano)
+
+    def _record(self, exchange: Exchange) -> None:
+        """The request's one ledger record, written durably (to the outbox) once."""
+        if not exchange.recorded:
+            exchange.recorded = True
+            self.relay.ledger.record(exchange.record())
 
     async def _send_error(
         self, door: Door, send: Any, error: RelayError, exchange: Exchange, request_id: tuple
@@ -225,6 +231,7 @@ class Pipeline:
         if call.model.price is not None:
             cost = cost_nano(call.model.price, usage)
             headers = [*headers, (COST_HEADER, str(nano_to_usd(cost)).encode())]
+        self._record(exchange)  # before the answer leaves: a process killed as it goes bills it
         await send(
             {"type": "http.response.start", "status": 200, "headers": [*JSON_HEADERS, *headers]}
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 from pathlib import Path
 
 import httpx
@@ -85,3 +86,40 @@ def send(relay: RunningRelay, key: str) -> str:
 def _without_id(row: dict) -> dict:
     """A ledger row as the outbox holds it (the database numbers the rows)."""
     return {k: v for k, v in row.items() if k != "id"}
+
+
+def test_a_whole_answer_is_in_the_ledger_before_its_first_byte_reaches_the_client(
+    mock_openai: MockOpenAI, tmp_path
+) -> None:
+    """The relay is frozen (SIGSTOP) the moment the client sees the answer's first byte: the
+    answer's record is already on disk, so a kill at that moment could not lose it."""
+    relay = start_relay(relay_config(mock_openai), tmp_path / "ordered")
+    try:
+        key = relay.create_key("ordered")
+        outbox = relay.data_dir / "outbox"
+        body = orjson.dumps({"model": "gpt-5", "messages": [{"role": "user", "content": "hi"}]})
+        request = (
+            f"POST /v1/chat/completions HTTP/1.1\r\nHost: relay\r\nAuthorization: Bearer {key}"
+            f"\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
+        port = int(relay.url.rsplit(":", 1)[1])
+        for _ in range(10):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+                client.sendall(request)
+                first = client.recv(65536)
+                relay.process.send_signal(signal.SIGSTOP)
+                try:
+                    head = first.split(b"\r\n\r\n", 1)[0].decode()
+                    assert head.startswith("HTTP/1.1 200")
+                    request_id = head.split("x-request-id: ", 1)[1].split("\r\n", 1)[0]
+                    assert _recorded(outbox, request_id) or relay.ledger_row(request_id, 1)
+                finally:
+                    relay.process.send_signal(signal.SIGCONT)
+    finally:
+        stop_relay(relay)
+
+
+def _recorded(outbox: Path, request_id: str) -> bool:
+    """Whether a record of `request_id` is in the outbox (segments being written included)."""
+    needle = f'"request_id":"{request_id}"'.encode()
+    return any(needle in path.read_bytes() for path in outbox.glob("*outbox-*") if path.is_file())

@@ -58,6 +58,8 @@ class Exchange:
     while it runs); without it a draining server cancels the request's task."""
     cut_with: RelayError | None = None
     """The error a draining server ended the request with (`drain.Drain.cut_all`)."""
+    recorded: bool = False
+    """Its ledger record is written (once: a whole answer's before its bytes go out)."""
 
     @property
     def upstream_called(self) -> bool:
