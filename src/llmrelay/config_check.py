@@ -90,7 +90,7 @@ def describe(settings: Settings, path: str) -> list[str]:
         (name, str(type(config).__struct_config__.tag), provider_place(config, scrub))
         for name, config in settings.providers.items()
     ]
-    lines += table(("PROVIDER", "TYPE", "BASE URL"), providers)
+    lines += table(("PROVIDER", "TYPE", "WHERE"), providers)
     lines.append("")
     lines += table(
         ("MODEL", "DEPLOYMENT (provider/upstream model)", "ALIASES", "PRICE USD/1M tokens"),

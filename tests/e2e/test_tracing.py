@@ -21,6 +21,7 @@ from tests.conftest import (
     stop_relay,
     wait_until,
 )
+from tests.mocks.anthropic_upstream import ANTHROPIC_KEY, MockAnthropic
 from tests.mocks.openai_upstream import MockOpenAI
 from tests.mocks.otlp_receiver import (
     SPAN_KIND_CLIENT,
@@ -34,12 +35,16 @@ PRICE = {"input": 2.0, "output": 8.0}
 HELLO = [{"role": "user", "content": "Say hello to the tracer"}]
 
 
-def traced_config(mock: MockOpenAI, receiver: OTLPReceiver) -> dict[str, Any]:
+def traced_config(
+    mock: MockOpenAI, anthropic: MockAnthropic, receiver: OTLPReceiver
+) -> dict[str, Any]:
     provider = {"type": "openai", "base_url": mock.base_url, "api_key": "${MOCK_UPSTREAM_KEY}"}
+    claude = {"type": "anthropic", "base_url": anthropic.base_url, "api_key": ANTHROPIC_KEY}
     return {
         "tracing": {"otlp_endpoint": receiver.traces_url, "service_name": "relay-under-test"},
-        "providers": {"mock": provider},
+        "providers": {"mock": provider, "claude": claude},
         "models": {
+            "claude-sonnet": {"provider": "claude", "upstream_model": "mock-echo"},
             "gpt-5": {"provider": "mock", "upstream_model": "mock-echo", "price": PRICE},
             "failover": {
                 "deployments": [
@@ -61,6 +66,14 @@ def upstream() -> Iterator[MockOpenAI]:
 
 
 @pytest.fixture(scope="module")
+def anthropic_upstream() -> Iterator[MockAnthropic]:
+    mock = MockAnthropic()
+    mock.start()
+    yield mock
+    mock.stop()
+
+
+@pytest.fixture(scope="module")
 def receiver() -> Iterator[OTLPReceiver]:
     collector = OTLPReceiver()
     collector.start()
@@ -70,10 +83,13 @@ def receiver() -> Iterator[OTLPReceiver]:
 
 @pytest.fixture(scope="module")
 def traced_relay(
-    upstream: MockOpenAI, receiver: OTLPReceiver, tmp_path_factory: pytest.TempPathFactory
+    upstream: MockOpenAI,
+    anthropic_upstream: MockAnthropic,
+    receiver: OTLPReceiver,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[RunningRelay]:
     running = start_relay(
-        traced_config(upstream, receiver),
+        traced_config(upstream, anthropic_upstream, receiver),
         tmp_path_factory.mktemp("traced"),
         LLMRELAY_ADMIN_KEY=ADMIN_KEY,
         OTEL_BSP_SCHEDULE_DELAY="100",  # the SDK's batch interval (ms): spans arrive quickly
@@ -121,7 +137,7 @@ def only(spans: list[ReceivedSpan], name: str) -> ReceivedSpan:
     return named[0]
 
 
-def sent_with(upstream: MockOpenAI, trace_id: str) -> list[str]:
+def sent_with(upstream: MockOpenAI | MockAnthropic, trace_id: str) -> list[str]:
     """The parent span ids that upstream requests carrying `trace_id` in their W3C
     `traceparent` (`00-{trace id}-{parent id}-{flags}`) named."""
     parents = []
@@ -279,3 +295,62 @@ def test_a_refused_key_ends_at_the_auth_step(
     assert request.attributes["http.response.status_code"] == 401
     assert "llmrelay.key_id" not in request.attributes
     assert "sk-not-a-key" not in repr([span.attributes for span in spans])
+
+
+def test_a_trace_the_client_did_not_sample_is_handed_on_unsampled_and_not_recorded(
+    traced_relay: RunningRelay,
+    limited_key: dict[str, Any],
+    receiver: OTLPReceiver,
+    upstream: MockOpenAI,
+) -> None:
+    trace_id, client_span = secrets.token_hex(16), secrets.token_hex(8)
+    headers = {"authorization": f"Bearer {limited_key['key']}"}
+    body = {"model": "gpt-5", "messages": HELLO}
+    unsampled = httpx.post(
+        traced_relay.base_url + "/chat/completions",
+        json=body,
+        headers={**headers, "traceparent": f"00-{trace_id}-{client_span}-00"},
+        timeout=30,
+    )
+    assert unsampled.status_code == 200
+    (sent,) = [r.headers["traceparent"] for r in upstream.received if trace_id in str(r.headers)]
+    assert sent.startswith(f"00-{trace_id}-") and sent.endswith("-00")
+    # Spans are exported in the order they end: once a later request's span has arrived, an
+    # earlier one's would have too.
+    sampled = httpx.post(
+        traced_relay.base_url + "/chat/completions", json=body, headers=headers, timeout=30
+    )
+    finished_trace(receiver, sampled.headers["x-request-id"])
+    assert receiver.request_span(unsampled.headers["x-request-id"]) is None
+    assert receiver.trace(trace_id) == []
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_pass_through_hands_the_trace_on_too(
+    stream: bool,
+    traced_relay: RunningRelay,
+    limited_key: dict[str, Any],
+    receiver: OTLPReceiver,
+    anthropic_upstream: MockAnthropic,
+) -> None:
+    """The Messages door to an Anthropic upstream: the body passes through untranslated,
+    whole or streamed on the relay's own client, and `traceparent` goes with it."""
+    trace_id, client_span, traceparent = client_traceparent()
+    response = httpx.post(
+        traced_relay.url + "/v1/messages",
+        json={"model": "claude-sonnet", "max_tokens": 16, "messages": HELLO, "stream": stream},
+        headers={
+            "x-api-key": limited_key["key"],
+            "anthropic-version": "2023-06-01",
+            "traceparent": traceparent,
+        },
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    spans = finished_trace(receiver, response.headers["x-request-id"])
+    request = only(spans, "POST /v1/messages")
+    assert request.parent_span_id == client_span
+    assert request.attributes["llmrelay.door"] == "messages"
+    call = only(spans, "upstream claude")
+    assert call.attributes["llmrelay.provider.type"] == "anthropic"
+    assert sent_with(anthropic_upstream, trace_id) == [call.span_id]
