@@ -147,6 +147,8 @@ class RelayApp:
                 await relay.redis.aclose()
             await relay.ledger.close()
             await asyncio.to_thread(relay.engine.dispose)
+            if relay.tracer is not None:  # the spans still batched go out before the exit
+                await asyncio.to_thread(relay.tracer.shutdown)
 
 
 def create_app(settings: Settings, admin_key: str | None = None) -> RelayApp:

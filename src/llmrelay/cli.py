@@ -1,4 +1,4 @@
-"""`llmrelay serve | keys | models | usage`: a thin command line over the library."""
+"""`llmrelay serve | keys | models | usage | config`: a thin command line over the library."""
 
 from __future__ import annotations
 
@@ -70,6 +70,30 @@ def cmd_usage(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_config_check(args: argparse.Namespace) -> int:
+    from llmrelay.config_check import check
+
+    return check(args.file, args.probe, args.timeout)
+
+
+def add_config_commands(sub: argparse._SubParsersAction) -> None:
+    config = sub.add_parser("config", help="check a configuration file")
+    config_sub = config.add_subparsers(dest="config_command", required=True)
+    check = config_sub.add_parser(
+        "check", help="validate FILE and print what it would serve (exit 2 if invalid)"
+    )
+    check.add_argument("file", metavar="FILE", help="the YAML configuration to check")
+    check.add_argument(
+        "--probe",
+        action="store_true",
+        help="also send a one-token request to each deployment (exit 1 if any fails)",
+    )
+    check.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds each probe may take (30)"
+    )
+    check.set_defaults(func=cmd_config_check)
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", help="YAML config file (env LLMRELAY_CONFIG)")
@@ -94,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     usage.add_argument("--days", type=float, help="only the last N days")
     usage.add_argument("--json", action="store_true")
     usage.set_defaults(func=cmd_usage)
+
+    add_config_commands(sub)
     return parser
 
 

@@ -67,6 +67,8 @@ class Pipeline:
         request_id_header = (b"x-request-id", exchange.request_id.encode())
         relay = self.relay
         lineup = relay.lineups.current.take()  # held to the end, whatever a reload does
+        if relay.tracer is not None:
+            exchange.trace = relay.tracer.begin(scope, door)
         relay.drain.enter(exchange)
         try:
             if scope["method"] not in door.methods:
@@ -90,6 +92,8 @@ class Pipeline:
                 await self._settle(exchange)
             finally:
                 lineup.release()
+                if exchange.trace is not None:
+                    exchange.trace.end(exchange)
 
     async def _failed(
         self, door: Door, send: Any, error: RelayError, exchange: Exchange, request_id: tuple
@@ -142,7 +146,9 @@ class Pipeline:
         lineup: Lineup,
     ) -> None:
         relay = self.relay
-        key = await relay.keys.authenticate(door.credentials(scope))
+        trace = exchange.trace
+        authenticated = relay.keys.authenticate(door.credentials(scope))
+        key = await (authenticated if trace is None else trace.step("gate.auth", authenticated))
         exchange.key = key
         address = exchange.client_ip
         try:
@@ -154,7 +160,7 @@ class Pipeline:
         request = exchange.request = inbound.request
         if key.limited:
             exchange.admission = await relay.gate.admit(
-                key, request, resolved.entry.priced_models, address, resolved.reasoning
+                key, request, resolved.entry.priced_models, address, resolved.reasoning, trace
             )
         headers = [rid, *exchange.admission.headers] if exchange.admission else [rid]
         attempts = _Attempts(door, inbound, resolved, exchange)
@@ -207,7 +213,10 @@ class Pipeline:
         headers: Headers,
         router: Router,
     ) -> None:
-        answer = await router.run(resolved.entry, attempts.complete)
+        attempt = attempts.complete
+        if exchange.trace is not None:
+            attempt = exchange.trace.attempts(resolved.entry, attempt, stream=False)
+        answer = await router.run(resolved.entry, attempt)
         call = attempts.last_call
         if attempts.last_native is not None:  # the door's own protocol: as it came
             usage = door.native_usage(answer)
@@ -251,9 +260,12 @@ class Pipeline:
     ) -> None:
         encoder = door.encoder(attempts.inbound)
         opener = _StreamOpener(self.relay, attempts, send, exchange, headers, wire is not None)
+        attempt = opener.open
+        if exchange.trace is not None:
+            attempt = exchange.trace.attempts(resolved.entry, attempt, stream=True)
         try:
             try:
-                stream = await router.run(resolved.entry, opener.open)
+                stream = await router.run(resolved.entry, attempt)
             except asyncio.CancelledError:
                 cut = drained(exchange)  # a draining server's time is up
                 if cut is None:
@@ -400,6 +412,8 @@ class _Attempts:
             timeouts=deployment.timeouts,
             max_tokens=max_tokens,
         )
+        if self.exchange.trace is not None:
+            self.last_call.trace_headers = self.exchange.trace.upstream(deployment)
         return self.last_call
 
     def _reasoning(self, model: ModelConfig) -> tuple[ReasoningIntent | None, bool]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -27,9 +27,13 @@ from llmrelay.store.key_events import announce_through
 from llmrelay.store.keys import KeyStore
 from llmrelay.store.responses import ResponseStore
 from llmrelay.store.usage import UsageStore
+from llmrelay.tracing import open_tracer
 from llmrelay.wire.body import InflightBodies
 from llmrelay.wire.forwarded import TrustedProxies, parse_trusted_proxies
 from llmrelay.worker_role import worker_role
+
+if TYPE_CHECKING:
+    from llmrelay.tracing.spans import Tracer
 
 
 @dataclass
@@ -59,6 +63,8 @@ class Relay:
     proxies: TrustedProxies | None = None
     """`server.trusted_proxies`, None when there are none: see `wire.forwarded`."""
     drain: Drain = field(default_factory=lambda: Drain(30.0))
+    tracer: Tracer | None = None
+    """OpenTelemetry spans of every request (`tracing.spans`); None when tracing is off."""
 
     @property
     def lineup(self) -> Lineup:
@@ -135,4 +141,5 @@ def open_relay_state(settings: Settings, admin_key: str | None) -> Relay:
         secret=installation_secret(engine),
         proxies=parse_trusted_proxies(settings.server.trusted_proxies),
         drain=Drain(settings.server.drain_seconds),
+        tracer=open_tracer(settings),
     )

@@ -22,6 +22,7 @@ from llmrelay.providers.credentials import Scrubber, all_credentials, hide_in_lo
 from llmrelay.relay import prepare_installation
 from llmrelay.shutdown import DrainingServer
 from llmrelay.supervisor import Supervisor
+from llmrelay.tracing import require_otel
 from llmrelay.worker_role import worker_count, worker_role
 
 SEED_QUESTION = "你好,请介绍一下你自己"
@@ -123,6 +124,7 @@ def configure_logging(settings: Settings) -> None:
 def serve(settings: Settings, worker_args: list[str] | None = None) -> int:
     """Serve until told to stop: this process alone, or, with `server.workers` above 1, as
     the supervisor of that many workers (started with `worker_args`, `serve`'s own)."""
+    require_otel(settings)  # before listening: a relay that cannot trace does not start
     role = worker_role()
     host, port = settings.server.host, settings.server.port
     if role is not None:

@@ -26,12 +26,13 @@ from llmrelay.gate.limit_book import (
     Limits,
     WindowCount,
 )
-from llmrelay.metering.prices import worst_case_nano
+from llmrelay.metering.prices import nano_to_usd, worst_case_nano
 from llmrelay.metering.tokens import TokenCounter
 from llmrelay.protocol.errors import RelayError
 from llmrelay.protocol.reasoning import ReasoningIntent
 from llmrelay.protocol.request import ChatRequest
 from llmrelay.store.keys import ApiKey
+from llmrelay.tracing import StepTracer
 
 log = logging.getLogger("llmrelay.gate")
 
@@ -169,14 +170,16 @@ class Gate:
         models: list[ModelConfig],
         client: str | None,
         reasoning: ReasoningIntent | None = None,
+        trace: StepTracer | None = None,
     ) -> Admission | None:
         """Take what the request needs, or raise the refusal. None: nothing to give back.
 
         For a key with a budget, a priced request without `max_tokens` gets the output cap
-        its reservation assumed: it is what goes upstream, so the answer cannot outspend it."""
+        its reservation assumed: it is what goes upstream, so the answer cannot outspend it.
+        With `trace` (tracing on), the limits and the reservation are spans of their own."""
         self.check_address(key, client)
         try:
-            return await self._admit(key, request, models, reasoning)
+            return await self._admit(key, request, models, reasoning, trace)
         except RelayError:
             raise
         except Exception as exc:
@@ -188,6 +191,7 @@ class Gate:
         request: ChatRequest,
         models: list[ModelConfig],
         reasoning: ReasoningIntent | None,
+        trace: StepTracer | None,
     ) -> Admission | None:
         budgeted = key.budget_usd is not None and any(m.price for m in models)
         admission = None
@@ -196,14 +200,19 @@ class Gate:
             asked = 0
             if key.tpm is not None:
                 asked = prompt + self.estimator.output_tokens(request, models[0], reasoning)
-            admission = await self._count(key, asked)
+            counted = self._count(key, asked)
+            admission = await (counted if trace is None else trace.step("gate.limits", counted))
         if budgeted:
             admission = admission or Admission(key)
             if request.max_tokens is None and request.produces_output:
                 admission.output_cap = self.estimator.output_cap(models[0])
             try:
                 amount = max(self._worst_case(request, m, reasoning, prompt) for m in models)
-                admission.reservation = await self.budgets.reserve(key, amount)
+                reserved = self.budgets.reserve(key, amount)
+                if trace is not None:
+                    usd = {"llmrelay.reserved_usd": nano_to_usd(amount)}
+                    reserved = trace.step("gate.budget", reserved, **usd)
+                admission.reservation = await reserved
             except BaseException:
                 await self.release(admission, 0, 0)
                 raise

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from llmrelay.config import Price
 from llmrelay.gate.admission import Admission
@@ -15,6 +16,9 @@ from llmrelay.protocol.request import ChatRequest
 from llmrelay.protocol.usage import Usage
 from llmrelay.store.keys import ApiKey
 from llmrelay.store.schema import usage_records
+
+if TYPE_CHECKING:
+    from llmrelay.tracing.spans import RequestTrace
 
 CLIENT_CLOSED_REQUEST = 499
 MAX_NAME_CHARS = usage_records.c.model.type.length
@@ -60,6 +64,8 @@ class Exchange:
     """The error a draining server ended the request with (`drain.Drain.cut_all`)."""
     recorded: bool = False
     """Its ledger record is written (once: a whole answer's before its bytes go out)."""
+    trace: RequestTrace | None = None
+    """The request's spans when tracing is on (`tracing.spans`); None otherwise."""
 
     @property
     def upstream_called(self) -> bool:

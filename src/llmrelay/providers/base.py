@@ -40,6 +40,8 @@ class UpstreamCall:
     direct: bool = False
     """A stream may be read on the relay's own client and pumped to the client's socket from
     its read callbacks (`providers.direct_chunks`, `wire/pump.py`)."""
+    trace_headers: dict[str, str] | None = None
+    """W3C `traceparent` (and `tracestate`) of the call's span, when tracing is on."""
 
     def __post_init__(self) -> None:
         if self.max_tokens is None:

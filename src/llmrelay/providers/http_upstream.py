@@ -174,7 +174,7 @@ class HttpProvider(Provider):
         self, call: UpstreamCall, client_headers: Mapping[str, str] | None
     ) -> dict[str, str]:
         """One call's headers on top of the session's: the client's protocol headers that
-        the operator's own do not replace, and the request id."""
+        the operator's own do not replace, the request id, and the trace's context."""
         operator = self._operator_headers
         headers = (
             {k: v for k, v in client_headers.items() if k.lower() not in operator}
@@ -183,6 +183,8 @@ class HttpProvider(Provider):
         )
         if self._sends_request_id:
             headers[REQUEST_ID_HEADER] = call.request_id
+        if call.trace_headers is not None:
+            headers.update({k: v for k, v in call.trace_headers.items() if k not in operator})
         return headers
 
     def request_headers(
