@@ -38,21 +38,29 @@ def shell_quote(text: str) -> str:
 
 
 def request_example(model: ModelInfo, base_url: str, t: Strings) -> str:
-    """A curl command that works as printed once `$LLMRELAY_KEY` holds a key."""
-    if "chat" not in model.capabilities.endpoints and "embeddings" in model.capabilities.endpoints:
-        path, body = "embeddings", {"model": model.id, "input": t("cat.example_prompt")}
+    """A curl command that works as printed once `$LLMRELAY_KEY` holds a key; its body is
+    laid out one field a line, as the seed's example is, so that a phone shows it whole."""
+    prompt = json.dumps(t("cat.example_prompt"), ensure_ascii=False)
+    if embeddings_only(model):
+        path, fields = "embeddings", [f'"input": {prompt}']
     else:
-        message = {"role": "user", "content": t("cat.example_prompt")}
-        path, body = "chat/completions", {"model": model.id, "messages": [message]}
-    data = json.dumps(body, ensure_ascii=False)
+        message = f'{{"role": "user", "content": {prompt}}}'
+        path, fields = "chat/completions", [f'"messages": [{message}]']
+    fields.insert(0, f'"model": {json.dumps(model.id, ensure_ascii=False)}')
+    body = "{\n" + ",\n".join(f"    {field}" for field in fields) + "\n  }"
     return "\n".join(
         [
             f"curl {base_url}/v1/{path} \\",
             f'  -H "Authorization: Bearer ${KEY_VARIABLE}" \\',
             '  -H "Content-Type: application/json" \\',
-            f"  -d {shell_quote(data)}",
+            f"  -d {shell_quote(body)}",
         ]
     )
+
+
+def embeddings_only(model: ModelInfo) -> bool:
+    endpoints = model.capabilities.endpoints
+    return "chat" not in endpoints and "embeddings" in endpoints
 
 
 def health(deployments: list[DeploymentHealth], t: Strings) -> str:
@@ -78,7 +86,7 @@ def health(deployments: list[DeploymentHealth], t: Strings) -> str:
 
 def capabilities(model: ModelInfo, t: Strings) -> str:
     caps = model.capabilities
-    if "chat" not in caps.endpoints and "embeddings" in caps.endpoints:
+    if embeddings_only(model):
         return f'<ul class="caps"><li class="cap on">{escape(t("cap.embeddings"))}</li></ul>'
     items = []
     for name in ("vision", "reasoning", "tools"):
