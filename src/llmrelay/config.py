@@ -206,6 +206,9 @@ class ModelConfig(msgspec.Struct, forbid_unknown_fields=True):
     reasoning: bool = False
     vision: bool = False
     max_tokens_default: int | None = None
+    context_length: int | None = None
+    """Tokens of context (prompt and answer) the model takes, as listed by `/v1/models`,
+    `/admin/models` and the `/models` page; a local model's defaults to its `context_size`."""
     max_output_tokens: int | None = None
     """The most output tokens the model's upstream accepts: a larger `max_tokens` (or
     `max_output_tokens`) from any client is lowered to it rather than refused upstream."""

@@ -15,7 +15,8 @@ from llmrelay.admin.shapes import (
     ModelPrice,
 )
 from llmrelay.config import Price
-from llmrelay.routing.catalog import Deployment, ModelEntry
+from llmrelay.routing.catalog import Deployment, ModelCatalog, ModelEntry
+from llmrelay.store.keys import ApiKey
 
 if TYPE_CHECKING:
     from llmrelay.relay import Relay
@@ -56,19 +57,28 @@ def model_info(entry: ModelEntry, aliases: list[str]) -> ModelInfo:
         aliases=aliases,
         provider=first.provider.name,
         capabilities=entry.capabilities,
+        context_length=entry.context_length,
         price=model_price(config.price),
         health=[deployment_health(d) for d in entry.deployments],
     )
 
 
+def model_infos(catalog: ModelCatalog, key: ApiKey | None = None) -> list[ModelInfo]:
+    """Every model in `catalog` (the one in force: a reload replaces it) with its aliases,
+    or only those `key` may use; what `/admin/models` and the `/models` page show."""
+    aliases: dict[str, list[str]] = {name: [] for name in catalog.entries}
+    for alias, name in catalog.aliases.items():
+        aliases[name].append(alias)
+    return [
+        model_info(entry, aliases[name])
+        for name, entry in catalog.entries.items()
+        if key is None or key.may_use(name)
+    ]
+
+
 def model_endpoints(relay: Relay) -> list[Endpoint]:
     async def list_models(_request: Request) -> Response:
-        catalog = relay.catalog  # the one in force (a reload replaces it)
-        aliases: dict[str, list[str]] = {name: [] for name in catalog.entries}
-        for alias, name in catalog.aliases.items():
-            aliases[name].append(alias)
-        data = [model_info(entry, aliases[name]) for name, entry in catalog.entries.items()]
-        return json_response(ModelList(data=data))
+        return json_response(ModelList(data=model_infos(relay.catalog)))
 
     return [
         Endpoint(

@@ -205,6 +205,7 @@ class ModelInfo(Struct, kw_only=True):
     aliases: list[str]
     provider: str
     capabilities: ModelCapabilities
+    context_length: int | None
     price: ModelPrice | None
     health: list[DeploymentHealth]
 

@@ -1,21 +1,25 @@
 """The web console: a single-page app served by the relay itself, every asset local.
 
-`/console` and `/console/` answer `index.html`; `/console/assets/<path>` answers the files
-under `static/assets/`. The files are read once, when the routes are built, each with a
-strong ETag; browsers revalidate on every load (`no-cache`) and get a 304 when nothing
-changed, so an upgraded relay never serves a stale mix of old and new modules.
+`/console` and `/console/` answer `index.html`, in the reader's language (`i18n.py`: the
+`llmrelay_lang` cookie, else `Accept-Language`), which the page's scripts then speak;
+`/console/assets/<path>` answers the files under `static/assets/`. The files are read once,
+when the routes are built, each with a strong ETag; browsers revalidate on every load
+(`no-cache`) and get a 304 when nothing changed, so an upgraded relay never serves a stale
+mix of old and new modules.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from html import escape
 from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
+from llmrelay.console.i18n import LANGUAGES, Strings, language_from
 from llmrelay.protocol.errors import not_found
 
 STATIC = Path(__file__).parent / "static"
@@ -44,14 +48,19 @@ SECURITY_HEADERS = {
 }
 
 
+VARY = {"vary": "Accept-Language, Cookie"}
+
+
 @dataclass(frozen=True, slots=True)
 class Asset:
     body: bytes
     content_type: str
     etag: str
+    vary: dict[str, str] | None = None
 
     def response(self, request: Request) -> Response:
         headers = {"etag": self.etag, "cache-control": "no-cache", **SECURITY_HEADERS}
+        headers.update(self.vary or {})
         if self.etag in _etags(request.headers.get("if-none-match")):
             return Response(status_code=304, headers=headers)
         if request.method == "HEAD":
@@ -79,12 +88,28 @@ def load_assets(root: Path = STATIC) -> dict[str, Asset]:
     return assets
 
 
+def localised_index(index: Asset) -> dict[str, Asset]:
+    """`index.html` in each language: its `lang` (the scripts read it) and its text."""
+    pages = {}
+    for language in LANGUAGES:
+        t = Strings(language)
+        html = index.body.decode()
+        html = html.replace('lang="en"', f'lang="{language}"')
+        html = html.replace("{title}", escape(t("console.title")))
+        html = html.replace("{noscript}", escape(t("console.noscript")))
+        body = html.encode()
+        etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+        pages[language] = Asset(body, index.content_type, etag, VARY)
+    return pages
+
+
 def console_routes() -> list[Route | Mount]:
     assets = load_assets()
-    index = assets["index.html"]
+    index = localised_index(assets["index.html"])
 
     async def page(request: Request) -> Response:
-        return index.response(request)
+        language = language_from(request.cookies, request.headers.get("accept-language"))
+        return index[language].response(request)
 
     async def asset(request: Request) -> Response:
         path = request.path_params["path"]

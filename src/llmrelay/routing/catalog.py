@@ -96,15 +96,33 @@ class ModelEntry:
             endpoints=[e for e in ENDPOINTS if all(serves(p, e) for p in providers)],
         )
 
+    @property
+    def context_length(self) -> int | None:
+        """Tokens of context: as configured, else the smallest a local engine serving it
+        holds (`context_size`, or an embedding model's `max_length`); None when unknown."""
+        if self.config.context_length is not None:
+            return self.config.context_length
+        sizes = [_engine_context(d.provider) for d in self.deployments]
+        known = [size for size in sizes if size is not None]
+        return min(known) if known and len(known) == len(sizes) else None
+
     def card(self, name: str | None = None) -> dict[str, Any]:
-        """The model in OpenAI's `GET /v1/models` shape, plus the doors it answers."""
+        """The model in OpenAI's `GET /v1/models` shape, plus the doors it answers and its
+        context length (as OpenRouter lists it)."""
         return {
             "id": name or self.name,
             "object": "model",
             "created": self.created,
             "owned_by": self.owned_by,
             "endpoints": self.capabilities.endpoints,
+            "context_length": self.context_length,
         }
+
+
+def _engine_context(provider: Provider) -> int | None:
+    config = getattr(provider, "config", None)
+    size = getattr(config, "context_size", None) or getattr(config, "max_length", None)
+    return size if isinstance(size, int) else None
 
 
 @dataclass(slots=True, frozen=True)

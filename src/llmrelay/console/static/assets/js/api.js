@@ -1,4 +1,6 @@
 // The relay's HTTP API as the console uses it: same origin, the key as a Bearer token.
+import { t } from "./i18n.js";
+
 const STORAGE = "llmrelay.console.session";
 
 export class ApiError extends Error {
@@ -72,7 +74,7 @@ export async function request(path, { method = "GET", body, params, signal, key,
     response = await fetch(path + query(params), init);
   } catch (e) {
     if (e.name === "AbortError") throw e;
-    throw new ApiError(0, "Cannot reach the relay. Check that it is running and try again.");
+    throw new ApiError(0, t("api.unreachable"));
   }
   if (!response.ok) {
     const error = await errorFrom(response);
@@ -95,19 +97,19 @@ export async function api(path, options = {}) {
 export async function identify(key) {
   try {
     await api("/admin/keys", { key });
-    return { key, role: "admin", name: "Administrator" };
+    return { key, role: "admin", name: t("shell.administrator") };
   } catch (e) {
     if (!(e instanceof ApiError) || (e.status !== 403 && e.status !== 404)) throw e;
   }
   // An API key: confirm it works and learn its name.
   try {
     const me = await api("/v1/key", { key });
-    return { key, role: "customer", name: me.name || "API key", id: me.id };
+    return { key, role: "customer", name: me.name || t("shell.key_role"), id: me.id };
   } catch (e) {
     if (!(e instanceof ApiError) || e.status !== 404) throw e;
   }
   await api("/v1/models", { key });
-  return { key, role: "customer", name: "API key" };
+  return { key, role: "customer", name: t("shell.key_role") };
 }
 
 export const keys = {

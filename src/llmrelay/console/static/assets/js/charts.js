@@ -1,5 +1,6 @@
 // Stacked bar charts drawn as inline SVG: axes with round ticks, a legend with totals, and a
 // tooltip with every series' value for the bucket under the pointer (mouse or touch).
+import { t } from "./i18n.js";
 import { h } from "./ui.js";
 
 const NS = "http://www.w3.org/2000/svg";
@@ -31,7 +32,7 @@ export function topSeries(series, limit = 8) {
   if (sorted.length <= limit) return sorted;
   const kept = sorted.slice(0, limit - 1);
   const rest = sorted.slice(limit - 1);
-  const other = { name: `Other (${rest.length})`,
+  const other = { name: t("charts.other", { n: rest.length }),
     values: rest[0].values.map((_, i) => rest.reduce((a, x) => a + x.values[i], 0)) };
   return [...kept, other];
 }
@@ -40,7 +41,7 @@ export function topSeries(series, limit = 8) {
  * buckets: [{short, long}] along the x axis; series: [{name, values}] stacked bottom-up.
  * format(value) renders axis ticks, tooltip and legend values.
  */
-export function stackedBarChart({ buckets, series, format = String, exact, height = 260, label = "Chart" }) {
+export function stackedBarChart({ buckets, series, format = String, exact, height = 260, label = t("charts.chart") }) {
   const precise = exact || format;
   const colored = series.map((x, i) => ({ ...x, color: x.color || PALETTE[i % PALETTE.length] }));
   const tooltip = h("div", { class: "tooltip", hidden: true, role: "presentation" });
@@ -62,7 +63,7 @@ export function stackedBarChart({ buckets, series, format = String, exact, heigh
   function draw(width) {
     if (width <= 0) return;
     const m = { top: 10, right: 8, bottom: 26,
-      left: Math.max(...tickLabels.map((t) => t.length)) * 6.6 + 14 };
+      left: Math.max(...tickLabels.map((text) => text.length)) * 6.6 + 14 };
     const w = width - m.left - m.right;
     const ih = height - m.top - m.bottom;
     const n = Math.max(buckets.length, 1);
@@ -70,13 +71,13 @@ export function stackedBarChart({ buckets, series, format = String, exact, heigh
     const barW = Math.max(2, Math.min(band * 0.68, 40));
     const y = (v) => m.top + ih - (v / top) * ih;
     const svg = s("svg", { viewBox: `0 0 ${width} ${height}`, height, role: "img",
-      "aria-label": `${label}. ${summary || "No data"}` });
+      "aria-label": `${label}. ${summary || t("charts.no_data")}` });
     const grid = s("g", { class: "grid" });
     const axis = s("g", { class: "axis" });
-    ticks.forEach((t, i) => {
-      grid.append(s("line", { x1: m.left, x2: width - m.right, y1: y(t), y2: y(t),
-        "stroke-dasharray": t === 0 ? null : "3 3" }));
-      axis.append(s("text", { x: m.left - 8, y: y(t) + 4, "text-anchor": "end" }, tickLabels[i]));
+    ticks.forEach((tick, i) => {
+      grid.append(s("line", { x1: m.left, x2: width - m.right, y1: y(tick), y2: y(tick),
+        "stroke-dasharray": tick === 0 ? null : "3 3" }));
+      axis.append(s("text", { x: m.left - 8, y: y(tick) + 4, "text-anchor": "end" }, tickLabels[i]));
     });
     const maxChars = Math.max(...buckets.map((b) => b.short.length), 1);
     const every = Math.max(1, Math.ceil((maxChars * 6.6 + 10) / band));
@@ -120,7 +121,7 @@ export function stackedBarChart({ buckets, series, format = String, exact, heigh
           h("b", null, precise(x.values[i] || 0))));
       }
       if (colored.length > 1) {
-        tooltip.append(h("div", { class: "tt-row tt-total" }, h("span", null, "Total"),
+        tooltip.append(h("div", { class: "tt-row tt-total" }, h("span", null, t("charts.total")),
           h("b", null, precise(sums[i]))));
       }
       tooltip.hidden = false;

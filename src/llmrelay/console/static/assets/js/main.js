@@ -1,5 +1,6 @@
 // Boot: the sign-in screen, or the shell (sidebar + page) for the signed-in key.
 import { onUnauthorized, session } from "./api.js";
+import { languageSwitch, t } from "./i18n.js";
 import { icon, logo } from "./icons.js";
 import { DEFAULT_ROUTE, navigate, parseHash, routeFor, routesFor } from "./router.js";
 import { clear, errorAlert, h, loading, toast } from "./ui.js";
@@ -22,30 +23,33 @@ function signOut(message) {
 }
 
 onUnauthorized((error) => {
-  if (session.get()) signOut(`Signed out: ${error.message}`);
+  if (session.get()) signOut(t("shell.signed_out", { message: error.message }));
 });
 
 function shell(me, active) {
-  const nav = h("nav", { class: "nav", "aria-label": "Main" },
-    h("div", { class: "nav-label" }, me.role === "admin" ? "Manage" : "Your account"),
+  const admin = me.role === "admin";
+  const name = admin ? t("shell.administrator") : me.name;
+  const nav = h("nav", { class: "nav", "aria-label": t("shell.main_nav") },
+    h("div", { class: "nav-label" }, admin ? t("nav.manage") : t("nav.account")),
     routesFor(me.role).map((r) =>
       h("a", { href: "#/" + r.path, "aria-current": r.path === active ? "page" : null,
-        dataset: { route: r.path } }, icon(r.icon), r.title)));
+        dataset: { route: r.path } }, icon(r.icon), t(`route.${r.path}`))));
   const shellEl = h("div", { class: "shell" });
   const closeNav = () => shellEl.classList.remove("nav-open");
   nav.addEventListener("click", closeNav);
-  const sidebar = h("aside", { class: "sidebar", id: "sidebar", "aria-label": "Sidebar" },
-    h("div", { class: "brand" }, logo(), h("div", null, "llmrelay", h("small", null, "Console"))),
+  const sidebar = h("aside", { class: "sidebar", id: "sidebar", "aria-label": t("shell.sidebar") },
+    h("div", { class: "brand" }, logo(), h("div", null, "llmrelay", h("small", null, t("nav.console")))),
     nav,
     h("div", { class: "sidebar-foot" },
       h("div", { class: "who" },
-        h("span", { class: "avatar", "aria-hidden": "true" }, (me.name || "?").slice(0, 1).toUpperCase()),
+        h("span", { class: "avatar", "aria-hidden": "true" }, (name || "?").slice(0, 1).toUpperCase()),
         h("div", { class: "who-text" },
-          h("div", { class: "who-name" }, me.name),
-          h("div", { class: "who-role" }, me.role === "admin" ? "Admin · full access" : "API key"))),
-      h("button", { class: "btn btn-sm signout", type: "button", onclick: () => signOut() },
-        icon("logout"), "Sign out")));
-  const menu = h("button", { class: "btn btn-ghost btn-icon", type: "button", "aria-label": "Open menu",
+          h("div", { class: "who-name" }, name),
+          h("div", { class: "who-role" }, admin ? t("shell.admin_role") : t("shell.key_role")))),
+      h("div", { class: "foot-actions" }, languageSwitch(),
+        h("button", { class: "btn btn-sm signout", type: "button", onclick: () => signOut() },
+          icon("logout"), t("shell.sign_out")))));
+  const menu = h("button", { class: "btn btn-ghost btn-icon", type: "button", "aria-label": t("shell.open_menu"),
     "aria-controls": "sidebar", onclick: () => shellEl.classList.add("nav-open") }, icon("menu"));
   const content = h("main", { class: "content", id: "content", tabindex: "-1" });
   shellEl.append(sidebar, h("div", { class: "backdrop", onclick: closeNav }),
@@ -69,7 +73,7 @@ async function render() {
     const notice = sessionStorage.getItem("llmrelay.console.notice");
     sessionStorage.removeItem("llmrelay.console.notice");
     clear(app, mountSignIn({ notice, onSignedIn: () => navigate(DEFAULT_ROUTE) }));
-    document.title = "Sign in · llmrelay";
+    document.title = `${t("signin.title")} · llmrelay`;
     app.removeAttribute("aria-busy");
     return;
   }
@@ -88,7 +92,7 @@ async function render() {
     if (a.dataset.route === route.path) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
-  document.title = `${route.title} · llmrelay`;
+  document.title = `${t(`route.${route.path}`)} · llmrelay`;
   const content = shellState.content;
   clear(content, loading());
   app.removeAttribute("aria-busy");
@@ -107,7 +111,7 @@ async function render() {
   } catch (e) {
     if (e.name === "AbortError") return;
     console.error(e);
-    clear(content, errorAlert(e, "This page failed to load"));
+    clear(content, errorAlert(e, t("shell.page_failed")));
   }
 }
 
@@ -115,6 +119,6 @@ window.addEventListener("hashchange", render);
 window.addEventListener("unhandledrejection", (event) => {
   const reason = event.reason;
   if (reason && reason.name === "AbortError") return;
-  toast(reason && reason.message ? reason.message : "Unexpected error", "error");
+  toast(reason && reason.message ? reason.message : t("shell.unexpected"), "error");
 });
 render();

@@ -1,16 +1,16 @@
-// Hash routing: "#/keys", "#/usage?group=key". Each page module exports `mount(root, ctx)`,
+// Hash routing: "#/keys", "#/usage?group=key". A route's title is the string `route.<path>`. Each page module exports `mount(root, ctx)`,
 // which may return a cleanup function; navigation aborts the previous page's requests.
 
 export const ROUTES = [
-  { path: "overview", title: "Overview", icon: "overview", roles: ["admin", "customer"],
+  { path: "overview", icon: "overview", roles: ["admin", "customer"],
     load: () => import("./pages/overview.js") },
-  { path: "keys", title: "API keys", icon: "key", roles: ["admin"],
+  { path: "keys", icon: "key", roles: ["admin"],
     load: () => import("./pages/keys.js") },
-  { path: "models", title: "Models", icon: "models", roles: ["admin", "customer"],
+  { path: "models", icon: "models", roles: ["admin", "customer"],
     load: () => import("./pages/models.js") },
-  { path: "usage", title: "Usage", icon: "usage", roles: ["admin", "customer"],
+  { path: "usage", icon: "usage", roles: ["admin", "customer"],
     load: () => import("./pages/usage.js") },
-  { path: "playground", title: "Playground", icon: "playground", roles: ["admin", "customer"],
+  { path: "playground", icon: "playground", roles: ["admin", "customer"],
     load: () => import("./pages/playground.js") },
 ];
 

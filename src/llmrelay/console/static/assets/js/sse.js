@@ -1,5 +1,6 @@
 // Streaming chat completions: fetch + ReadableStream, parsed as Server-Sent Events.
 import { ApiError, errorFrom, session } from "./api.js";
+import { t } from "./i18n.js";
 
 /** Yields the `data` of each event of an SSE body (comments such as `: ping` are skipped). */
 export async function* sseData(body) {
@@ -45,7 +46,7 @@ async function postStream(path, signal, headers, body) {
     });
   } catch (e) {
     if (e.name === "AbortError") throw e;
-    throw new ApiError(0, "Cannot reach the relay. Check that it is running and try again.");
+    throw new ApiError(0, t("api.unreachable"));
   }
   if (!response.ok) throw await errorFrom(response);
   return response;
@@ -70,7 +71,7 @@ export async function streamChat({ body, signal, onDelta, onStart }) {
       continue;
     }
     if (chunk.error) {
-      throw new ApiError(502, chunk.error.message || "The stream failed", chunk.error);
+      throw new ApiError(502, chunk.error.message || t("api.stream_failed"), chunk.error);
     }
     if (chunk.usage) result.usage = chunk.usage;
     if (chunk.model) result.model = chunk.model;
@@ -118,7 +119,7 @@ export async function streamMessages({ body, signal, onDelta, onStart }) {
       continue;
     }
     if (event.type === "error") {
-      throw new ApiError(502, (event.error || {}).message || "The stream failed", event.error);
+      throw new ApiError(502, (event.error || {}).message || t("api.stream_failed"), event.error);
     }
     if (event.type === "message_start" && event.message) Object.assign(counts, event.message.usage);
     if (event.type === "message_delta") {

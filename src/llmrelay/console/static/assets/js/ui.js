@@ -1,4 +1,5 @@
 // Small DOM toolkit shared by every page: element builder, formatting, states, dialogs, toasts.
+import { locale, t } from "./i18n.js";
 import { icon } from "./icons.js";
 
 /** h("div", {class: "x", onclick: fn}, child, "text", [more]) builds an element. */
@@ -39,8 +40,8 @@ export function clear(el, ...children) {
 }
 
 // ---------- formatting ----------
-const nf = new Intl.NumberFormat(undefined);
-const compact = new Intl.NumberFormat(undefined, { notation: "compact", maximumFractionDigits: 1 });
+const nf = new Intl.NumberFormat(locale);
+const compact = new Intl.NumberFormat(locale, { notation: "compact", maximumFractionDigits: 1 });
 
 export function fmtInt(n) {
   return n === null || n === undefined ? "—" : nf.format(n);
@@ -57,13 +58,13 @@ export function fmtUSD(n, { exact = false } = {}) {
   let digits = 2;
   if (abs > 0 && abs < 0.01) digits = exact ? 6 : 4;
   else if (abs > 0 && abs < 1) digits = exact ? 4 : 3;
-  return "$" + n.toLocaleString(undefined, { minimumFractionDigits: Math.min(digits, 2),
+  return "$" + n.toLocaleString(locale, { minimumFractionDigits: Math.min(digits, 2),
     maximumFractionDigits: digits });
 }
 
 export function fmtPrice(n) {
   if (n === null || n === undefined) return "—";
-  return "$" + n.toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 4 });
+  return "$" + n.toLocaleString(locale, { minimumFractionDigits: 2, maximumFractionDigits: 4 });
 }
 
 export function fmtDate(seconds, { time = true } = {}) {
@@ -71,14 +72,14 @@ export function fmtDate(seconds, { time = true } = {}) {
   const d = new Date(seconds * 1000);
   const opts = { year: "numeric", month: "short", day: "numeric" };
   if (time) Object.assign(opts, { hour: "2-digit", minute: "2-digit" });
-  return d.toLocaleString(undefined, opts);
+  return d.toLocaleString(locale, opts);
 }
 
 export function fmtRelative(seconds) {
   if (!seconds) return "—";
   const diff = seconds - Date.now() / 1000;
   const abs = Math.abs(diff);
-  const rtf = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+  const rtf = new Intl.RelativeTimeFormat(locale, { numeric: "auto" });
   if (abs < 60) return rtf.format(Math.round(diff), "second");
   if (abs < 3600) return rtf.format(Math.round(diff / 60), "minute");
   if (abs < 86400) return rtf.format(Math.round(diff / 3600), "hour");
@@ -91,12 +92,14 @@ export function fmtMs(ms) {
   return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(ms < 10000 ? 2 : 1)} s`;
 }
 
-export function plural(n, word, many = word + "s") {
-  return `${fmtInt(n)} ${n === 1 ? word : many}`;
+/** `text` (a translated string) with its `{name}` placeholders replaced by the nodes in
+ * `parts`, for sentences with an element inside, such as a code span. */
+export function fill(text, parts) {
+  return text.split(/\{(\w+)\}/).map((piece, i) => (i % 2 ? parts[piece] ?? `{${piece}}` : piece));
 }
 
 // ---------- states ----------
-export function loading(text = "Loading…") {
+export function loading(text = t("common.loading")) {
   return h("div", { class: "loading", role: "status" }, h("span", { class: "spinner" }), text);
 }
 
@@ -114,7 +117,7 @@ export function empty({ iconName = "info", title, text, action }) {
     action || null);
 }
 
-export function errorAlert(error, title = "Something went wrong") {
+export function errorAlert(error, title = t("common.error")) {
   const message = error && error.message ? error.message : String(error);
   return h("div", { class: "alert error", role: "alert" }, icon("alert"),
     h("div", { class: "alert-body" }, h("strong", null, title), h("span", null, message)));
@@ -201,7 +204,7 @@ export function openDialog({ title, description, body, footer, wide = false, lab
   });
   const head = h("div", { class: "dialog-head" },
     h("div", null, h("h2", null, title), description ? h("p", null, description) : null),
-    iconButton("x", "Close", () => close(undefined)));
+    iconButton("x", t("common.close"), () => close(undefined)));
   const content = h("div", { class: "dialog-body" });
   const foot = h("div", { class: "dialog-foot" });
   dialog.append(h("div", { class: "dialog-form" }, head, content, foot));
@@ -212,12 +215,12 @@ export function openDialog({ title, description, body, footer, wide = false, lab
   return { dialog, close, done };
 }
 
-export function confirmDialog({ title, text, confirm = "Confirm", danger = false }) {
+export function confirmDialog({ title, text, confirm = t("common.confirm"), danger = false }) {
   const { done } = openDialog({
     title,
     body: h("p", { class: "muted" }, text),
     footer: (close) => [
-      button("Cancel", { onClick: () => close(false) }),
+      button(t("common.cancel"), { onClick: () => close(false) }),
       button(confirm, { kind: danger ? "danger" : "primary", onClick: () => close(true) }),
     ],
   });
@@ -257,11 +260,11 @@ export async function copyText(text) {
   }
 }
 
-export function copyButton(getText, label = "Copy") {
+export function copyButton(getText, label = t("common.copy")) {
   const btn = button(label, { iconName: "copy", small: true });
   btn.addEventListener("click", async () => {
     const ok = await copyText(getText());
-    btn.lastChild.textContent = ok ? "Copied" : "Press Ctrl+C";
+    btn.lastChild.textContent = ok ? t("common.copied") : t("common.press_ctrl_c");
     setTimeout(() => { btn.lastChild.textContent = label; }, 1800);
   });
   return btn;

@@ -1,7 +1,9 @@
 // Turning /usage rows (grouped by hour or day, and by model or key) into chart series.
+import { locale, t } from "./i18n.js";
 import { fmtCompact, fmtInt, fmtUSD } from "./ui.js";
 
-/** The doors (client protocols) a request can come in by, as the console names them. */
+/** The doors (client protocols) a request can come in by, by the names of their APIs (the
+ * same in every language). */
 export const DOOR_NAMES = {
   chat: "Chat Completions",
   messages: "Anthropic Messages",
@@ -10,17 +12,19 @@ export const DOOR_NAMES = {
   completions: "Completions",
 };
 
+/** Time ranges; each one's label is the string `range.<name>`. */
 export const RANGES = {
-  "24h": { label: "24 hours", grain: "hour", count: 24 },
-  "7d": { label: "7 days", grain: "day", count: 7 },
-  "30d": { label: "30 days", grain: "day", count: 30 },
+  "24h": { grain: "hour", count: 24 },
+  "7d": { grain: "day", count: 7 },
+  "30d": { grain: "day", count: 30 },
 };
 
+/** What a chart can show; each one's label is the string `metric.<name>`. */
 export const METRICS = {
-  total_tokens: { label: "Tokens", format: fmtCompact, exact: fmtInt },
-  cost_usd: { label: "Cost", format: (v) => fmtUSD(v), exact: (v) => fmtUSD(v, { exact: true }) },
-  requests: { label: "Requests", format: fmtCompact, exact: fmtInt },
-  errors: { label: "Errors", format: fmtCompact, exact: fmtInt },
+  total_tokens: { format: fmtCompact, exact: fmtInt },
+  cost_usd: { format: (v) => fmtUSD(v), exact: (v) => fmtUSD(v, { exact: true }) },
+  requests: { format: fmtCompact, exact: fmtInt },
+  errors: { format: fmtCompact, exact: fmtInt },
 };
 
 const pad = (n) => String(n).padStart(2, "0");
@@ -37,8 +41,8 @@ export function rangeBuckets(rangeName, now = new Date()) {
       const d = new Date(top - i * 3600000);
       buckets.push({
         key: utcHour(d),
-        short: d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" }),
-        long: d.toLocaleString(undefined, { weekday: "short", month: "short", day: "numeric",
+        short: d.toLocaleTimeString(locale, { hour: "2-digit", minute: "2-digit" }),
+        long: d.toLocaleString(locale, { weekday: "short", month: "short", day: "numeric",
           hour: "2-digit", minute: "2-digit" }),
       });
     }
@@ -49,8 +53,8 @@ export function rangeBuckets(rangeName, now = new Date()) {
     const d = new Date(today - i * 86400000);
     buckets.push({
       key: utcDay(d),
-      short: d.toLocaleDateString(undefined, { month: "short", day: "numeric", timeZone: "UTC" }),
-      long: d.toLocaleDateString(undefined, { weekday: "short", month: "short", day: "numeric",
+      short: d.toLocaleDateString(locale, { month: "short", day: "numeric", timeZone: "UTC" }),
+      long: d.toLocaleDateString(locale, { weekday: "short", month: "short", day: "numeric",
         year: "numeric", timeZone: "UTC" }) + " (UTC)",
     });
   }
@@ -67,7 +71,7 @@ export function toSeries(rows, { buckets, grain, by, metric }) {
     const id = by === "key" ? row.key_id || "—" : by === "endpoint" ? row.endpoint : row.model || "—";
     // Usage rows all have a key; a key's request refused before it named a model has none.
     const name = by === "key" ? row.key_name || row.key_id
-      : by === "endpoint" ? DOOR_NAMES[row.endpoint] || row.endpoint : row.model || "(no model named)";
+      : by === "endpoint" ? DOOR_NAMES[row.endpoint] || row.endpoint : row.model || t("usage.no_model");
     if (!series.has(id)) series.set(id, { name, values: new Array(buckets.length).fill(0) });
     series.get(id).values[i] += row[metric] || 0;
   }

@@ -1,9 +1,9 @@
 // The create/edit key dialog, and the dialog that shows a new secret once.
 import { ApiError } from "../api.js";
+import { t } from "../i18n.js";
 import { alertBox, busy, button, clear, copyButton, errorAlert, field, h, openDialog } from "../ui.js";
 
-const PERIODS = [["total", "Total (never resets)"], ["daily", "Daily"], ["weekly", "Weekly"],
-  ["monthly", "Monthly"]];
+const PERIODS = ["total", "daily", "weekly", "monthly"];
 
 function toLocalInput(seconds) {
   if (!seconds) return "";
@@ -12,7 +12,7 @@ function toLocalInput(seconds) {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
-function numberInput(name, value, { step = "1", min = "1", placeholder = "Unlimited" } = {}) {
+function numberInput(name, value, { step = "1", min = "1", placeholder = t("keys.unlimited") } = {}) {
   return h("input", { class: "input", type: "number", name, min, step, inputMode: "numeric",
     placeholder, value: value ?? "" });
 }
@@ -26,43 +26,43 @@ export function keyFormDialog({ key, models, save }) {
   const editing = Boolean(key);
   const k = key || { models: [], budget_period: "monthly", allowed_ips: [], metadata: {} };
   const name = h("input", { class: "input", name: "name", required: true, maxLength: 200,
-    placeholder: "e.g. team-search or acme-prod", value: k.name || "", autocomplete: "off" });
+    placeholder: t("form.name_placeholder"), value: k.name || "", autocomplete: "off" });
   const allModels = h("input", { type: "checkbox", name: "all_models", checked: !k.models.length });
   const names = [...new Set([...models, ...k.models])].sort();
   const modelBoxes = names.map((m) => h("label", { class: "check" },
     h("input", { type: "checkbox", name: "model", value: m, checked: k.models.includes(m) }), m));
-  const modelList = h("div", { class: "checks", role: "group", "aria-label": "Allowed models",
-    hidden: !k.models.length }, modelBoxes.length ? modelBoxes : h("span", { class: "muted" }, "No models configured"));
+  const modelList = h("div", { class: "checks", role: "group", "aria-label": t("form.allowed_models"),
+    hidden: !k.models.length }, modelBoxes.length ? modelBoxes : h("span", { class: "muted" }, t("form.no_models")));
   allModels.addEventListener("change", () => { modelList.hidden = allModels.checked; });
 
   const budget = h("input", { class: "input", type: "number", name: "budget_usd", min: "0", step: "0.01",
-    placeholder: "No budget", value: k.budget_usd ?? "", inputMode: "decimal" });
+    placeholder: t("keys.no_budget"), value: k.budget_usd ?? "", inputMode: "decimal" });
   const period = h("select", { class: "select", name: "budget_period" },
-    PERIODS.map(([v, t]) => h("option", { value: v, selected: v === k.budget_period }, t)));
+    PERIODS.map((v) => h("option", { value: v, selected: v === k.budget_period }, t(`form.period_${v}`))));
   const expires = h("input", { class: "input", type: "datetime-local", name: "expires_at",
     value: toLocalInput(k.expires_at) });
   const rpm = numberInput("rpm", k.rpm);
   const tpm = numberInput("tpm", k.tpm);
   const conc = numberInput("max_concurrent", k.max_concurrent);
   const ips = h("textarea", { class: "textarea", name: "allowed_ips", rows: 2, spellcheck: false,
-    placeholder: "Anywhere. One address or CIDR per line, e.g. 10.0.0.0/8" });
+    placeholder: t("form.ips_placeholder") });
   ips.value = (k.allowed_ips || []).join("\n");
   const meta = h("textarea", { class: "textarea mono", name: "metadata", rows: 3, spellcheck: false,
     placeholder: '{"team": "search", "owner": "ana@example.com"}' });
   meta.value = k.metadata && Object.keys(k.metadata).length ? JSON.stringify(k.metadata, null, 2) : "";
 
   const fields = {
-    name: field("Name", name, { hint: "Unique; shown in usage and the request log." }),
-    models: h("div", { class: "field" }, h("span", { class: "label" }, "Models"),
-      h("label", { class: "check" }, allModels, "Every model, including ones added later"), modelList),
-    budget_usd: field("Budget (USD)", budget),
-    budget_period: field("Budget period", period, { hint: "Resets at 00:00 UTC." }),
-    expires_at: field("Expires", expires, { hint: "Leave empty for a key that never expires." }),
-    rpm: field("Requests per minute", rpm),
-    tpm: field("Tokens per minute", tpm),
-    max_concurrent: field("Concurrent requests", conc),
-    allowed_ips: field("Allowed IP addresses", ips),
-    metadata: field("Metadata (JSON)", meta, { hint: "Any JSON object, for your own bookkeeping." }),
+    name: field(t("keys.name"), name, { hint: t("form.name_hint") }),
+    models: h("div", { class: "field" }, h("span", { class: "label" }, t("route.models")),
+      h("label", { class: "check" }, allModels, t("form.every_model")), modelList),
+    budget_usd: field(t("form.budget_usd"), budget),
+    budget_period: field(t("form.budget_period"), period, { hint: t("form.period_hint") }),
+    expires_at: field(t("keys.expires"), expires, { hint: t("form.expires_hint") }),
+    rpm: field(t("form.rpm"), rpm),
+    tpm: field(t("form.tpm"), tpm),
+    max_concurrent: field(t("form.concurrent"), conc),
+    allowed_ips: field(t("form.ips"), ips),
+    metadata: field(t("form.metadata"), meta, { hint: t("form.metadata_hint") }),
   };
   const message = h("div");
 
@@ -70,17 +70,17 @@ export function keyFormDialog({ key, models, save }) {
     for (const f of Object.values(fields)) if (f.setError) f.setError(null);
     const errors = {};
     const body = { name: name.value.trim() };
-    if (!body.name) errors.name = "A key needs a name.";
+    if (!body.name) errors.name = t("form.err_name");
     body.models = allModels.checked ? [] : modelBoxes.map((l) => l.firstChild).filter((c) => c.checked).map((c) => c.value);
-    if (!allModels.checked && !body.models.length) errors.models = "Pick at least one model, or allow every model.";
+    if (!allModels.checked && !body.models.length) errors.models = t("form.err_models");
     body.budget_usd = budget.value === "" ? null : Number(budget.value);
-    if (body.budget_usd !== null && !(body.budget_usd >= 0)) errors.budget_usd = "Enter an amount of 0 or more.";
+    if (body.budget_usd !== null && !(body.budget_usd >= 0)) errors.budget_usd = t("form.err_budget");
     body.budget_period = period.value;
     body.expires_at = expires.value ? Math.floor(new Date(expires.value).getTime() / 1000) : null;
     for (const [fieldName, input] of [["rpm", rpm], ["tpm", tpm], ["max_concurrent", conc]]) {
       body[fieldName] = input.value === "" ? null : Number(input.value);
       if (body[fieldName] !== null && !(Number.isInteger(body[fieldName]) && body[fieldName] >= 1)) {
-        errors[fieldName] = "Enter a whole number of 1 or more, or leave empty for no limit.";
+        errors[fieldName] = t("form.err_limit");
       }
     }
     body.allowed_ips = ips.value.split(/[\s,]+/).map((x) => x.trim()).filter(Boolean);
@@ -89,10 +89,10 @@ export function keyFormDialog({ key, models, save }) {
       try {
         body.metadata = JSON.parse(meta.value);
         if (!body.metadata || typeof body.metadata !== "object" || Array.isArray(body.metadata)) {
-          errors.metadata = "Metadata must be a JSON object, like {\"team\": \"a\"}.";
+          errors.metadata = t("form.err_meta_object");
         }
       } catch (e) {
-        errors.metadata = `Not valid JSON: ${e.message}`;
+        errors.metadata = t("form.err_json", { message: e.message });
       }
     }
     if (!editing) {
@@ -113,22 +113,23 @@ export function keyFormDialog({ key, models, save }) {
     if (first) first.querySelector("input, select, textarea")?.focus();
   }
 
-  const submit = h("button", { class: "btn btn-primary", type: "button" }, editing ? "Save changes" : "Create key");
+  const submit = h("button", { class: "btn btn-primary", type: "button" },
+    editing ? t("form.save") : t("keys.create"));
   const dialog = openDialog({
-    title: editing ? `Edit ${k.name}` : "Create an API key",
-    description: editing ? "Changes apply on the key's very next request." : "The secret is shown once, right after creation.",
+    title: editing ? t("keys.edit", { name: k.name }) : t("form.create_title"),
+    description: editing ? t("form.edit_description") : t("form.create_description"),
     wide: true,
     body: h("form", { class: "form", novalidate: true, onsubmit: (e) => { e.preventDefault(); submit.click(); } },
       message, fields.name, fields.models,
-      h("fieldset", { class: "fieldset" }, h("legend", null, "Budget"),
+      h("fieldset", { class: "fieldset" }, h("legend", null, t("overview.budget")),
         h("div", { class: "grid-2" }, fields.budget_usd, fields.budget_period)),
-      h("fieldset", { class: "fieldset" }, h("legend", null, "Rate limits"),
+      h("fieldset", { class: "fieldset" }, h("legend", null, t("keys.rate_limits")),
         h("div", { class: "grid-3" }, fields.rpm, fields.tpm, fields.max_concurrent)),
-      h("fieldset", { class: "fieldset" }, h("legend", null, "Access"),
+      h("fieldset", { class: "fieldset" }, h("legend", null, t("form.access")),
         h("div", { class: "grid-2" }, fields.expires_at, fields.allowed_ips)),
       fields.metadata,
       h("button", { type: "submit", hidden: true })),
-    footer: (close) => [button("Cancel", { onClick: () => close(null) }), submit],
+    footer: (close) => [button(t("common.cancel"), { onClick: () => close(null) }), submit],
   });
   submit.addEventListener("click", () => busy(submit, async () => {
     clear(message);
@@ -145,7 +146,7 @@ export function keyFormDialog({ key, models, save }) {
         const param = e.param.replace(/^\$\./, "").split(/[.[]/)[0];
         if (fields[param]) showErrors({ [param]: e.message });
       }
-      clear(message, errorAlert(e, editing ? "Could not save the key" : "Could not create the key"));
+      clear(message, errorAlert(e, editing ? t("form.save_failed") : t("form.create_failed")));
       message.scrollIntoView({ block: "nearest" });
     }
   }));
@@ -156,18 +157,17 @@ export function keyFormDialog({ key, models, save }) {
 /** Shows a freshly issued secret with a copy button; this is the only time it is visible. */
 export function secretDialog({ title, created }) {
   const input = h("input", { class: "input secret", readOnly: true, value: created.key,
-    "aria-label": "New API key", id: "new-key-secret", spellcheck: false });
+    "aria-label": t("form.new_key_label"), id: "new-key-secret", spellcheck: false });
   input.addEventListener("focus", () => input.select());
   const { done } = openDialog({
     title,
     description: `${created.name} · ${created.key_prefix}…`,
     body: [
-      alertBox("warning", "Copy it now and keep it somewhere safe. Only a hash is stored: it cannot be shown again.",
-        "This is the only time the key is shown"),
-      h("div", { class: "field" }, h("label", { for: "new-key-secret" }, "Secret key"),
+      alertBox("warning", t("form.secret_warning"), t("form.secret_once")),
+      h("div", { class: "field" }, h("label", { for: "new-key-secret" }, t("form.secret_key")),
         h("div", { class: "input-group" }, input, copyButton(() => created.key))),
     ],
-    footer: (close) => button("Done", { kind: "primary", onClick: () => close(true) }),
+    footer: (close) => button(t("common.done"), { kind: "primary", onClick: () => close(true) }),
   });
   queueMicrotask(() => input.select());
   return done;

@@ -1,5 +1,6 @@
 // API keys: list with status, limits and spend; create, edit, disable/enable, rotate, delete.
 import { api, keys as keysApi } from "../api.js";
+import { t } from "../i18n.js";
 import { badge, button, clear, confirmDialog, empty, errorAlert, fmtCompact, fmtDate, fmtRelative,
   fmtUSD, h, iconButton, segmented, skeletonRows, toast } from "../ui.js";
 import { keyFormDialog, secretDialog } from "./key-form.js";
@@ -10,9 +11,8 @@ export const STATUSES = ["active", "disabled", "expired", "revoked"];
 
 /** A key's status as a badge, coloured the same on every page. */
 export function statusBadge(status) {
-  return badge(status, STATUS_KIND[status] ?? "");
+  return badge(t(`status.${status}`), STATUS_KIND[status] ?? "");
 }
-const PERIOD = { total: "in total", daily: "per day", weekly: "per week", monthly: "per month" };
 
 /** Keys newest first. The API lists them oldest first, and `created_at` is in whole seconds:
  * of two keys made in the same second, the one listed later is the newer. */
@@ -22,8 +22,8 @@ export function newestFirst(keys) {
 
 export function budgetCell(k) {
   if (k.budget_usd === null || k.budget_usd === undefined) {
-    return h("div", null, h("div", null, fmtUSD(k.spend_usd || 0), h("span", { class: "muted" }, " spent")),
-      h("div", { class: "muted small" }, "No budget"));
+    return h("div", null, h("div", null, fmtUSD(k.spend_usd || 0), h("span", { class: "muted" }, ` ${t("keys.spent")}`)),
+      h("div", { class: "muted small" }, t("keys.no_budget")));
   }
   const share = k.budget_usd > 0 ? Math.min(1, (k.spend_usd || 0) / k.budget_usd) : 1;
   const bar = h("span");
@@ -31,24 +31,24 @@ export function budgetCell(k) {
   const cls = share >= 1 ? "progress over" : share >= 0.8 ? "progress warn" : "progress";
   return h("div", { class: "budget" },
     h("div", { class: "small nowrap" }, h("b", null, fmtUSD(k.spend_usd || 0)),
-      h("span", { class: "muted" }, ` of ${fmtUSD(k.budget_usd)}`)),
-    h("div", { class: cls, role: "progressbar", "aria-label": `Budget used by ${k.name}`,
+      h("span", { class: "muted" }, ` ${t("keys.of_budget", { budget: fmtUSD(k.budget_usd) })}`)),
+    h("div", { class: cls, role: "progressbar", "aria-label": t("keys.budget_used", { name: k.name }),
       "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": String(Math.round(share * 100)) }, bar),
-    h("div", { class: "muted small" }, PERIOD[k.budget_period] || ""));
+    h("div", { class: "muted small" }, k.budget_period ? t(`period.${k.budget_period}`) : ""));
 }
 
 export function limitsText(k) {
   const parts = [];
   if (k.rpm) parts.push(`${fmtCompact(k.rpm)} rpm`);
   if (k.tpm) parts.push(`${fmtCompact(k.tpm)} tpm`);
-  if (k.max_concurrent) parts.push(`${k.max_concurrent} concurrent`);
-  if (!parts.length) return "Unlimited";
+  if (k.max_concurrent) parts.push(t("keys.concurrent", { n: k.max_concurrent }));
+  if (!parts.length) return t("keys.unlimited");
   // Wrap only between limits, never inside one.
   return h("span", null, parts.map((p, i) => [i ? " · " : null, h("span", { class: "nowrap" }, p)]));
 }
 
 export function modelsCell(models) {
-  if (!models || !models.length) return h("span", { class: "muted" }, "All models");
+  if (!models || !models.length) return h("span", { class: "muted" }, t("keys.all_models"));
   const shown = models.slice(0, 3).map((m) => h("span", { class: "chip" }, m));
   if (models.length > 3) shown.push(h("span", { class: "chip", title: models.slice(3).join(", ") }, `+${models.length - 3}`));
   return h("div", { class: "chips" }, shown);
@@ -62,21 +62,22 @@ export async function mount(root, { signal }) {
   const tbody = h("tbody", null, skeletonRows(7));
   const body = h("div", { class: "table-wrap" });
   const counts = h("div", { class: "head-control" });
-  const searchInput = h("input", { class: "input", type: "search", placeholder: "Search by name or prefix",
-    "aria-label": "Search keys" });
+  const searchInput = h("input", { class: "input", type: "search", placeholder: t("keys.search"),
+    "aria-label": t("keys.search_label") });
   searchInput.style.maxWidth = "260px";
   searchInput.addEventListener("input", () => { search = searchInput.value.trim().toLowerCase(); renderTable(); });
-  const createBtn = button("Create key", { kind: "primary", iconName: "plus", onClick: create });
+  const createBtn = button(t("keys.create"), { kind: "primary", iconName: "plus", onClick: create });
 
-  const table = h("table", { class: "table responsive", "aria-label": "API keys" },
-    h("thead", null, h("tr", null, ["Name", "Status", "Models", "Spend", "Limits", "Expires", ""].map((t) =>
-      h("th", { scope: "col" }, t || h("span", { class: "visually-hidden" }, "Actions"))))),
+  const headers = [t("keys.name"), t("keys.status"), t("route.models"), t("keys.spend"), t("keys.limits"),
+    t("keys.expires"), ""];
+  const table = h("table", { class: "table responsive", "aria-label": t("route.keys") },
+    h("thead", null, h("tr", null, headers.map((text) =>
+      h("th", { scope: "col" }, text || h("span", { class: "visually-hidden" }, t("keys.actions")))))),
     tbody);
   body.append(table);
   clear(root,
     h("div", { class: "page-head" },
-      h("div", null, h("h1", null, "API keys"),
-        h("p", null, "Every key has its own models, budget and rate limits. Changes apply on the next request.")),
+      h("div", null, h("h1", null, t("route.keys")), h("p", null, t("keys.intro"))),
       h("div", { class: "actions" }, createBtn)),
     h("section", { class: "card" },
       h("div", { class: "card-head" }, counts, searchInput),
@@ -92,33 +93,32 @@ export async function mount(root, { signal }) {
       renderTable();
     } catch (e) {
       if (e.name === "AbortError") return;
-      clear(body, h("div", { class: "card-body" }, errorAlert(e, "Could not load the keys"),
-        h("div", { class: "actions" }, button("Try again", { iconName: "refresh", onClick: () => { clear(body, table); load(); } }))));
+      clear(body, h("div", { class: "card-body" }, errorAlert(e, t("keys.load_failed")),
+        h("div", { class: "actions" }, button(t("common.retry"), { iconName: "refresh", onClick: () => { clear(body, table); load(); } }))));
     }
   }
 
   function renderCounts() {
     const n = (s) => all.filter((k) => s === "all" || k.status === s).length;
-    const options = [["all", "All"], ...STATUSES.map((s) => [s, s[0].toUpperCase() + s.slice(1)])]
+    const options = [["all", t("tab.all")], ...STATUSES.map((s) => [s, t(`tab.${s}`)])]
       .filter(([s]) => s === "all" || s === "active" || n(s) > 0);
-    const control = segmented("Filter by status", options, filter, (v) => { filter = v; renderTable(); });
+    const control = segmented(t("keys.filter_label"), options, filter, (v) => { filter = v; renderTable(); });
     options.forEach(([s], i) => control.children[i].append(h("span", { class: "count" }, String(n(s)))));
     clear(counts, control);
   }
 
   function renderTable() {
     if (!all.length) {
-      clear(body, empty({ iconName: "key", title: "No keys yet — create one",
-        text: "Give each app, team or customer its own key, with the models, budget and limits it needs.",
-        action: button("Create key", { kind: "primary", iconName: "plus", onClick: create }) }));
+      clear(body, empty({ iconName: "key", title: t("keys.none"), text: t("keys.none_hint"),
+        action: button(t("keys.create"), { kind: "primary", iconName: "plus", onClick: create }) }));
       return;
     }
     if (!body.contains(table)) clear(body, table);
     const rows = all.filter((k) => (filter === "all" || k.status === filter) &&
       (!search || k.name.toLowerCase().includes(search) || (k.key_prefix || "").toLowerCase().includes(search)));
     if (!rows.length) {
-      clear(tbody, h("tr", null, h("td", { colspan: 7 }, empty({ iconName: "search", title: "No keys match",
-        text: "Try another status or search." }))));
+      clear(tbody, h("tr", null, h("td", { colspan: 7 }, empty({ iconName: "search", title: t("keys.no_match"),
+        text: t("keys.no_match_hint") }))));
       return;
     }
     clear(tbody, rows.map(row));
@@ -129,19 +129,19 @@ export async function mount(root, { signal }) {
     return h("tr", { dataset: { keyId: k.id } },
       h("td", { class: "primary-cell" }, h("div", { class: "cell-title" }, k.name),
         h("div", { class: "cell-sub" }, `${k.key_prefix}…`)),
-      h("td", { "data-label": "Status" }, statusBadge(k.status)),
-      h("td", { "data-label": "Models" }, modelsCell(k.models)),
-      h("td", { "data-label": "Spend" }, budgetCell(k)),
-      h("td", { "data-label": "Limits", class: "small" }, limitsText(k)),
-      h("td", { "data-label": "Expires", class: "nowrap small", title: k.expires_at ? fmtDate(k.expires_at) : null },
-        k.expires_at ? fmtRelative(k.expires_at) : h("span", { class: "muted" }, "Never")),
+      h("td", { "data-label": t("keys.status") }, statusBadge(k.status)),
+      h("td", { "data-label": t("route.models") }, modelsCell(k.models)),
+      h("td", { "data-label": t("keys.spend") }, budgetCell(k)),
+      h("td", { "data-label": t("keys.limits"), class: "small" }, limitsText(k)),
+      h("td", { "data-label": t("keys.expires"), class: "nowrap small", title: k.expires_at ? fmtDate(k.expires_at) : null },
+        k.expires_at ? fmtRelative(k.expires_at) : h("span", { class: "muted" }, t("keys.never"))),
       h("td", { class: "actions-cell" }, h("div", { class: "row-actions" },
-        iconButton("edit", `Edit ${k.name}`, () => edit(k)),
+        iconButton("edit", t("keys.edit", { name: k.name }), () => edit(k)),
         k.status === "revoked" ? null : enabled
-          ? iconButton("pause", `Disable ${k.name}`, () => setEnabled(k, false))
-          : iconButton("play", `Enable ${k.name}`, () => setEnabled(k, true)),
-        k.status === "revoked" ? null : iconButton("rotate", `Rotate ${k.name}`, () => rotate(k)),
-        iconButton("trash", `Delete ${k.name}`, () => remove(k)))));
+          ? iconButton("pause", t("keys.disable", { name: k.name }), () => setEnabled(k, false))
+          : iconButton("play", t("keys.enable", { name: k.name }), () => setEnabled(k, true)),
+        k.status === "revoked" ? null : iconButton("rotate", t("keys.rotate", { name: k.name }), () => rotate(k)),
+        iconButton("trash", t("keys.delete", { name: k.name }), () => remove(k)))));
   }
 
   function replace(updated) {
@@ -157,14 +157,14 @@ export async function mount(root, { signal }) {
     if (!created) return;
     const { key: _secret, ...rest } = created;
     replace(rest);
-    await secretDialog({ title: "Your new API key", created });
+    await secretDialog({ title: t("keys.new_title"), created });
   }
 
   async function edit(k) {
     const updated = await keyFormDialog({ key: k, models: modelNames, save: (b) => keysApi.update(k.id, b) });
     if (updated) {
       replace(updated);
-      toast(`Saved ${updated.name}`);
+      toast(t("keys.saved", { name: updated.name }));
     }
   }
 
@@ -172,36 +172,36 @@ export async function mount(root, { signal }) {
     try {
       const updated = on ? await keysApi.enable(k.id) : await keysApi.disable(k.id);
       replace(updated && updated.id ? updated : { ...k, status: on ? "active" : "disabled" });
-      toast(on ? `${k.name} enabled` : `${k.name} disabled: its requests are refused`);
+      toast(t(on ? "keys.enabled" : "keys.disabled_toast", { name: k.name }));
     } catch (e) {
       toast(e.message, "error");
     }
   }
 
   async function rotate(k) {
-    const ok = await confirmDialog({ title: `Rotate ${k.name}?`, confirm: "Rotate key",
-      text: "A new secret is issued with the same limits. The current secret stops working immediately." });
+    const ok = await confirmDialog({ title: t("keys.rotate_title", { name: k.name }),
+      confirm: t("keys.rotate_confirm"), text: t("keys.rotate_text") });
     if (!ok) return;
     try {
       const created = await keysApi.rotate(k.id);
       const { key: _secret, ...rest } = created;
       replace(rest);
-      await secretDialog({ title: "Key rotated", created });
+      await secretDialog({ title: t("keys.rotated"), created });
     } catch (e) {
       toast(e.message, "error");
     }
   }
 
   async function remove(k) {
-    const ok = await confirmDialog({ title: `Delete ${k.name}?`, danger: true, confirm: "Delete key",
-      text: "Requests with this key are refused at once. This cannot be undone; its usage history stays." });
+    const ok = await confirmDialog({ title: t("keys.delete_title", { name: k.name }), danger: true,
+      confirm: t("keys.delete_confirm"), text: t("keys.delete_text") });
     if (!ok) return;
     try {
       await keysApi.remove(k.id);
       all = all.filter((x) => x.id !== k.id);
       renderCounts();
       renderTable();
-      toast(`${k.name} deleted`);
+      toast(t("keys.deleted", { name: k.name }));
     } catch (e) {
       toast(e.message, "error");
     }

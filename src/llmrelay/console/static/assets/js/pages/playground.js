@@ -1,6 +1,7 @@
 // Playground: chat with any model the key may use; the answer streams in token by token and
 // the model's thinking (reasoning_content) is shown apart, in a collapsible block.
 import { api } from "../api.js";
+import { t } from "../i18n.js";
 import { icon } from "../icons.js";
 import { setParams } from "../router.js";
 import { streamChat, streamMessages } from "../sse.js";
@@ -14,7 +15,7 @@ export async function mount(root, { me, params, signal }) {
     h("option", { value: "chat" }, "Chat Completions (OpenAI)"),
     h("option", { value: "messages" }, "Messages (Anthropic)"));
   const system = h("textarea", { class: "textarea", name: "system", rows: 4,
-    placeholder: "You are a helpful assistant." });
+    placeholder: t("play.system_placeholder") });
   const temperature = h("input", { type: "range", min: "0", max: "2", step: "0.1", value: "0.7",
     name: "temperature" });
   const tempOut = h("output", { for: "pg-temp" }, "0.7");
@@ -22,43 +23,41 @@ export async function mount(root, { me, params, signal }) {
   const maxTokens = h("input", { class: "input", type: "number", min: "1", step: "1", value: "256",
     name: "max_tokens", inputMode: "numeric" });
   const prompt = h("textarea", { class: "textarea", rows: 1, name: "prompt", id: "pg-prompt",
-    placeholder: "Send a message…", title: "Enter sends; Shift+Enter starts a new line" });
-  const send = h("button", { class: "btn btn-primary", type: "submit" }, icon("send"), "Send");
-  const stop = h("button", { class: "btn btn-danger", type: "button", hidden: true }, icon("stop"), "Stop");
-  const clearBtn = button("New chat", { iconName: "plus", small: true });
-  const messagesEl = h("div", { class: "messages", role: "log", "aria-live": "polite", "aria-label": "Conversation" });
+    placeholder: t("play.placeholder"), title: t("play.enter_hint") });
+  const send = h("button", { class: "btn btn-primary", type: "submit" }, icon("send"), t("play.send"));
+  const stop = h("button", { class: "btn btn-danger", type: "button", hidden: true }, icon("stop"), t("play.stop"));
+  const clearBtn = button(t("play.new_chat"), { iconName: "plus", small: true });
+  const messagesEl = h("div", { class: "messages", role: "log", "aria-live": "polite",
+    "aria-label": t("play.conversation") });
   const composer = h("form", { class: "composer" },
-    h("label", { class: "visually-hidden", for: "pg-prompt" }, "Message"), prompt, send, stop);
+    h("label", { class: "visually-hidden", for: "pg-prompt" }, t("play.message")), prompt, send, stop);
 
   const tempRow = h("div", { class: "range-row" }, temperature, tempOut);
   temperature.id = "pg-temp";
   const toggle = h("button", { class: "btn btn-sm btn-ghost settings-toggle", type: "button",
-    "aria-expanded": "true", "aria-controls": "pg-settings" }, "Hide");
+    "aria-expanded": "true", "aria-controls": "pg-settings" }, t("play.hide"));
   const modelLabel = h("span", { class: "muted small mono settings-model" });
-  const side = h("aside", { class: "card play-side", "aria-label": "Settings" },
-    h("div", { class: "card-head" }, h("div", null, h("h2", null, "Settings"), modelLabel),
+  const side = h("aside", { class: "card play-side", "aria-label": t("play.settings") },
+    h("div", { class: "card-head" }, h("div", null, h("h2", null, t("play.settings")), modelLabel),
       h("div", { class: "actions" }, toggle, clearBtn)),
     h("div", { class: "card-body", id: "pg-settings" },
-      field("Model", modelSelect, { id: "pg-model" }),
-      field("API", doorSelect, { id: "pg-door", hint: "The door the request comes in by." }),
-      field("System prompt", system, { id: "pg-system" }),
-      h("div", { class: "field" }, h("label", { for: "pg-temp" }, "Temperature"), tempRow),
-      field("Max tokens", maxTokens, { id: "pg-max", hint: "The most the answer may use; budgets reserve it." }),
-      h("p", { class: "hint" }, me.role === "admin"
-        ? "Requests use your admin key and appear in usage under it."
-        : "Requests use your key and count against its budget.")));
-  const chat = h("section", { class: "card play-chat", "aria-label": "Chat" }, messagesEl, composer);
+      field(t("models.model"), modelSelect, { id: "pg-model" }),
+      field(t("play.api"), doorSelect, { id: "pg-door", hint: t("play.door_hint") }),
+      field(t("play.system"), system, { id: "pg-system" }),
+      h("div", { class: "field" }, h("label", { for: "pg-temp" }, t("play.temperature")), tempRow),
+      field(t("play.max_tokens"), maxTokens, { id: "pg-max", hint: t("play.max_hint") }),
+      h("p", { class: "hint" }, me.role === "admin" ? t("play.admin_hint") : t("play.customer_hint"))));
+  const chat = h("section", { class: "card play-chat", "aria-label": t("play.chat") }, messagesEl, composer);
 
   clear(root,
     h("div", { class: "page-head" },
-      h("div", null, h("h1", null, "Playground"),
-        h("p", null, "Try any model your key may use. Answers stream in as they are generated."))),
+      h("div", null, h("h1", null, t("route.playground")), h("p", null, t("play.intro")))),
     h("div", { class: "play" }, chat, side));
 
   const setCollapsed = (collapsed) => {
     side.classList.toggle("collapsed", collapsed);
     toggle.setAttribute("aria-expanded", String(!collapsed));
-    toggle.textContent = collapsed ? "Show" : "Hide";
+    toggle.textContent = collapsed ? t("play.show") : t("play.hide");
   };
   toggle.addEventListener("click", () => setCollapsed(!side.classList.contains("collapsed")));
   setCollapsed(window.matchMedia("(max-width: 1000px)").matches);
@@ -67,17 +66,15 @@ export async function mount(root, { me, params, signal }) {
   let controller = null;
 
   function showWelcome() {
-    clear(messagesEl, empty({ iconName: "playground", title: "Start a conversation",
-      text: "Pick a model, optionally set a system prompt, and send a message. Reasoning models show their thinking apart from the answer." }));
+    clear(messagesEl, empty({ iconName: "playground", title: t("play.start"), text: t("play.start_hint") }));
   }
 
-  clear(messagesEl, loading("Loading models…"));
+  clear(messagesEl, loading(t("models.loading")));
   try {
     const models = (await api("/v1/models", { signal })).data
       .filter((m) => !m.endpoints || m.endpoints.includes("chat")).map((m) => m.id).sort();
     if (!models.length) {
-      clear(messagesEl, empty({ iconName: "models", title: "No models available",
-        text: "This key may not use any model." }));
+      clear(messagesEl, empty({ iconName: "models", title: t("models.none"), text: t("play.no_models") }));
       send.disabled = true;
       return () => {};
     }
@@ -86,7 +83,7 @@ export async function mount(root, { me, params, signal }) {
     modelSelect.value = wanted || models[0];
   } catch (e) {
     if (e.name === "AbortError") return () => {};
-    clear(messagesEl, h("div", { class: "card-body" }, errorAlert(e, "Could not load the models")));
+    clear(messagesEl, h("div", { class: "card-body" }, errorAlert(e, t("models.load_failed"))));
     return () => {};
   }
   modelLabel.textContent = modelSelect.value;
@@ -99,7 +96,7 @@ export async function mount(root, { me, params, signal }) {
 
   function bubble(role, text) {
     const textEl = h("div", { class: "msg-text" }, text);
-    const main = h("div", { class: "msg-main" }, h("div", { class: "msg-role" }, role === "user" ? "You" : modelSelect.value), textEl);
+    const main = h("div", { class: "msg-main" }, h("div", { class: "msg-role" }, role === "user" ? t("play.you") : modelSelect.value), textEl);
     const el = h("div", { class: `msg ${role}` },
       h("div", { class: "msg-avatar", "aria-hidden": "true" }, role === "user" ? (me.name || "Y").slice(0, 1).toUpperCase() : "AI"), main);
     messagesEl.append(el);
@@ -152,7 +149,7 @@ export async function mount(root, { me, params, signal }) {
             if (!thinking) {
               thinkingText = h("div", { class: "thinking-text" });
               thinking = h("details", { class: "thinking", open: true },
-                h("summary", null, icon("bulb"), h("span", { class: "thinking-label" }, "Thinking…")), thinkingText);
+                h("summary", null, icon("bulb"), h("span", { class: "thinking-label" }, t("play.thinking"))), thinkingText);
               reply.main.insertBefore(thinking, reply.textEl);
             }
             reasoning += r;
@@ -177,30 +174,30 @@ export async function mount(root, { me, params, signal }) {
     reply.textEl.classList.add("ended");
     if (thinking) {
       const secs = (((thinkingEnd ?? performance.now()) - (firstToken ?? started)) / 1000).toFixed(1);
-      thinking.querySelector(".thinking-label").textContent = `Thought for ${secs} s`;
+      thinking.querySelector(".thinking-label").textContent = t("play.thought", { secs });
     }
     if (failure && failure.name === "AbortError") {
-      reply.main.append(h("div", { class: "msg-meta" }, "Stopped."));
+      reply.main.append(h("div", { class: "msg-meta" }, t("play.stopped")));
     } else if (failure) {
-      reply.main.append(errorAlert(failure, "The request failed"));
+      reply.main.append(errorAlert(failure, t("play.failed")));
     }
     if (answer) history.push({ role: "assistant", content: answer });
-    else if (!failure) reply.textEl.append(h("span", { class: "muted" }, "(empty answer)"));
+    else if (!failure) reply.textEl.append(h("span", { class: "muted" }, t("play.empty")));
     if (result) {
       const u = result.usage;
       const completion = u ? u.completion_tokens : null;
       const genMs = firstToken !== null ? elapsed - (firstToken - started) : null;
       const meta = h("div", { class: "msg-meta", dataset: { testid: "usage" } });
       if (u) {
-        meta.append(h("span", null, `${fmtInt(u.prompt_tokens)} prompt`),
-          h("span", null, `${fmtInt(u.completion_tokens)} completion`),
-          h("span", null, `${fmtInt(u.total_tokens)} total tokens`));
+        meta.append(h("span", null, t("play.prompt_tokens", { n: fmtInt(u.prompt_tokens) })),
+          h("span", null, t("play.completion_tokens", { n: fmtInt(u.completion_tokens) })),
+          h("span", null, t("play.total_tokens", { n: fmtInt(u.total_tokens) })));
         const details = u.completion_tokens_details;
-        if (details && details.reasoning_tokens) meta.append(h("span", null, `${fmtInt(details.reasoning_tokens)} reasoning`));
+        if (details && details.reasoning_tokens) meta.append(h("span", null, t("play.reasoning_tokens", { n: fmtInt(details.reasoning_tokens) })));
       }
-      if (firstToken !== null) meta.append(h("span", null, `first token ${fmtMs(firstToken - started)}`));
+      if (firstToken !== null) meta.append(h("span", null, t("usage.first_token", { ms: fmtMs(firstToken - started) })));
       if (completion && genMs > 0) meta.append(h("span", null, `${(completion / (genMs / 1000)).toFixed(1)} tok/s`));
-      if (result.finishReason === "length") meta.append(h("span", null, "stopped at max tokens"));
+      if (result.finishReason === "length") meta.append(h("span", null, t("play.length")));
       if (result.requestId) meta.append(h("span", { class: "mono" }, result.requestId));
       reply.main.append(meta);
     }

@@ -1,6 +1,7 @@
 // Usage: totals, charts over time by model or key, and the request log with paging and CSV.
 import { api, keys as keysApi, usageApi } from "../api.js";
 import { stackedBarChart, topSeries } from "../charts.js";
+import { locale, t } from "../i18n.js";
 import { icon } from "../icons.js";
 import { setParams } from "../router.js";
 import { badge, busy, button, clear, download, empty, errorAlert, fmtCompact, fmtDate, fmtInt,
@@ -26,12 +27,12 @@ export async function mount(root, { me, params, signal }) {
     by: state.by === "model" ? null : state.by, model: state.model, key: state.key, status: state.status });
 
   const modelSelect = h("select", { class: "select", id: "usage-model" },
-    h("option", { value: "" }, "All models"));
+    h("option", { value: "" }, t("keys.all_models")));
   const keySelect = h("select", { class: "select", id: "usage-key" },
-    h("option", { value: "" }, "All keys"));
+    h("option", { value: "" }, t("usage.all_keys")));
   const statusSelect = h("select", { class: "select", id: "usage-status" },
-    h("option", { value: "" }, "Any status"), h("option", { value: "ok" }, "Succeeded"),
-    h("option", { value: "error" }, "Failed"));
+    h("option", { value: "" }, t("usage.any_status")), h("option", { value: "ok" }, t("usage.succeeded")),
+    h("option", { value: "error" }, t("usage.failed")));
   statusSelect.value = state.status;
 
   const statsEl = h("div", { class: "stats" });
@@ -41,52 +42,52 @@ export async function mount(root, { me, params, signal }) {
   const chartTitle = h("h2");
 
   const filters = h("div", { class: "actions" },
-    segmented("Time range", Object.entries(RANGES).map(([k, r]) => [k, r.label]), state.range, (v) => {
+    segmented(t("usage.range"), Object.keys(RANGES).map((k) => [k, t(`range.${k}`)]), state.range, (v) => {
       state.range = v;
       save();
       loadAggregates();
       loadLog(true);
     }),
-    h("label", { class: "visually-hidden", for: "usage-model" }, "Model"), modelSelect,
-    admin ? [h("label", { class: "visually-hidden", for: "usage-key" }, "Key"), keySelect] : null,
-    button("Refresh", { iconName: "refresh", onClick: () => { loadAggregates(); loadLog(true); } }));
+    h("label", { class: "visually-hidden", for: "usage-model" }, t("models.model")), modelSelect,
+    admin ? [h("label", { class: "visually-hidden", for: "usage-key" }, t("overview.key")), keySelect] : null,
+    button(t("common.refresh"), { iconName: "refresh", onClick: () => { loadAggregates(); loadLog(true); } }));
   modelSelect.style.width = "auto";
   keySelect.style.width = "auto";
 
-  const metricControl = segmented("Metric", Object.entries(METRICS).map(([k, m]) => [k, m.label]),
+  const metricControl = segmented(t("usage.metric"), Object.keys(METRICS).map((k) => [k, t(`metric.${k}`)]),
     state.metric, (v) => { state.metric = v; save(); renderChart(); });
-  const byChoices = [["model", "By model"], admin ? ["key", "By key"] : null, ["endpoint", "By door"]];
-  const byControl = segmented("Group by", byChoices.filter(Boolean), state.by, (v) => {
+  const byChoices = [["model", t("usage.by_model")], admin ? ["key", t("usage.by_key")] : null,
+    ["endpoint", t("usage.by_door")]];
+  const byControl = segmented(t("usage.group_by"), byChoices.filter(Boolean), state.by, (v) => {
     state.by = v;
     save();
     loadAggregates();
   });
 
-  const exportBtn = admin ? button("Export CSV", { iconName: "download", small: true }) : null;
+  const exportBtn = admin ? button(t("usage.export"), { iconName: "download", small: true }) : null;
   if (exportBtn) {
     exportBtn.addEventListener("click", () => busy(exportBtn, async () => {
       try {
         const response = await source.csv(logFilters());
         download(`llmrelay-requests-${new Date().toISOString().slice(0, 10)}.csv`, await response.blob());
       } catch (e) {
-        toast(`Export failed: ${e.message}`, "error");
+        toast(t("usage.export_failed", { message: e.message }), "error");
       }
     }));
   }
 
   clear(root,
     h("div", { class: "page-head" },
-      h("div", null, h("h1", null, "Usage"),
-        h("p", null, admin ? "Tokens, spend and errors across every key and model. Days are UTC."
-          : "Your key's tokens, spend and errors. Days are UTC.")),
+      h("div", null, h("h1", null, t("route.usage")),
+        h("p", null, admin ? t("usage.intro_admin") : t("usage.intro_customer"))),
       filters),
     statsEl,
     h("section", { class: "card section", "aria-labelledby": "chart-title", dataset: { testid: "usage-chart" } },
       h("div", { class: "card-head" }, chartTitle, h("div", { class: "actions" }, metricControl, byControl)),
       chartBody),
     h("section", { class: "card section", "aria-labelledby": "log-title" },
-      h("div", { class: "card-head" }, h("h2", { id: "log-title" }, "Request log"),
-        h("div", { class: "actions" }, h("label", { class: "visually-hidden", for: "usage-status" }, "Status"),
+      h("div", { class: "card-head" }, h("h2", { id: "log-title" }, t("usage.log")),
+        h("div", { class: "actions" }, h("label", { class: "visually-hidden", for: "usage-status" }, t("keys.status")),
           statusSelect, exportBtn)),
       logBody, logFoot));
   chartTitle.id = "chart-title";
@@ -128,9 +129,9 @@ export async function mount(root, { me, params, signal }) {
   async function loadAggregates() {
     const token = ++aggToken;
     const range = rangeBuckets(state.range);
-    clear(chartBody, loading("Loading usage…"));
-    statsEl.replaceChildren(...["Requests", "Tokens", "Cost", "Errors"].map((l) =>
-      h("div", { class: "card stat" }, h("div", { class: "stat-label" }, l),
+    clear(chartBody, loading(t("usage.loading")));
+    statsEl.replaceChildren(...["requests", "total_tokens", "cost_usd", "errors"].map((k) =>
+      h("div", { class: "card stat" }, h("div", { class: "stat-label" }, t(`metric.${k}`)),
         h("div", { class: "skeleton" }))));
     try {
       const rows = (await source.usage({ ...commonFilters(), group_by: `${range.grain},${state.by}` },
@@ -141,39 +142,40 @@ export async function mount(root, { me, params, signal }) {
       renderChart();
     } catch (e) {
       if (e.name === "AbortError" || token !== aggToken) return;
-      clear(chartBody, errorAlert(e, "Could not load usage"));
+      clear(chartBody, errorAlert(e, t("usage.load_failed")));
       statsEl.replaceChildren();
     }
   }
 
-  function renderStats(t) {
-    const rate = t.requests ? (t.errors / t.requests) * 100 : 0;
+  function renderStats(sum) {
+    const rate = sum.requests ? (sum.errors / sum.requests) * 100 : 0;
     const card = (label, iconName, value, sub) => h("div", { class: "card stat" },
       h("div", { class: "stat-label" }, icon(iconName), label),
       h("div", { class: "stat-value" }, value), h("div", { class: "stat-sub" }, sub));
     statsEl.replaceChildren(
-      card("Requests", "activity", fmtInt(t.requests), `last ${RANGES[state.range].label}`),
-      card("Tokens", "hash", fmtCompact(t.total_tokens),
-        `${fmtCompact(t.prompt_tokens)} in · ${fmtCompact(t.completion_tokens)} out`),
-      card("Cost", "coins", fmtUSD(t.cost_usd), t.requests ? `${fmtUSD(t.cost_usd / t.requests)} per request` : "no spend"),
-      card("Errors", "alert", fmtInt(t.errors), `${rate.toFixed(rate && rate < 1 ? 2 : 1)}% of requests`));
+      card(t("metric.requests"), "activity", fmtInt(sum.requests), t("usage.last", { range: t(`range.${state.range}`) })),
+      card(t("metric.total_tokens"), "hash", fmtCompact(sum.total_tokens),
+        t("usage.in_out", { in: fmtCompact(sum.prompt_tokens), out: fmtCompact(sum.completion_tokens) })),
+      card(t("metric.cost_usd"), "coins", fmtUSD(sum.cost_usd),
+        sum.requests ? t("usage.per_request", { cost: fmtUSD(sum.cost_usd / sum.requests) }) : t("usage.no_spend")),
+      card(t("metric.errors"), "alert", fmtInt(sum.errors), t("usage.error_rate", { rate: rate.toFixed(rate && rate < 1 ? 2 : 1) })));
   }
 
   function renderChart() {
     const metric = METRICS[state.metric];
-    chartTitle.textContent = `${metric.label} by ${aggregate ? aggregate.by : state.by}`;
+    const label = t(`metric.${state.metric}`);
+    chartTitle.textContent = t("usage.chart_title", { metric: label, by: t(`by.${aggregate ? aggregate.by : state.by}`) });
     for (const c of charts.splice(0)) c.destroy();
     if (!aggregate) return;
     const { rows, range, by } = aggregate;
     if (!rows.length) {
-      clear(chartBody, empty({ iconName: "usage", title: "No requests in this period",
-        text: "Usage appears here as soon as a key makes a request.",
-        action: h("a", { class: "btn", href: "#/playground" }, icon("playground"), "Open the playground") }));
+      clear(chartBody, empty({ iconName: "usage", title: t("usage.none"), text: t("usage.none_hint"),
+        action: h("a", { class: "btn", href: "#/playground" }, icon("playground"), t("common.open_playground")) }));
       return;
     }
     const series = topSeries(toSeries(rows, { ...range, by, metric: state.metric }));
     const chart = stackedBarChart({ buckets: range.buckets, series, format: metric.format, exact: metric.exact,
-      label: `${metric.label} by ${by}, last ${RANGES[state.range].label}` });
+      label: t("usage.chart_label", { metric: label, by: t(`by.${by}`), range: t(`range.${state.range}`) }) });
     charts.push(chart);
     clear(chartBody, chart);
   }
@@ -188,7 +190,7 @@ export async function mount(root, { me, params, signal }) {
       page = 0;
     }
     const token = ++logToken;
-    clear(logBody, loading("Loading requests…"));
+    clear(logBody, loading(t("usage.loading_log")));
     clear(logFoot);
     try {
       const result = await source.requests({ ...logFilters(), limit: PAGE_SIZE, cursor: cursors[page] },
@@ -198,13 +200,13 @@ export async function mount(root, { me, params, signal }) {
       renderLog(result);
     } catch (e) {
       if (e.name === "AbortError" || token !== logToken) return;
-      clear(logBody, h("div", { class: "card-body" }, errorAlert(e, "Could not load the request log")));
+      clear(logBody, h("div", { class: "card-body" }, errorAlert(e, t("usage.log_failed"))));
     }
   }
 
   function statusBadge(r) {
     if (r.status < 400) {
-      return r.client_disconnected ? badge("client left", "warning") : badge(String(r.status), "success");
+      return r.client_disconnected ? badge(t("usage.client_left"), "warning") : badge(String(r.status), "success");
     }
     return h("div", { class: "status-error" }, badge(String(r.status), "danger"),
       r.error_code ? h("div", { class: "cell-sub" }, r.error_code) : null);
@@ -213,46 +215,47 @@ export async function mount(root, { me, params, signal }) {
   function when(seconds) {
     const d = new Date(seconds * 1000);
     const today = new Date().toDateString() === d.toDateString();
-    const time = d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
-    return today ? time : `${d.toLocaleDateString(undefined, { month: "short", day: "numeric" })}, ${time}`;
+    const time = d.toLocaleTimeString(locale, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+    return today ? time : `${d.toLocaleDateString(locale, { month: "short", day: "numeric" })}, ${time}`;
   }
 
   function renderLog(result) {
     if (!result.data.length) {
-      clear(logBody, empty({ iconName: "activity", title: page ? "No more requests" : "No requests match",
-        text: page ? "You reached the oldest request." : "Requests in this range and with these filters appear here." }));
+      clear(logBody, empty({ iconName: "activity", title: page ? t("usage.no_more") : t("usage.no_match"),
+        text: page ? t("usage.oldest") : t("usage.no_match_hint") }));
     } else {
-      const headers = ["Time", admin ? "Key" : null, "Model", "Status", "Tokens", "Cost", "Latency", "Request"]
-        .filter(Boolean);
+      const headers = [t("usage.time"), admin ? t("overview.key") : null, t("models.model"), t("keys.status"),
+        t("metric.total_tokens"), t("metric.cost_usd"), t("usage.latency"), t("usage.request")].filter(Boolean);
       const table = h("table", { class: "table responsive log" },
-        h("thead", null, h("tr", null, headers.map((t, i) =>
-          h("th", { scope: "col", class: i >= headers.length - 3 && t !== "Request" ? "num" : null }, t)))),
+        h("thead", null, h("tr", null, headers.map((text, i) =>
+          h("th", { scope: "col", class: i >= headers.length - 4 && i < headers.length - 1 ? "num" : null }, text)))),
         h("tbody", null, result.data.map((r) => h("tr", null,
-          h("td", { "data-label": "Time", class: "nowrap", title: `${fmtDate(r.created_at)} (${fmtRelative(r.created_at)})` },
+          h("td", { "data-label": t("usage.time"), class: "nowrap", title: `${fmtDate(r.created_at)} (${fmtRelative(r.created_at)})` },
             when(r.created_at)),
-          admin ? h("td", { "data-label": "Key", class: "nowrap" }, r.key_name || r.key_id || "—") : null,
-          h("td", { "data-label": "Model", class: "nowrap" }, h("span", { class: "mono" }, r.model || "—"),
-            r.stream ? h("span", { class: "muted small", title: "streamed" }, " · SSE") : null,
+          admin ? h("td", { "data-label": t("overview.key"), class: "nowrap" }, r.key_name || r.key_id || "—") : null,
+          h("td", { "data-label": t("models.model"), class: "nowrap" }, h("span", { class: "mono" }, r.model || "—"),
+            r.stream ? h("span", { class: "muted small", title: t("usage.streamed") }, " · SSE") : null,
             r.endpoint && r.endpoint !== "chat"
-              ? h("span", { class: "muted small", title: "the door it came in by" }, ` · ${DOOR_NAMES[r.endpoint] || r.endpoint}`)
+              ? h("span", { class: "muted small", title: t("usage.door_title") }, ` · ${DOOR_NAMES[r.endpoint] || r.endpoint}`)
               : null),
-          h("td", { "data-label": "Status" }, statusBadge(r)),
-          h("td", { "data-label": "Tokens in → out", class: "num",
-            title: r.usage_estimated ? "counted by the relay: the upstream reported none" : null },
+          h("td", { "data-label": t("keys.status") }, statusBadge(r)),
+          h("td", { "data-label": t("usage.tokens_in_out"), class: "num",
+            title: r.usage_estimated ? t("usage.estimated") : null },
           `${fmtInt(r.prompt_tokens)} → ${fmtInt(r.completion_tokens)}`, r.usage_estimated ? " ≈" : ""),
-          h("td", { "data-label": "Cost", class: "num" }, fmtUSD(r.cost_usd, { exact: true })),
-          h("td", { "data-label": "Latency", class: "num hide-sm", title: r.ttft_ms != null ? `first token ${fmtMs(r.ttft_ms)}` : null },
+          h("td", { "data-label": t("metric.cost_usd"), class: "num" }, fmtUSD(r.cost_usd, { exact: true })),
+          h("td", { "data-label": t("usage.latency"), class: "num hide-sm",
+            title: r.ttft_ms != null ? t("usage.first_token", { ms: fmtMs(r.ttft_ms) }) : null },
             fmtMs(r.latency_ms)),
-          h("td", { "data-label": "Request", class: "hide-sm" }, h("span", { class: "cell-sub req-id", title: r.request_id }, r.request_id),
-            r.client_ip ? h("div", { class: "cell-sub muted", title: "the client's address" }, r.client_ip) : null)))));
+          h("td", { "data-label": t("usage.request"), class: "hide-sm" }, h("span", { class: "cell-sub req-id", title: r.request_id }, r.request_id),
+            r.client_ip ? h("div", { class: "cell-sub muted", title: t("usage.client_ip") }, r.client_ip) : null)))));
       clear(logBody, h("div", { class: "table-wrap" }, table));
     }
-    const prev = button("Newer", { iconName: "chevronLeft", small: true, onClick: () => { page -= 1; loadLog(); } });
-    const next = button("Older", { small: true, onClick: () => { page += 1; loadLog(); } });
+    const prev = button(t("usage.newer"), { iconName: "chevronLeft", small: true, onClick: () => { page -= 1; loadLog(); } });
+    const next = button(t("usage.older"), { small: true, onClick: () => { page += 1; loadLog(); } });
     next.append(icon("chevronRight"));
     prev.disabled = page === 0;
     next.disabled = !result.has_more;
-    clear(logFoot, h("span", null, `Page ${page + 1} · ${PAGE_SIZE} per page`), h("div", { class: "actions" }, prev, next));
+    clear(logFoot, h("span", null, t("usage.page", { page: page + 1, size: PAGE_SIZE })), h("div", { class: "actions" }, prev, next));
   }
 
   loadOptions();
