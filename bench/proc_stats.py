@@ -24,6 +24,28 @@ def cpu_seconds(pid: int) -> float:
     return (utime + stime) / TICKS_PER_SECOND
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of `pid` and every process below it (a supervisor's workers, its ledger
+    writer), those alive now."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            raw = stat.read_text()
+        except OSError:
+            continue
+        parent = int(raw[raw.rindex(")") + 2 :].split()[1])
+        children.setdefault(parent, []).append(int(stat.parent.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            total += cpu_seconds(current)
+        except OSError:
+            continue
+        todo += children.get(current, [])
+    return total
+
+
 @dataclass(frozen=True, slots=True)
 class Memory:
     rss_mb: float

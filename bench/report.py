@@ -38,6 +38,9 @@ ROWS = [
     Row("latency p99, 64 in flight (ms)", "lat64_p99_ms", DASH, 2),
     Row("throughput, 64 in flight, 2 workers (req/s)", "rps64_workers2", DASH, 0, "none"),
     Row("2 workers / 1 worker, throughput", "workers2_ratio", DASH, 2, "none"),
+    Row(
+        "CPU per request, 64 in flight, 2 workers (µs)", "cpu_us_per_req_workers2", DASH, 0, "none"
+    ),
     Row("CPU per request, 64 in flight (µs)", "cpu_us_per_req", DASH, 0, "none"),
     Row("RSS peak, relay without the embedded model (MB)", "rss_peak_mb", "relay ≤ 150", 0, "none"),
     Row(

@@ -37,7 +37,7 @@ from bench.arms import (
 )
 from bench.load import LoadError, ensure_wrk
 from bench.local_model import LocalArm, measure_local
-from bench.proc_stats import PeakMemory, memory
+from bench.proc_stats import PeakMemory, memory, tree_cpu_seconds
 from bench.processes import (
     CLAUDE_MODEL,
     LOCAL_MODEL,
@@ -116,6 +116,7 @@ class Benchmark:
         self.local: dict[str, list[float]] = {}
         self.model_memory: dict[str, float] = {}  # the relay with the embedded model
         self.workers_rps: list[float] = []  # the relay with 2 workers
+        self.workers_cpu_us: list[float] = []  # its CPU per request, all its processes
 
     def fail(self, message: str) -> None:
         self.failures.append(message)
@@ -225,9 +226,12 @@ class Benchmark:
         arm = replace(arm, key=relay.api_key, pid=None)
         try:
             warm_up(arm, self.wrk, self.plan)
-            self.workers_rps = [
-                load(arm, self.wrk, self.plan, 64).rps for _ in range(self.plan.rounds)
-            ]
+            for _ in range(self.plan.rounds):
+                before = tree_cpu_seconds(relay.pid)
+                result = load(arm, self.wrk, self.plan, 64)
+                spent = tree_cpu_seconds(relay.pid) - before
+                self.workers_rps.append(result.rps)
+                self.workers_cpu_us.append(spent * 1e6 / result.requests)
         except ArmFailure as exc:
             self.fail(f"2 workers: {exc}")
         finally:
@@ -306,6 +310,7 @@ class Benchmark:
             two = metrics["relay"]["rps64_workers2"] = median(self.workers_rps)
             one = metrics["relay"].get("rps64", float("nan"))
             metrics["relay"]["workers2_ratio"] = two / one if one else float("nan")
+            metrics["relay"]["cpu_us_per_req_workers2"] = median(self.workers_cpu_us)
         labels = {arm.name: arm.label for arm in arms}
         if self.model_memory:
             labels["relay with the embedded model"] = (
