@@ -108,7 +108,9 @@ class Pipeline:
             exchange.usage_estimated = True
         relay.bodies.release(exchange.body_bytes)
         try:
-            relay.ledger.record(exchange.record())
+            record = exchange.record()
+            relay.ledger.record(record)
+            relay.observer.settled(record, exchange)  # metrics and the request's log line
         finally:
             if exchange.admission is not None:
                 usage = exchange.usage
@@ -201,7 +203,7 @@ class Pipeline:
         headers: Headers,
         router: Router,
     ) -> None:
-        answer = await router.run(resolved.entry, attempts.complete)
+        answer = await router.run(resolved.entry, attempts.complete, waited=exchange.waited)
         call = attempts.last_call
         if attempts.last_native is not None:  # the door's own protocol: as it came
             usage = door.native_usage(answer)
@@ -246,7 +248,7 @@ class Pipeline:
         opener = _StreamOpener(self.relay, attempts, send, exchange, headers, wire is not None)
         try:
             try:
-                stream = await router.run(resolved.entry, opener.open)
+                stream = await router.run(resolved.entry, opener.open, waited=exchange.waited)
             except asyncio.CancelledError:
                 cut = drained(exchange)  # a draining server's time is up
                 if cut is None:
