@@ -92,4 +92,6 @@ def launch_with_stderr(directory: Path, config: dict[str, Any], **env: str) -> R
 
 
 def lines_of(relay: RunningRelay, request_id: str) -> list[str]:
-    return [line for line in relay.log().splitlines() if request_id in line]
+    """The request log's lines for `request_id` (not the warnings that name it)."""
+    lines = relay.log().splitlines()
+    return [line for line in lines if request_id in line and "llmrelay.request" in line]

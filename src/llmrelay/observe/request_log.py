@@ -51,10 +51,11 @@ def _word(text: str) -> str:
 
 
 class _Clock:
-    """`logging`'s default time format (`2025-01-31 12:00:00,123`), its seconds part made
-    once a second."""
+    """The time as a line starts with it, its seconds part made once a second: `logging`'s
+    default (`2025-01-31 12:00:00,123`, local), or JSON's (`2025-01-31T12:00:00.123Z`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, json_lines: bool) -> None:
+        self.json = json_lines
         self._second = -1
         self._prefix = ""
 
@@ -63,8 +64,12 @@ class _Clock:
         second = int(now)
         if second != self._second:
             self._second = second
-            self._prefix = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
-        return f"{self._prefix},{int((now - second) * 1000):03d}"
+            if self.json:
+                self._prefix = iso_time(second)[:-5]  # (without ".000Z")
+            else:
+                self._prefix = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
+        millis = int((now - second) * 1000)
+        return f"{self._prefix}.{millis:03d}Z" if self.json else f"{self._prefix},{millis:03d}"
 
 
 class RequestLog:
@@ -74,7 +79,7 @@ class RequestLog:
         found = _handler_stream()
         self._handler = found[0] if found else None
         self._write: Callable[[str], Any] | None = found[1].write if found else None
-        self._clock = _Clock()
+        self._clock = _Clock(json_lines)
 
     def write(self, record: UsageRecord, bodies: dict[str, str] | None = None) -> None:
         """Log `record`'s line (with its prompt and response, when `bodies` are given)."""
@@ -128,10 +133,9 @@ class RequestLog:
             parts += [f"{name}={orjson.dumps(text).decode()}" for name, text in bodies.items()]
         return " ".join(parts)
 
-    @staticmethod
-    def _json(r: UsageRecord, bodies: dict[str, str] | None) -> str:
+    def _json(self, r: UsageRecord, bodies: dict[str, str] | None) -> str:
         line: dict[str, Any] = {
-            "time": iso_time(time.time()),
+            "time": self._clock(),
             "level": "info",
             "logger": LOGGER,
             "message": "request",
