@@ -27,6 +27,7 @@ from llmrelay.doors.messages_count import count_tokens_route
 from llmrelay.doors.relay_state import Seal
 from llmrelay.doors.responses import ResponsesDoor
 from llmrelay.doors.responses_routes import responses_routes
+from llmrelay.observe.endpoint import metrics_routes
 from llmrelay.pipeline import Pipeline
 from llmrelay.providers import Provider
 from llmrelay.relay import Relay, open_relay_state
@@ -36,6 +37,7 @@ from llmrelay.store.key_events import (
     follow_key_changes,
     read_database_generation,
 )
+from llmrelay.worker_role import worker_role
 
 log = logging.getLogger("llmrelay")
 
@@ -64,6 +66,7 @@ class RelayApp:
                 *responses_routes(relay),
                 count_tokens_route(relay),
                 *admin_routes(relay),
+                *metrics_routes(relay),
                 *console_routes(),
                 *catalogue_routes(relay),
             ],
@@ -86,6 +89,8 @@ class RelayApp:
             await self.relay.drain.refuse(door, send, request_id)
             return
         if door is not None:
+            if self.relay.observer.bodies:  # `server.log_bodies`: keep the response's start
+                send = self.relay.observer.capture(scope, send)
             await self.pipeline.serve(door, scope, receive, send)
             return
         header = (b"x-request-id", request_id.encode())
@@ -126,6 +131,7 @@ class RelayApp:
         await relay.keys.load()
         await asyncio.to_thread(self._load_tokenizer)
         await relay.ledger.start()
+        await relay.observer.start(serve_port=worker_role() is None)  # (else the supervisor)
         # One after another: llama.cpp silences the process's stdout and stderr while it
         # loads a model, and a failure said meanwhile would not be seen. A reload (SIGHUP)
         # waits for them.
@@ -147,6 +153,7 @@ class RelayApp:
             if relay.redis is not None:
                 follower.cancel()
                 await relay.redis.aclose()
+            await relay.observer.stop()
             await relay.ledger.close()
             await asyncio.to_thread(relay.engine.dispose)
             if relay.tracer is not None:  # the spans still batched go out before the exit

@@ -123,7 +123,9 @@ class Pipeline:
         """The request's one ledger record, written durably (to the outbox) once."""
         if not exchange.recorded:
             exchange.recorded = True
-            self.relay.ledger.record(exchange.record())
+            record = exchange.record()
+            self.relay.ledger.record(record)
+            self.relay.observer.settled(record, exchange)  # metrics and the request's log line
 
     async def _send_error(
         self, door: Door, send: Any, error: RelayError, exchange: Exchange, request_id: tuple
@@ -216,7 +218,7 @@ class Pipeline:
         attempt = attempts.complete
         if exchange.trace is not None:
             attempt = exchange.trace.attempts(resolved.entry, attempt, stream=False)
-        answer = await router.run(resolved.entry, attempt)
+        answer = await router.run(resolved.entry, attempt, waited=exchange.waited)
         call = attempts.last_call
         if attempts.last_native is not None:  # the door's own protocol: as it came
             usage = door.native_usage(answer)
@@ -265,7 +267,7 @@ class Pipeline:
             attempt = exchange.trace.attempts(resolved.entry, attempt, stream=True)
         try:
             try:
-                stream = await router.run(resolved.entry, attempt)
+                stream = await router.run(resolved.entry, attempt, waited=exchange.waited)
             except asyncio.CancelledError:
                 cut = drained(exchange)  # a draining server's time is up
                 if cut is None:

@@ -16,6 +16,7 @@ from llmrelay.gate.setup import build_gate
 from llmrelay.lineup import Lineup, Lineups
 from llmrelay.metering.ledger import Ledger
 from llmrelay.metering.tokens import TokenCounter
+from llmrelay.observe.observer import Observer
 from llmrelay.providers import Provider, build_providers
 from llmrelay.providers.images import ImageFetcher
 from llmrelay.routing.catalog import ModelCatalog
@@ -30,7 +31,7 @@ from llmrelay.store.usage import UsageStore
 from llmrelay.tracing import open_tracer
 from llmrelay.wire.body import InflightBodies
 from llmrelay.wire.forwarded import TrustedProxies, parse_trusted_proxies
-from llmrelay.worker_role import worker_role
+from llmrelay.worker_role import worker_count, worker_role
 
 if TYPE_CHECKING:
     from llmrelay.tracing.spans import Tracer
@@ -56,6 +57,8 @@ class Relay:
     budgets: Budgets
     bodies: InflightBodies
     responses: ResponseStore
+    observer: Observer
+    """Each request's metrics and log line (observe/)."""
     redis: Any = None
     new_admin_key: str | None = None
     secret: bytes = b""
@@ -117,6 +120,11 @@ def open_relay_state(settings: Settings, admin_key: str | None) -> Relay:
     budgets.outbox = ledger.outbox_dir
     keys = KeyRegistry(key_store, generation)
     keys.on_budget_change = budgets.budget_changed
+    lineups = Lineups(
+        Lineup(providers, ModelCatalog.from_settings(settings, providers), Router(settings.routing))
+    )
+    drain = Drain(settings.server.drain_seconds)
+    writers = 1 if worker_role() is None else worker_count(settings.server.workers)
     return Relay(
         settings=settings,
         engine=engine,
@@ -124,11 +132,7 @@ def open_relay_state(settings: Settings, admin_key: str | None) -> Relay:
         keys=keys,
         usage=usage,
         ledger=ledger,
-        lineups=Lineups(
-            Lineup(
-                providers, ModelCatalog.from_settings(settings, providers), Router(settings.routing)
-            )
-        ),
+        lineups=lineups,
         tokens=tokens,
         generation=generation,
         images=images,
@@ -136,10 +140,11 @@ def open_relay_state(settings: Settings, admin_key: str | None) -> Relay:
         budgets=budgets,
         bodies=InflightBodies(settings.server.max_inflight_body_bytes),
         responses=ResponseStore(engine, settings.responses.store_ttl_days * 86400),
+        observer=Observer(settings, lineups, drain, ledger.outbox_dir, writers),
         redis=redis,
         new_admin_key=new_admin_key,
         secret=installation_secret(engine),
         proxies=parse_trusted_proxies(settings.server.trusted_proxies),
-        drain=Drain(settings.server.drain_seconds),
+        drain=drain,
         tracer=open_tracer(settings),
     )

@@ -18,6 +18,7 @@ from llmrelay.app import create_app
 from llmrelay.config import Settings
 from llmrelay.connections import connection_cap, guarded_protocol, raise_fd_limit
 from llmrelay.drain import Drain
+from llmrelay.observe.json_logs import JsonFormatter
 from llmrelay.providers.credentials import Scrubber, all_credentials, hide_in_logs
 from llmrelay.relay import prepare_installation
 from llmrelay.shutdown import DrainingServer
@@ -111,10 +112,14 @@ def bind_error(host: str, port: int, error: OSError) -> str:
 
 
 def configure_logging(settings: Settings) -> None:
-    """`time level logger: message` lines, with every upstream credential hidden (an
-    upstream's text may reach a log line or a traceback)."""
+    """`time level logger: message` lines (one JSON object a line with `server.log_format:
+    json`), with every upstream credential hidden (an upstream's text may reach a log line
+    or a traceback)."""
     level = settings.server.log_level.upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.server.log_format == "json":
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonFormatter())
     # Alembic announces every check of the schema at INFO; only a debug log wants that.
     quiet = logging.DEBUG if level == "DEBUG" else logging.WARNING
     logging.getLogger("alembic").setLevel(quiet)
@@ -151,6 +156,8 @@ def serve(settings: Settings, worker_args: list[str] | None = None) -> int:
         http=guarded_protocol(server_settings.header_timeout_seconds, max_connections),
         lifespan="on",
         access_log=False,
+        # JSON lines: uvicorn's own loggers then go through the root's JSON handler.
+        log_config=None if server_settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
         proxy_headers=False,  # the relay reads them itself, from trusted_proxies only
         log_level=settings.server.log_level,
         timeout_keep_alive=30,

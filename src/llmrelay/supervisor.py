@@ -34,6 +34,8 @@ from llmrelay.config import Settings
 from llmrelay.gate.machine_book import MachineBookServer
 from llmrelay.metering.ledger import start_writer
 from llmrelay.model_host import MODEL_HOST_ENV, default_socket
+from llmrelay.observe.multiprocess import WorkerMetricsDir
+from llmrelay.observe.observer import serve_summed
 from llmrelay.providers import HOSTED, used_providers
 from llmrelay.worker_role import BOOK_ENV, INDEX_ENV, LISTEN_FD_ENV, worker_count
 
@@ -60,6 +62,8 @@ class Supervisor:
         if any(isinstance(settings.providers[name], HOSTED) for name in used_providers(settings)):
             self.host_socket = default_socket(settings.data_path)
         self.stopping = asyncio.Event()
+        self.metrics = WorkerMetricsDir()
+        """The workers' metrics, summed by whichever process a scrape reaches."""
 
     async def run(self, on_listening: Callable[[], None]) -> int:
         loop = asyncio.get_running_loop()
@@ -71,6 +75,7 @@ class Supervisor:
             self.book = MachineBookServer(settings.data_path / "machine-book.sock")
             await self.book.start()
         if self.host_socket is not None and not await self._start_model_host():
+            self.metrics.remove()
             return 1
         keepers = [asyncio.create_task(self._keep_writer(), name="ledger-writer")]
         if self.model_host is not None:
@@ -79,6 +84,9 @@ class Supervisor:
             asyncio.create_task(self._keep_worker(index), name=f"worker-{index}")
             for index in range(self.count)
         ]
+        metrics_port = None
+        if settings.metrics.port is not None:
+            metrics_port = serve_summed(settings, self.metrics.path)
         if await asyncio.to_thread(self._wait_answering):
             on_listening()
         await self.stopping.wait()
@@ -90,6 +98,10 @@ class Supervisor:
         await asyncio.gather(*keepers, return_exceptions=True)
         if self.book is not None:
             await self.book.close()
+        if metrics_port is not None:
+            await asyncio.to_thread(metrics_port.shutdown)
+            metrics_port.server_close()
+        self.metrics.remove()
         return 0
 
     def stop(self) -> None:
@@ -102,6 +114,7 @@ class Supervisor:
 
     def _environment(self, index: int) -> dict[str, str]:
         env = {**os.environ, LISTEN_FD_ENV: str(self.sock.fileno()), INDEX_ENV: str(index)}
+        env.update(self.metrics.environment())
         if self.book is not None:
             env[BOOK_ENV] = str(self.book.path)
         if self.host_socket is not None:
@@ -127,6 +140,7 @@ class Supervisor:
             if self.stopping.is_set():  # (told to stop while it started)
                 process.terminate()
             code = await process.wait()
+            self.metrics.worker_exited(process.pid)
             if self.stopping.is_set():
                 return
             pause = RESTART_PAUSE if time.monotonic() - started > STEADY_SECONDS else pause

@@ -66,6 +66,9 @@ class Exchange:
     """Its ledger record is written (once: a whole answer's before its bytes go out)."""
     trace: RequestTrace | None = None
     """The request's spans when tracing is on (`tracing.spans`); None otherwise."""
+    upstream_seconds: float = 0.0
+    """Time spent in routing's attempts (each to its answer, or a stream's first token):
+    the rest of the time to the first token is the relay's own (observe/metrics.py)."""
 
     @property
     def upstream_called(self) -> bool:
@@ -100,6 +103,10 @@ class Exchange:
         if not self.response_started:
             self.status = CLIENT_CLOSED_REQUEST
         self.error_code = self.error_code or "client_disconnected"
+
+    def waited(self, seconds: float) -> None:
+        """Told by the router after each attempt."""
+        self.upstream_seconds += seconds
 
     def mark_first_token(self) -> None:
         if self.first_token_at is None:

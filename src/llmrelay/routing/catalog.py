@@ -13,6 +13,7 @@ from llmrelay.metering.ledger import ENDPOINTS
 from llmrelay.protocol.errors import RelayError, model_not_found
 from llmrelay.protocol.reasoning import ReasoningIntent, split_model_suffix
 from llmrelay.providers.base import Provider, serves
+from llmrelay.routing import events
 from llmrelay.routing.health import CircuitBreaker
 from llmrelay.store.keys import ApiKey
 
@@ -30,6 +31,17 @@ class Deployment:
     timeouts: Timeouts | None
     """The model's own timeouts over the provider's, when the model sets any."""
     breaker: CircuitBreaker
+
+    def __post_init__(self) -> None:
+        self.breaker.on_open = self.cooled_down
+
+    @property
+    def label(self) -> str:
+        """The deployment's name in metrics and logs: `provider/upstream_model`."""
+        return f"{self.provider.name}/{self.upstream_model}"
+
+    def cooled_down(self, seconds: float) -> None:
+        events.cooled_down(self, seconds)
 
     def status(self) -> dict[str, Any]:
         return {

@@ -30,6 +30,8 @@ class CircuitBreaker:
         self._probing = False
         self.last_error: Exception | None = None
         """The failure that rested it last: what a client gets while every deployment rests."""
+        self.on_open: Callable[[float], None] | None = None
+        """Told the cooldown's seconds each time the breaker opens (routing/events.py)."""
 
     @property
     def state(self) -> State:
@@ -95,3 +97,5 @@ class CircuitBreaker:
             self._rest_until = max(self._rest_until, now + retry_after)
         self._probing = False
         self._failures.clear()
+        if self.on_open is not None:
+            self.on_open(cooldown)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from typing import NoReturn, TypeVar
 
@@ -20,6 +21,7 @@ from llmrelay.config import RoutingConfig
 from llmrelay.protocol.errors import RelayError
 from llmrelay.providers.base import UpstreamError
 from llmrelay.providers.upstream_errors import RefusalKind, error_refusal
+from llmrelay.routing import events
 from llmrelay.routing.catalog import Deployment, ModelEntry
 from llmrelay.routing.fallbacks import FallbackWalk, refused_answer
 from llmrelay.routing.probes import HealthChecker
@@ -105,22 +107,28 @@ class Router:
         entry: ModelEntry,
         attempt: Callable[[Deployment], Awaitable[T]],
         on_try: Callable[[Deployment], None] | None = None,
+        waited: Callable[[float], None] | None = None,
     ) -> T:
-        """Call `attempt` on deployments in routing order until one succeeds."""
+        """Call `attempt` on deployments in routing order until one succeeds; `waited` is
+        told the seconds each attempt took (the time spent on upstreams, for the relay's
+        own added latency: observe/metrics.py)."""
         request = _Request(FallbackWalk(entry), self.config.max_attempts)
         while (model := request.walk.next_model()) is not None:
+            if model is not entry:
+                events.fell_back(entry.name, model.name, request.reason)
             while request.attempts_left:
                 deployment = pick(model, request.tried, self.rng)
                 if deployment is None:
                     break
                 if request.attempts:
+                    events.retried(deployment)
                     await asyncio.sleep(self._backoff(request.attempts))
                 request.tried.add(id(deployment))
                 request.attempts += 1
                 if on_try is not None:
                     on_try(deployment)
                 try:
-                    return await self._try(deployment, attempt, request)
+                    return await self._try(deployment, attempt, request, waited)
                 except _Retryable as retryable:
                     request.last = retryable.error
                 except _Diverted as diverted:
@@ -135,19 +143,25 @@ class Router:
         deployment: Deployment,
         attempt: Callable[[Deployment], Awaitable[T]],
         request: _Request,
+        waited: Callable[[float], None] | None,
     ) -> T:
         deployment.breaker.begin()
+        started = time.perf_counter()
         try:
             result = await attempt(deployment)
         except UpstreamError as error:
             self._upstream_failed(deployment, error, request)
         except RelayError as error:  # the local model refusing, say
             deployment.breaker.abandoned()
+            events.attempt_failed(deployment, "rejected")
             request.divert(deployment, error_refusal(error), error)
             raise
         except BaseException:
             deployment.breaker.abandoned()  # cancelled (the client left) or a client mistake
             raise
+        finally:
+            if waited is not None:
+                waited(time.perf_counter() - started)
         deployment.breaker.succeeded()
         await self._check_answer(deployment, result, request)
         return result
@@ -156,6 +170,7 @@ class Router:
         self, deployment: Deployment, error: UpstreamError, request: _Request
     ) -> NoReturn:
         kind = failure_kind(error)
+        events.attempt_failed(deployment, kind or "rejected")
         if kind is None:
             deployment.breaker.succeeded()  # it answered: the request was the problem
             request.divert(deployment, error_refusal(error), error)
@@ -205,6 +220,8 @@ class _Request:
         self.tried: set[int] = set()
         self.attempts = 0
         self.last: RelayError | None = None
+        self.reason = "failure"
+        """Why the request leaves for a fallback model: `failure`, or a refusal's kind."""
 
     @property
     def attempts_left(self) -> bool:
@@ -220,6 +237,7 @@ class _Request:
         log.info(
             "%s via %s refused (%s): falling back", deployment.model, deployment.provider.name, kind
         )
+        self.reason = kind
         raise _Diverted(error) from None
 
 
