@@ -24,6 +24,7 @@ from llmrelay.connections import ABORT_SCOPE_KEY
 from llmrelay.doors.base import Door, Headers, Inbound
 from llmrelay.drain import drained
 from llmrelay.metering.exchange import Exchange
+from llmrelay.metering.ledger import UsageRecord
 from llmrelay.metering.meter import StreamMeter, prompt_only_usage, whole_usage
 from llmrelay.metering.prices import cost_nano, nano_to_usd
 from llmrelay.protocol.errors import RelayError, internal_error, method_not_allowed
@@ -112,20 +113,20 @@ class Pipeline:
             exchange.usage_estimated = True
         relay.bodies.release(exchange.body_bytes)
         try:
-            self._record(exchange)
+            record = self._record(exchange)
+            relay.observer.settled(record, exchange)  # metrics and the request's log line
         finally:
             if exchange.admission is not None:
                 usage = exchange.usage
                 tokens = usage.total_tokens if usage is not None else 0
                 await relay.gate.release(exchange.admission, tokens, exchange.cost_nano)
 
-    def _record(self, exchange: Exchange) -> None:
+    def _record(self, exchange: Exchange) -> UsageRecord:
         """The request's one ledger record, written durably (to the outbox) once."""
-        if not exchange.recorded:
-            exchange.recorded = True
-            record = exchange.record()
-            self.relay.ledger.record(record)
-            self.relay.observer.settled(record, exchange)  # metrics and the request's log line
+        if exchange.recorded is None:
+            exchange.recorded = exchange.record()
+            self.relay.ledger.record(exchange.recorded)
+        return exchange.recorded
 
     async def _send_error(
         self, door: Door, send: Any, error: RelayError, exchange: Exchange, request_id: tuple

@@ -62,8 +62,8 @@ class Exchange:
     while it runs); without it a draining server cancels the request's task."""
     cut_with: RelayError | None = None
     """The error a draining server ended the request with (`drain.Drain.cut_all`)."""
-    recorded: bool = False
-    """Its ledger record is written (once: a whole answer's before its bytes go out)."""
+    recorded: UsageRecord | None = None
+    """Its ledger record, once written (a whole answer's before its bytes go out)."""
     trace: RequestTrace | None = None
     """The request's spans when tracing is on (`tracing.spans`); None otherwise."""
     upstream_seconds: float = 0.0
