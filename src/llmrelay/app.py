@@ -17,6 +17,7 @@ from llmrelay.admin.public import READYZ_PATH, build_routes, exception_handlers
 from llmrelay.admin.routes import admin_routes
 from llmrelay.config import Settings
 from llmrelay.console import console_routes
+from llmrelay.docs_site import docs_routes
 from llmrelay.doors.base import Door
 from llmrelay.doors.chat import ChatDoor
 from llmrelay.doors.completions import CompletionsDoor
@@ -64,6 +65,7 @@ class RelayApp:
                 count_tokens_route(relay),
                 *admin_routes(relay),
                 *console_routes(),
+                *docs_routes(relay),
             ],
             exception_handlers=exception_handlers(),
             lifespan=self._lifespan,
