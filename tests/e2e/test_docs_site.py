@@ -131,7 +131,9 @@ def test_the_switch_is_remembered_in_a_cookie(relay: RunningRelay) -> None:
 
 
 def test_an_explicit_chinese_page_and_unknown_pages(site: httpx.Client) -> None:
-    assert "快速开始</h1>" in site.get("/docs/zh/quickstart").text
+    explicit = site.get("/docs/zh/quickstart", headers={"accept-language": "en"}).text
+    assert "快速开始</h1>" in explicit
+    assert 'href="/docs/quickstart?lang=en"' in explicit, "the switch leaves the translation"
     assert site.get("/docs/zh/").status_code == 200
     for path in ("/docs/nope", "/docs/nope.md", "/docs/zh/errors", "/docs/../README.md"):
         missing = site.get(path)

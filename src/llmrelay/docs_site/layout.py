@@ -51,8 +51,8 @@ def _switch(view: View) -> str:
             links.append(f'<strong lang="{HTML_LANG[language]}">{name}</strong>')
         else:
             href = escape(f"{view.path}?lang={language}")
-            links.append(f'<a href="{href}" lang="{HTML_LANG[language]}" hreflang="{language}">'
-                         f"{name}</a>")  # fmt: skip
+            attributes = f'href="{href}" lang="{HTML_LANG[language]}" hreflang="{language}"'
+            links.append(f"<a {attributes}>{name}</a>")
     label = STRINGS[view.language]["language"]
     return f'<p class="switch" aria-label="{label}">{" · ".join(links)}</p>'
 

@@ -63,7 +63,7 @@ class Site:
         rendered = self.rendered[source]
         return View(
             language=language,
-            path=page_url(source) if explicit else page_url(name),
+            path=page_url(name),  # the switch leads to the page in the language chosen
             page=name,
             title=rendered.title,
             body=rendered.html,
@@ -74,13 +74,13 @@ class Site:
     def html(self, request: Request, path: str, explicit: bool = False) -> Response:
         switch = request.query_params.get("lang")
         cookie = request.cookies.get(COOKIE)
-        language = "zh" if explicit else chosen_language(
-            switch, cookie, request.headers.get("accept-language")
-        )  # fmt: skip
+        language = chosen_language(switch, cookie, request.headers.get("accept-language"))
+        if explicit:
+            language = "zh"
         view = self.view(path, language, explicit)
         body = page_html(view, self.library.indexes[language])
-        response = Response(body, headers={**HEADERS, "vary": "Accept-Language, Cookie"},
-                            media_type=HTML)  # fmt: skip
+        headers = {**HEADERS, "vary": "Accept-Language, Cookie"}
+        response = Response(body, headers=headers, media_type=HTML)
         if switch in LANGUAGES and switch != cookie:
             response.set_cookie(COOKIE, switch, max_age=COOKIE_MAX_AGE, samesite="lax")
         return response
