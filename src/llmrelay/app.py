@@ -18,6 +18,7 @@ from llmrelay.admin.routes import admin_routes
 from llmrelay.config import Settings
 from llmrelay.console import console_routes
 from llmrelay.console.catalogue import catalogue_routes
+from llmrelay.docs_site import docs_routes
 from llmrelay.doors.base import Door
 from llmrelay.doors.chat import ChatDoor
 from llmrelay.doors.completions import CompletionsDoor
@@ -69,6 +70,7 @@ class RelayApp:
                 *metrics_routes(relay),
                 *console_routes(),
                 *catalogue_routes(relay),
+                *docs_routes(relay),
             ],
             exception_handlers=exception_handlers(),
             lifespan=self._lifespan,

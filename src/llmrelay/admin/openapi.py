@@ -102,16 +102,20 @@ def _name_models(components: dict[str, Any], model_names: list[str]) -> None:
                 schema["maxItems"] = 0  # an enum may not be empty
 
 
-def openapi_document(endpoints: list[Endpoint], model_names: list[str]) -> dict[str, Any]:
-    """The document for `endpoints`; key bodies' `models` limited to `model_names`."""
-    kinds = [ErrorBody]
+def openapi_document(
+    endpoints: list[Endpoint], model_names: list[str] | None, extra: list[Any] = ()
+) -> dict[str, Any]:
+    """The document for `endpoints`; key bodies' `models` limited to `model_names` (None:
+    not named, for a document anyone may read). `extra`: more structs to describe."""
+    kinds = [ErrorBody, *extra]
     for endpoint in endpoints:
         for kind in (endpoint.response, endpoint.body):
             if kind is not None and kind not in kinds:
                 kinds.append(kind)
     schemas, components = msgspec.json.schema_components(kinds, ref_template=REF)
     refs = dict(zip(kinds, schemas, strict=True))
-    _name_models(components, model_names)
+    if model_names is not None:
+        _name_models(components, model_names)
     paths: dict[str, dict[str, Any]] = {}
     for endpoint in endpoints:
         paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = _operation(endpoint, refs)
