@@ -327,6 +327,10 @@ def public_paths() -> dict[str, dict[str, Any]]:
         "/metrics": {"get": _get(
             "Prometheus metrics (the admin key unless `metrics.public`)", "metrics",
             _page("text/plain"), True)},
+        "/models": {"get": _get(
+            "The model catalogue page (HTML, in the reader's language; a key unless "
+            "`catalogue.public`; docs/catalogue.md)", "catalogue",
+            _page("text/html"), False)},
         "/docs": {"get": _get("The documentation's index (HTML)", "docs_index",
                               _page("text/html"), False)},
         "/docs/{page}": {
