@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,11 +29,10 @@ from llmrelay.config import (
 from llmrelay.protocol.embeddings import embedding_request_from
 from llmrelay.protocol.errors import RelayError
 from llmrelay.providers import Provider, build_providers
-from llmrelay.providers.base import UpstreamCall
 from llmrelay.providers.credentials import Scrubber, all_credentials
 from llmrelay.providers.images import ImageFetcher
 from llmrelay.routing.catalog import Deployment, ModelCatalog
-from llmrelay.routing.probes import completion_probe
+from llmrelay.routing.probes import completion_probe, probe_call
 from llmrelay.tracing import require_otel
 
 
@@ -184,14 +182,7 @@ async def _one_token(deployment: Deployment) -> object:
     if deployment.provider.chats:
         return await completion_probe(deployment)
     request = embedding_request_from({"model": deployment.model, "input": "ping"})
-    call = UpstreamCall(
-        request,
-        deployment.upstream_model,
-        "probe_" + secrets.token_hex(12),
-        model=deployment.config,
-        timeouts=deployment.timeouts,
-    )
-    return await deployment.provider.embed(call)
+    return await deployment.provider.embed(probe_call(deployment, request))
 
 
 def _error_text(error: RelayError, scrub: Scrubber) -> str:

@@ -20,7 +20,7 @@ import orjson
 
 from llmrelay.config import HealthCheckConfig
 from llmrelay.protocol.errors import RelayError
-from llmrelay.protocol.request import parse_chat_request
+from llmrelay.protocol.request import ChatRequest, parse_chat_request
 from llmrelay.providers.base import UpstreamCall, UpstreamError
 from llmrelay.routing.catalog import Deployment
 
@@ -36,14 +36,18 @@ async def completion_probe(deployment: Deployment) -> object:
     """A one-token chat completion through the deployment's provider."""
     body = {"model": deployment.model, "messages": PROBE_MESSAGES, "max_tokens": 1}
     request = parse_chat_request(orjson.dumps(body))
-    call = UpstreamCall(
+    return await deployment.provider.complete(probe_call(deployment, request))
+
+
+def probe_call(deployment: Deployment, request: ChatRequest) -> UpstreamCall:
+    """The upstream call of a probe: the deployment's own model name and timeouts."""
+    return UpstreamCall(
         request,
         deployment.upstream_model,
         "probe_" + secrets.token_hex(12),
         model=deployment.config,
         timeouts=deployment.timeouts,
     )
-    return await deployment.provider.complete(call)
 
 
 def answered(error: BaseException) -> bool:
