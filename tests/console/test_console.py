@@ -324,7 +324,10 @@ def test_admin_creates_a_key_the_customer_streams_an_answer_and_usage_shows_it(
     expect(page.get_by_role("heading", name="Welcome, acme-web")).to_be_visible()
     expect(page.get_by_test_id("remaining")).to_have_text("$5.00")
     nav = page.get_by_role("navigation", name="Main")
-    expect(nav.get_by_role("link")).to_have_text(["Overview", "Models", "Usage", "Playground"])
+    expect(nav.get_by_role("link")).to_have_text(
+        ["Overview", "Models", "Usage", "Playground", "Model catalogue", "Docs"]
+    )
+    expect(nav.get_by_role("link", name="Docs")).to_have_attribute("href", "/docs/")
     go(page, console_relay, "keys")
     expect(page.get_by_role("heading", level=1)).to_have_text("Welcome, acme-web")
     shot(page, "desktop-08-customer-overview")

@@ -33,7 +33,10 @@ function shell(me, active) {
     h("div", { class: "nav-label" }, admin ? t("nav.manage") : t("nav.account")),
     routesFor(me.role).map((r) =>
       h("a", { href: "#/" + r.path, "aria-current": r.path === active ? "page" : null,
-        dataset: { route: r.path } }, icon(r.icon), t(`route.${r.path}`))));
+        dataset: { route: r.path } }, icon(r.icon), t(`route.${r.path}`))),
+    h("div", { class: "nav-label" }, t("nav.reference")),
+    h("a", { href: "/models" }, icon("models"), t("nav.catalogue")),
+    h("a", { href: "/docs/" }, icon("info"), t("nav.docs")));
   const shellEl = h("div", { class: "shell" });
   const closeNav = () => shellEl.classList.remove("nav-open");
   nav.addEventListener("click", closeNav);
