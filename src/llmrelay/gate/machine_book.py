@@ -97,7 +97,9 @@ class MachineBookServer:
         held = _Holdings()
         try:
             while line := await reader.readline():
-                writer.write(await self._answer(line, held))
+                answer = await self._answer(line, held)
+                if answer:
+                    writer.write(answer)
         except (ConnectionError, asyncio.IncompleteReadError, ValueError):
             pass  # a worker gone (or one that wrote a line too long): what it held goes back
         finally:
@@ -105,13 +107,16 @@ class MachineBookServer:
             writer.close()
 
     async def _answer(self, line: bytes, held: _Holdings) -> bytes:
+        """The answer's line; none for a call that wants none (its id is null)."""
         call_id, operation, *arguments = orjson.loads(line)
         try:
             result = await self._operations[operation](held, *arguments)
         except Exception as exc:  # a bug: the worker refuses the request, the book lives on
             log.exception("machine book: %s failed", operation)
+            if call_id is None:
+                return b""
             return orjson.dumps([call_id, None, f"{type(exc).__name__}: {exc}"]) + b"\n"
-        return orjson.dumps([call_id, result]) + b"\n"
+        return b"" if call_id is None else orjson.dumps([call_id, result]) + b"\n"
 
     async def _admit(
         self, held: _Holdings, key_id: str, limits: list[int | None], lease: str, tokens: int
@@ -208,6 +213,14 @@ class MachineClient:
         finally:
             self._waiting.pop(call_id, None)
 
+    async def post(self, operation: str, *arguments: Any) -> None:
+        """A call that wants no answer (giving back what a request held): it is written and
+        not waited for. The book handles a connection's lines in order, so this worker's
+        next call finds it done; if the connection breaks first, the supervisor gives back
+        everything the connection held anyway."""
+        writer = self._writer if self._writer is not None else await self._open()
+        writer.write(orjson.dumps([None, operation, *arguments]) + b"\n")
+
     async def _open(self) -> asyncio.StreamWriter:
         if self._opening is None:
             self._opening = asyncio.Lock()
@@ -264,7 +277,7 @@ class MachineLimitBook:
         return WindowCount(verdict, requests, counted, ends)
 
     async def release(self, key_id: str, lease: str | None, window: int, correction: int) -> None:
-        await self.client.call("release", key_id, lease, window, correction)
+        await self.client.post("release", key_id, lease, window, correction)
 
 
 class MachineBudgetBook:
@@ -283,7 +296,7 @@ class MachineBudgetBook:
         return verdict == 1, AccountState(spent, reserved)
 
     async def settle(self, account: str, reservation: str, actual: int) -> None:
-        await self.client.call("settle", account, reservation, actual)
+        await self.client.post("settle", account, reservation, actual)
 
     async def mark_stale(self, account: str) -> None:
         await self.client.call("stale", account)
