@@ -127,7 +127,12 @@ class NotPrepaid(Exception):
 
 
 class CodeRefused(Exception):
-    """A code that is unknown, already redeemed, voided or expired (the message says which)."""
+    """A code that is unknown, already redeemed, voided or expired (`reason` says which:
+    `code_invalid`, `code_redeemed`, `code_expired`)."""
+
+    def __init__(self, message: str, reason: str = "code_invalid") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class CodeNotFound(Exception):
@@ -334,6 +339,17 @@ class AccountStore:
             connection.execute(sa.delete(accounts).where(accounts.c.id == account_id))
         return account
 
+    def key_counts(self) -> dict[str, int]:
+        """How many keys (not revoked) each account has."""
+        k = api_keys.c
+        query = (
+            sa.select(k.account_id, sa.func.count())
+            .where(k.account_id.is_not(None), k.revoked_at.is_(None))
+            .group_by(k.account_id)
+        )
+        with self.engine.connect() as connection:
+            return {account_id: int(n) for account_id, n in connection.execute(query)}
+
     def _credit(
         self,
         connection: sa.Connection,
@@ -450,7 +466,9 @@ class AccountStore:
                 sa.delete(redemption_codes).where(r.id == code_id, r.redeemed_at.is_(None))
             )
             if deleted.rowcount == 0:
-                raise CodeRefused("this code was redeemed already; it cannot be voided")
+                raise CodeRefused(
+                    "this code was redeemed already; it cannot be voided", "code_redeemed"
+                )
         return _row_to_code(row)
 
     def redeem(self, code: str, account_id: str, actor: str) -> Credit:
@@ -481,14 +499,14 @@ def redeem(store: AccountStore, code: str, account_id: str, actor: str) -> Credi
         if row is None:
             raise CodeRefused("this redemption code is not valid")
         if row.expires_at is not None and now >= row.expires_at:
-            raise CodeRefused("this redemption code has expired")
+            raise CodeRefused("this redemption code has expired", "code_expired")
         claimed = connection.execute(
             sa.update(redemption_codes)
             .where(r.id == row.id, r.redeemed_at.is_(None))
             .values(redeemed_at=now, account_id=account_id)
         )
         if claimed.rowcount != 1:
-            raise CodeRefused("this redemption code was redeemed already")
+            raise CodeRefused("this redemption code was redeemed already", "code_redeemed")
         credit_id = store._credit(
             connection, account_id, row.amount_nano, "redemption", actor, code_id=row.id
         )
