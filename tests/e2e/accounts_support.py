@@ -61,7 +61,8 @@ async def race(base_urls: list[str], keys: list[str], requests: int) -> tuple[in
 
 
 def account_spend(database_url: str, account_id: str, rows: int) -> float:
-    """The ledger's sum for the account, once it holds `rows` of its records."""
+    """The ledger's sum for the account, once it holds `rows` of its records (refused
+    requests included: each has its row)."""
     engine = sa.create_engine(database_url)
     query = sa.text(
         "SELECT count(*), coalesce(sum(cost_usd), 0) FROM usage_records WHERE account_id = :a"
