@@ -243,3 +243,26 @@ def test_usage_groups_and_filters_by_account(relay: RunningRelay) -> None:
     shown = admin(relay, "GET", f"/admin/accounts/{account['id']}").json()
     assert shown["spend_usd"] == pytest.approx(2 * COST) and shown["keys"] == 2
     assert shown["budget_remaining_usd"] == pytest.approx(10.0 - 2 * COST)
+
+
+def test_the_command_line_makes_an_account_its_keys_and_codes(relay: RunningRelay) -> None:
+    made = relay.cli("accounts", "create", "cli-shop", "--balance-usd", "0", "--rpm", "10")
+    assert "Created account 'cli-shop'" in made.stdout
+    assert "Credited $1" in relay.cli("accounts", "topup", "cli-shop", "1", "--note", "x").stdout
+    wide = relay.cli("keys", "create", "--account", "cli-shop", "--rpm", "50", check=False)
+    assert wide.returncode == 2 and "can only narrow" in wide.stderr
+    key = relay.cli("keys", "create", "--account", "cli-shop").stdout.strip().splitlines()[-1]
+    codes = relay.cli("accounts", "codes", "create", "0.5", "--count", "2").stdout
+    code = codes.strip().splitlines()[-1]
+    assert code.startswith("llmr-")
+    redeemed = httpx.post(
+        relay.url + "/v1/account/redeem",
+        json={"code": code},
+        headers={"authorization": f"Bearer {key}"},
+    )
+    assert redeemed.status_code == 200 and redeemed.json()["account"]["balance_usd"] == 1.5
+    assert chat(relay, key) == "ok"
+    history = relay.cli("accounts", "history", "cli-shop").stdout
+    assert "redemption\t$0.5\tkey:" in history and "topup\t$1\tadmin\tx" in history
+    assert "redeemed" in relay.cli("accounts", "codes", "list").stdout
+    assert "cli-shop" in relay.cli("accounts", "list").stdout
