@@ -1,4 +1,4 @@
-"""`llmrelay serve | keys | models | usage | config`: a thin command line over the library."""
+"""`llmrelay serve | keys | accounts | models | usage | config`: a thin command line."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Sequence
 
+from llmrelay.cli_accounts import add_account_commands
 from llmrelay.cli_keys import add_key_commands
 from llmrelay.config import ConfigError, Settings, load_settings
 
@@ -110,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     add_key_commands(sub, common)
+    add_account_commands(sub, common)
 
     models = sub.add_parser("models", parents=[common], help="list configured models")
     models.set_defaults(func=cmd_models)

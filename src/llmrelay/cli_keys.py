@@ -103,6 +103,7 @@ def add_limit_options(parser: argparse.ArgumentParser) -> None:
         help="CIDR or address it may be used from (repeatable; 'any' clears the list)",
     )
     option("--metadata", type=json_object, default=keep, help="a JSON object")
+    option("--account", default=keep, help="the account (name or id) it belongs to, or none")
 
 
 def limit_fields(args: argparse.Namespace) -> dict[str, Any]:
@@ -147,6 +148,8 @@ def describe(key: ApiKey) -> str:
         parts.append("expires " + _when(key.expires_at))
     if key.allowed_ips:
         parts.append("from " + ", ".join(key.allowed_ips))
+    if key.account_id is not None:
+        parts.append("in account " + key.account_id)
     return "; ".join(parts)
 
 
@@ -177,14 +180,44 @@ def cmd_create(args: argparse.Namespace) -> int:
     fields = _checked(settings, {"name": name, **limit_fields(args)}, patch=False)
     if fields is None:
         return 2
+    store = open_store(settings)
+    if not _in_account(store, fields, getattr(args, "account", None)):
+        return 2
     try:
-        key, secret = _create(open_store(settings), fields, named)
+        key, secret = _create(store, fields, named)
     except KeyExists as exc:
         return _fail(str(exc))
     print(f"Created key {key.name!r} ({key.id}) for {describe(key)}.")
     print("Store it now: it is shown only this once.")
     print(secret)
     return 0
+
+
+def _in_account(
+    store: KeyStore, fields: dict[str, Any], account: str | None, key: ApiKey | None = None
+) -> bool:
+    """Put the account named by `--account` in `fields`, checked as the admin API checks a
+    key's account (its limits can only narrow the account's); False (and why) if refused."""
+    from llmrelay.admin.key_account import check_key_fields
+    from llmrelay.protocol.errors import RelayError
+    from llmrelay.store.accounts import AccountNotFound, AccountStore
+
+    accounts = AccountStore(store.engine)
+    if account is not None:
+        if account.lower() in NONE_WORDS:
+            fields["account_id"] = None
+        else:
+            try:
+                fields["account_id"] = accounts.find(account).id
+            except AccountNotFound as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return False
+    try:
+        check_key_fields(accounts, fields, key)
+    except RelayError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return False
+    return True
 
 
 def cmd_update(args: argparse.Namespace) -> int:
@@ -199,7 +232,10 @@ def cmd_update(args: argparse.Namespace) -> int:
         return 2
     store = open_store(settings)
     try:
-        key = store.update(store.find(args.key).id, fields)
+        current = store.find(args.key)
+        if not _in_account(store, fields, getattr(args, "account", None), current):
+            return 2
+        key = store.update(current.id, fields)
     except (KeyNotFound, KeyExists) as exc:
         return _fail(str(exc))
     print(f"Updated key {key.name!r} ({key.id}): {describe(key)}.")

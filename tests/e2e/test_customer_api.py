@@ -310,6 +310,12 @@ def test_the_openapi_document_lists_every_route(priced: RunningRelay, admin: htt
         ("get", "/v1/key/requests"), ("get", "/v1/dashboard/billing/subscription"),
         ("get", "/v1/dashboard/billing/usage"), ("get", "/dashboard/billing/subscription"),
         ("get", "/dashboard/billing/usage"),
+        ("post", "/admin/accounts"), ("get", "/admin/accounts"), ("get", "/admin/accounts/{id}"),
+        ("patch", "/admin/accounts/{id}"), ("delete", "/admin/accounts/{id}"),
+        ("post", "/admin/accounts/{id}/topup"), ("get", "/admin/accounts/{id}/history"),
+        ("post", "/admin/redemption-codes"), ("get", "/admin/redemption-codes"),
+        ("delete", "/admin/redemption-codes/{id}"),
+        ("get", "/v1/account"), ("post", "/v1/account/redeem"),
     }  # fmt: skip
     listed = {(m, path) for path, ops in document["paths"].items() for m in ops}
     assert listed == served

@@ -163,10 +163,10 @@ async def test_racing_first_requests_read_the_ledger_once(usage):
     who = key(0.10)
 
     class CountingUsage(UsageStore):
-        def spend_since(self, key_id: str, since: float) -> float:
+        def spend_since(self, key_id: str, since: float, field: str = "key_id") -> float:
             nonlocal reads
             reads += 1
-            return super().spend_since(key_id, since)
+            return super().spend_since(key_id, since, field)
 
     budgets = Budgets(LocalBudgetBook(), CountingUsage(usage.engine))
     assert sum(await race(budgets, who, CENT, 50)) == 10

@@ -63,7 +63,7 @@ BILLING_PARAMS = (
 
 
 def _without_key_id(params: tuple) -> tuple:
-    return tuple(p for p in params if p.name != "key_id")
+    return tuple(p for p in params if p.name not in ("key_id", "account_id"))
 
 
 def billing_range(params: QueryParams, now: float) -> tuple[float, float]:

@@ -104,7 +104,7 @@ def _check_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
     return metadata
 
 
-def _checked(fields: dict[str, Any], known_model: Callable[[str], bool]) -> dict[str, Any]:
+def checked_fields(fields: dict[str, Any], known_model: Callable[[str], bool]) -> dict[str, Any]:
     for name, empty in _CLEARED.items():
         if name in fields and fields[name] is None:
             fields[name] = empty
@@ -124,7 +124,7 @@ def _checked(fields: dict[str, Any], known_model: Callable[[str], bool]) -> dict
 def key_create_fields(raw: bytes, known_model: Callable[[str], bool]) -> dict[str, Any]:
     """Every field of a create body, checked, as `KeyStore.create` takes them."""
     body = decode_body(raw, KeyCreate)
-    return _checked(msgspec.structs.asdict(body), known_model)
+    return checked_fields(msgspec.structs.asdict(body), known_model)
 
 
 def key_patch_fields(raw: bytes, known_model: Callable[[str], bool]) -> dict[str, Any]:
@@ -135,4 +135,4 @@ def key_patch_fields(raw: bytes, known_model: Callable[[str], bool]) -> dict[str
         for name, value in msgspec.structs.asdict(body).items()
         if value is not msgspec.UNSET
     }
-    return _checked(fields, known_model)
+    return checked_fields(fields, known_model)

@@ -41,6 +41,7 @@ def _fields(key: ApiKey, standing: BudgetStanding | None, now: float) -> dict[st
         "updated_at": _seconds(key.updated_at),
         "disabled_at": _seconds(key.disabled_at),
         "revoked_at": _seconds(key.revoked_at),
+        "account_id": key.account_id,
     }
 
 

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from llmrelay.admin.endpoint import Endpoint, json_response, query, read_body
+from llmrelay.admin.key_account import check_key_fields
 from llmrelay.admin.key_bodies import key_create_fields, key_patch_fields
 from llmrelay.admin.key_object import key_created, key_object, standing_if_known, standing_of
 from llmrelay.admin.shapes import (
@@ -27,6 +28,7 @@ from llmrelay.admin.shapes import (
     KeyStatus,
 )
 from llmrelay.protocol.errors import RelayError, invalid_request
+from llmrelay.store.accounts import AccountStore
 from llmrelay.store.keys import ApiKey, KeyExists, KeyNotFound, KeyRevoked, KeyStore
 
 if TYPE_CHECKING:
@@ -47,6 +49,7 @@ class KeyRoutes:
     def __init__(self, relay: Relay) -> None:
         self.relay = relay
         self.store = KeyStore(relay.engine, relay.generation)
+        self.accounts = AccountStore(relay.engine)
 
     def _known_model(self, name: str) -> bool:
         return self.relay.catalog.lookup(name) is not None
@@ -70,6 +73,7 @@ class KeyRoutes:
 
     async def create(self, request: Request) -> Response:
         fields = key_create_fields(await read_body(request), self._known_model)
+        await asyncio.to_thread(check_key_fields, self.accounts, fields)
         key, secret = await self._run(lambda: self.store.create(**fields))
         return json_response(await self._created(key, secret), 201)
 
@@ -92,6 +96,8 @@ class KeyRoutes:
 
     async def update(self, request: Request) -> Response:
         fields = key_patch_fields(await read_body(request), self._known_model)
+        current = await self._run(self.store.get, request.path_params["id"])
+        await asyncio.to_thread(check_key_fields, self.accounts, fields, current)
         key = await self._run(self.store.update, request.path_params["id"], fields)
         return json_response(await self._object(key))
 

@@ -11,11 +11,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from llmrelay.admin.account_customer import account_customer_endpoints
+from llmrelay.admin.accounts import account_endpoints
 from llmrelay.admin.customer import customer_endpoints
 from llmrelay.admin.endpoint import Endpoint, Handler, json_response, request_token
 from llmrelay.admin.keys import key_endpoints
 from llmrelay.admin.models import model_endpoints
 from llmrelay.admin.openapi import openapi_document
+from llmrelay.admin.redemption_codes import code_endpoints
 from llmrelay.admin.reload import reload_endpoints
 from llmrelay.admin.status import status_endpoints
 from llmrelay.admin.usage import usage_endpoints
@@ -30,11 +33,14 @@ def admin_endpoints(relay: Relay) -> list[Endpoint]:
     """Every admin and customer endpoint, the OpenAPI document's own included."""
     endpoints = [
         *key_endpoints(relay),
+        *account_endpoints(relay),
+        *code_endpoints(relay),
         *usage_endpoints(relay),
         *model_endpoints(relay),
         *status_endpoints(relay),
         *reload_endpoints(relay),
         *customer_endpoints(relay),
+        *account_customer_endpoints(relay),
     ]
     made: list[Any] = [None, None]
     """The catalog the document was made for, and the document (made again after a reload)."""

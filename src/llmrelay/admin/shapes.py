@@ -45,6 +45,14 @@ Models = Annotated[list[str], Meta(max_length=1000)]
 Network = Annotated[str, Meta(extra_json_schema={"pattern": NETWORK_PATTERN})]
 Networks = Annotated[list[Network], Meta(max_length=256, description="CIDRs or addresses")]
 Metadata = Annotated[dict[str, Any], Meta(description="any JSON object, at most 16 KB")]
+AccountId = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=40,
+        description="the account it belongs to: its limits can only narrow the account's",
+    ),
+]
 
 
 class KeyCreate(Struct, forbid_unknown_fields=True, kw_only=True):
@@ -60,6 +68,7 @@ class KeyCreate(Struct, forbid_unknown_fields=True, kw_only=True):
     max_concurrent: Limit | None = None
     allowed_ips: Networks = []
     metadata: Metadata = {}
+    account_id: AccountId | None = None
 
 
 class KeyPatch(Struct, forbid_unknown_fields=True, kw_only=True):
@@ -75,6 +84,7 @@ class KeyPatch(Struct, forbid_unknown_fields=True, kw_only=True):
     max_concurrent: Limit | UnsetType | None = UNSET
     allowed_ips: Networks | UnsetType | None = UNSET
     metadata: Metadata | UnsetType | None = UNSET
+    account_id: AccountId | UnsetType | None = UNSET
 
 
 class KeyObject(Struct, kw_only=True):
@@ -99,6 +109,7 @@ class KeyObject(Struct, kw_only=True):
     updated_at: int | None
     disabled_at: int | None
     revoked_at: int | None
+    account_id: str | None = None
 
 
 class KeyCreated(KeyObject, kw_only=True):
@@ -126,6 +137,8 @@ class UsageRow(Struct, kw_only=True):
     model: str | UnsetType | None = UNSET
     key_id: str | UnsetType | None = UNSET
     key_name: str | UnsetType | None = UNSET
+    account_id: str | UnsetType | None = UNSET
+    account_name: str | UnsetType | None = UNSET
     endpoint: str | UnsetType = UNSET
     requests: int
     errors: int

@@ -38,6 +38,7 @@ FILTER_PARAMS = (
         pattern=TIME_PATTERN,
     ),
     query("key_id", "only this key's records"),
+    query("account_id", "only the records of this account's keys"),
     query("model", "only this public model's records"),
     query(
         "endpoint",
@@ -49,7 +50,7 @@ STATUS_PARAM = query("status", "only successes or only failures", enum=["ok", "e
 USAGE_PARAMS: tuple[QueryParam, ...] = (
     query(
         "group_by",
-        "comma list of day, hour, model, key, endpoint (none: one row of totals)",
+        "comma list of day, hour, model, key, endpoint, account (none: one row of totals)",
         pattern=GROUP_BY_PATTERN,
     ),
     *FILTER_PARAMS,
@@ -114,6 +115,7 @@ def usage_filter(params: QueryParams, key_id: str | None = None) -> UsageFilter:
         start=parse_time(start, "start") if start else None,
         end=parse_time(end, "end", end=True) if end else None,
         key_id=key_id or params.get("key_id") or None,
+        account_id=None if key_id else params.get("account_id") or None,
         model=params.get("model") or None,
         endpoint=_endpoint(params.get("endpoint") or None),
         status=status,  # type: ignore[arg-type]

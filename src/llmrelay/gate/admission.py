@@ -3,6 +3,18 @@ often, how many at once, and whether its worst case fits the budget.
 
 A key with no limits passes through without any bookkeeping; every limit is one dict lookup
 (or one Redis script) on the way in and one on the way out.
+
+A key that belongs to an account must fit both: the key's limits and the account's (counted
+over all its keys, under the account's `book_id`), and its worst case is reserved against the
+key's budget and the account's budget or prepaid balance. The two reservations are two
+atomic steps, not one: the key's first, then the account's; if the account's is refused, the
+key's is given back before the refusal is raised. That works unchanged with every book (this
+process's, Redis's Lua script, the supervisor's for workers) and never overspends either:
+each step alone is check-and-take, so neither total can pass its limit. What it costs is a
+key's hold lasting a moment longer than it needed to, during which another request of the
+same key could be refused that would have fit, a rare early refusal, never an overspend. One
+Lua script over both accounts would avoid that moment, but Redis Cluster refuses scripts over
+keys in different slots, and the machine book would need a second protocol.
 """
 
 from __future__ import annotations
@@ -31,6 +43,7 @@ from llmrelay.metering.tokens import TokenCounter
 from llmrelay.protocol.errors import RelayError
 from llmrelay.protocol.reasoning import ReasoningIntent
 from llmrelay.protocol.request import ChatRequest
+from llmrelay.store.accounts import Account
 from llmrelay.store.keys import ApiKey
 from llmrelay.tracing import StepTracer
 
@@ -51,6 +64,12 @@ class Admission:
     """The output cap the budget reservation assumed for a request that set none: the
     pipeline sends it upstream, so the answer cannot outspend the reservation."""
     released: bool = False
+    account: Account | None = None
+    """The key's account, when it has one: what follows is held against it."""
+    account_lease: str | None = None
+    account_window: int = 0
+    account_counted: int = 0
+    account_reservation: BudgetReservation | None = None
 
 
 def _duration(seconds: float) -> bytes:
@@ -79,7 +98,9 @@ def _refused_address(allowed_ips: tuple[str, ...], client: str) -> str | None:
     return None
 
 
-def ratelimit_headers(key: ApiKey, count: WindowCount, now: float) -> list[tuple[bytes, bytes]]:
+def ratelimit_headers(
+    key: ApiKey | Account, count: WindowCount, now: float
+) -> list[tuple[bytes, bytes]]:
     reset = _duration(count.window_ends - now)
     headers: list[tuple[bytes, bytes]] = []
     if key.rpm is not None:
@@ -98,19 +119,24 @@ def ratelimit_headers(key: ApiKey, count: WindowCount, now: float) -> list[tuple
 
 
 _REFUSALS = {
-    TOO_MANY_REQUESTS: "Rate limit reached for requests: this key allows {key.rpm} per minute.",
+    TOO_MANY_REQUESTS: "Rate limit reached for requests: {whose} allows {key.rpm} per minute.",
     TOO_MANY_TOKENS: (
-        "Rate limit reached for tokens: this key allows {key.tpm} per minute, and this request "
+        "Rate limit reached for tokens: {whose} allows {key.tpm} per minute, and this request "
         "may use {asked} (its prompt and max_tokens)."
     ),
     TOO_MANY_CONCURRENT: (
-        "Too many requests in flight: this key allows {key.max_concurrent} at once."
+        "Too many requests in flight: {whose} allows {key.max_concurrent} at once."
     ),
 }
 
 
-def rate_limited(key: ApiKey, count: WindowCount, now: float, asked: int) -> RelayError:
-    message = _REFUSALS[count.verdict].format(key=key, asked=asked)
+def _whose(holder: ApiKey | Account) -> str:
+    """How a refusal names the limit's holder: the key, or the account it belongs to."""
+    return f"account {holder.name!r}" if isinstance(holder, Account) else "this key"
+
+
+def rate_limited(key: ApiKey | Account, count: WindowCount, now: float, asked: int) -> RelayError:
+    message = _REFUSALS[count.verdict].format(key=key, asked=asked, whose=_whose(key))
     if count.verdict == TOO_MANY_TOKENS and key.tpm is not None and asked > key.tpm:
         message += " Lower max_tokens: it can never fit."
     else:
@@ -193,6 +219,9 @@ class Gate:
         reasoning: ReasoningIntent | None,
         trace: StepTracer | None,
     ) -> Admission | None:
+        account = key.account
+        if account is not None:
+            return await self._admit_shared(key, account, request, models, reasoning)
         budgeted = key.budget_usd is not None and any(m.price for m in models)
         admission = None
         prompt = self.estimator.prompt_tokens(request) if budgeted or key.tpm else 0
@@ -217,6 +246,59 @@ class Gate:
                 await self.release(admission, 0, 0)
                 raise
         return admission
+
+    async def _admit_shared(
+        self,
+        key: ApiKey,
+        account: Account,
+        request: ChatRequest,
+        models: list[ModelConfig],
+        reasoning: ReasoningIntent | None,
+    ) -> Admission:
+        """A key of an account: the key's limits, then the account's; the key's budget,
+        then the account's (see the module's docstring). Whatever was taken before a
+        refusal is given back before it is raised."""
+        priced = any(m.price for m in models)
+        budgeted = priced and key.budget_usd is not None
+        shared = priced and account.limit_nano is not None
+        tpm = key.tpm is not None or account.tpm is not None
+        prompt = self.estimator.prompt_tokens(request) if budgeted or shared or tpm else 0
+        asked = prompt + self.estimator.output_tokens(request, models[0], reasoning) if tpm else 0
+        if key.rate_limited:
+            admission = await self._count(key, asked if key.tpm is not None else 0)
+        else:
+            admission = Admission(key)
+        admission.account = account
+        try:
+            if account.rate_limited:
+                await self._count_account(admission, account, asked)
+            if budgeted or shared:
+                if request.max_tokens is None and request.produces_output:
+                    admission.output_cap = self.estimator.output_cap(models[0])
+                amount = max(self._worst_case(request, m, reasoning, prompt) for m in models)
+                if budgeted:
+                    admission.reservation = await self.budgets.reserve(key, amount)
+                if shared:
+                    reserved = await self.budgets.reserve_account(account, amount)
+                    admission.account_reservation = reserved
+        except BaseException:
+            await self.release(admission, 0, 0)
+            raise
+        return admission
+
+    async def _count_account(self, admission: Admission, account: Account, asked: int) -> None:
+        """Count the request against the account's limits (all its keys together)."""
+        lease = next_id() if account.max_concurrent is not None else None
+        limits = Limits(account.rpm, account.tpm, account.max_concurrent)
+        asked = asked if account.tpm is not None else 0
+        count = await self.limits.admit(account.book_id, limits, lease or "", asked)
+        now = self.clock()
+        if count.verdict:
+            raise rate_limited(account, count, now, asked)
+        admission.account_lease, admission.account_window = lease, count.window
+        admission.account_counted = asked
+        if not admission.headers:  # the key has no limits of its own: show the account's
+            admission.headers = ratelimit_headers(account, count, now)
 
     async def count_refusal(self, key: ApiKey, client: str | None) -> None:
         """A request refused before admission (a bad body, an unknown model) still counts
@@ -251,6 +333,23 @@ class Gate:
             await self.budgets.settle(admission.reservation, cost)
         except Exception as exc:
             log.warning("could not settle key %s's reservation: %r", key.id, exc)
+        if admission.account is not None:
+            await self._release_account(admission, admission.account, tokens, cost)
+
+    async def _release_account(
+        self, admission: Admission, account: Account, tokens: int, cost: int
+    ) -> None:
+        try:
+            if account.rate_limited:
+                correction = tokens - admission.account_counted if account.tpm else 0
+                lease, window = admission.account_lease, admission.account_window
+                await self.limits.release(account.book_id, lease, window, correction)
+        except Exception as exc:
+            log.warning("could not give back account %s's rate-limit lease: %r", account.id, exc)
+        try:
+            await self.budgets.settle(admission.account_reservation, cost)
+        except Exception as exc:
+            log.warning("could not settle account %s's reservation: %r", account.id, exc)
 
     async def _count(self, key: ApiKey, asked: int) -> Admission:
         lease = next_id() if key.max_concurrent is not None else None

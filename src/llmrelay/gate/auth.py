@@ -12,6 +12,7 @@ import asyncio
 import hmac
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from llmrelay.protocol.errors import RelayError, invalid_api_key, store_unavailable
 from llmrelay.store.database import unavailable
@@ -40,11 +41,22 @@ def _usable(key: ApiKey, token: str) -> ApiKey:
         )
     if status == "expired":
         raise RelayError(401, f"This API key ({_mask(token)}) has expired.", code="key_expired")
+    account = key.account
+    if account is not None and account.disabled_at is not None:
+        raise RelayError(
+            401,
+            f"This API key ({_mask(token)}) belongs to an account that has been disabled.",
+            code="account_disabled",
+        )
     return key
 
 
-def _budget_of(key: ApiKey) -> tuple[float | None, str]:
-    return key.budget_usd, key.budget_period
+def _budget_of(key: ApiKey) -> tuple[Any, ...]:
+    """What, changed, makes a key's (or its account's) settled spend worth reading again."""
+    account = key.account
+    if account is None:
+        return key.budget_usd, key.budget_period
+    return key.budget_usd, key.budget_period, account.budget_usd, account.period
 
 
 class KeyRegistry:

@@ -140,4 +140,5 @@ class Exchange:
             cost_usd=nano_to_usd(self.cost_nano),
             endpoint=self.endpoint,
             client_ip=_clip(self.client_ip, MAX_ADDRESS_CHARS),
+            account_id=self.key.account_id if self.key else None,
         )

@@ -57,6 +57,8 @@ class UsageRecord:
     client_ip: str | None = None
     """The client's address: the socket peer's, or behind `server.trusted_proxies` the one
     the proxies forwarded (wire/forwarded.py)."""
+    account_id: str | None = None
+    """The account the key belonged to: its budget or prepaid balance paid for this."""
 
 
 class Ledger:

@@ -53,9 +53,10 @@ def read_records(path: Path) -> list[dict[str, Any]]:
     return records
 
 
-def pending_cost(directory: Path, key_id: str, since: float) -> float:
-    """The cost of `key_id`'s records since `since` still in the outbox (not yet, or just
-    now, moved into the database): what a database sum alone would miss."""
+def pending_cost(directory: Path, key_id: str, since: float, field: str = "key_id") -> float:
+    """The cost of `key_id`'s records (or an account's, `field="account_id"`) since `since`
+    still in the outbox (not yet, or just now, moved into the database): what a database sum
+    alone would miss."""
     total = 0.0
     for path in directory.glob("outbox-*.jsonl"):
         try:
@@ -63,7 +64,7 @@ def pending_cost(directory: Path, key_id: str, since: float) -> float:
         except FileNotFoundError:
             continue  # drained meanwhile: its records are in the database now
         for record in records:
-            if record.get("key_id") == key_id and record.get("created_at", 0) >= since:
+            if record.get(field) == key_id and record.get("created_at", 0) >= since:
                 total += record.get("cost_usd") or 0.0
     return total
 

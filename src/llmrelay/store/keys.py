@@ -11,12 +11,13 @@ import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from llmrelay.store.accounts import Account, load_accounts
 from llmrelay.store.generation import GenerationCounter
 from llmrelay.store.key_events import bump_database_generation
 from llmrelay.store.schema import api_keys, settings_table
@@ -63,6 +64,10 @@ class ApiKey:
     metadata: dict[str, Any] = field(default_factory=dict)
     disabled_at: float | None = None
     updated_at: float | None = None
+    account_id: str | None = None
+    account: Account | None = None
+    """The account it belongs to, as the key table loaded it (`active`): its limits and its
+    budget or balance hold too."""
 
     @property
     def rate_limited(self) -> bool:
@@ -72,7 +77,12 @@ class ApiKey:
     @property
     def limited(self) -> bool:
         """Whether the gate has anything to check or count for this key."""
-        return bool(self.allowed_ips or self.rate_limited or self.budget_usd is not None)
+        return bool(
+            self.allowed_ips
+            or self.rate_limited
+            or self.budget_usd is not None
+            or self.account is not None
+        )
 
     @property
     def active(self) -> bool:
@@ -89,7 +99,10 @@ class ApiKey:
         return "active"
 
     def may_use(self, model: str) -> bool:
-        return not self.models or model in self.models
+        """In the key's allowlist and in its account's (an empty one allows every model)."""
+        if self.models and model not in self.models:
+            return False
+        return self.account is None or self.account.may_use(model)
 
 
 SETTABLE_FIELDS = (
@@ -103,8 +116,16 @@ SETTABLE_FIELDS = (
     "max_concurrent",
     "allowed_ips",
     "metadata",
+    "account_id",
 )
 """What `create` and `update` may set; everything else the store manages itself."""
+
+
+def with_account(key: ApiKey, found: dict[str, Account]) -> ApiKey:
+    """The key with its account attached (a key whose account is gone has none)."""
+    if key.account_id is None:
+        return key
+    return replace(key, account=found.get(key.account_id))
 
 
 class KeyExists(Exception):
@@ -138,6 +159,7 @@ def _row_to_key(row: Any) -> ApiKey:
         metadata=dict(row.key_metadata or {}),
         disabled_at=row.disabled_at,
         updated_at=row.updated_at,
+        account_id=row.account_id,
     )
 
 
@@ -227,10 +249,14 @@ class KeyStore:
 
     def active(self) -> list[ApiKey]:
         """Every key not revoked, disabled and expired ones included: the gate tells them
-        apart from unknown keys to say why it refuses them."""
+        apart from unknown keys to say why it refuses them. Each carries its account."""
         with self.engine.connect() as connection:
             rows = connection.execute(sa.select(api_keys).where(api_keys.c.revoked_at.is_(None)))
-            return [_row_to_key(row) for row in rows]
+            keys = [_row_to_key(row) for row in rows]
+            if not any(key.account_id for key in keys):
+                return keys
+            found = load_accounts(connection)
+        return [with_account(key, found) for key in keys]
 
     def revoked_hashes(self) -> list[str]:
         """The digests of revoked keys, so the gate can say that a key was revoked."""

@@ -87,11 +87,12 @@ class UsageStore:
         with self.engine.connect() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
 
-    def spend_since(self, key_id: str, since: float) -> float:
-        """The key's recorded cost since `since` (Unix seconds), in USD."""
+    def spend_since(self, key_id: str, since: float, field: str = "key_id") -> float:
+        """The key's (or an account's, `field="account_id"`) recorded cost since `since`
+        (Unix seconds), in USD."""
         u = usage_records.c
         query = sa.select(sa.func.coalesce(sa.func.sum(u.cost_usd), 0.0)).where(
-            u.key_id == key_id, u.created_at >= since
+            u[field] == key_id, u.created_at >= since
         )
         with self.engine.connect() as connection:
             return float(connection.execute(query).scalar() or 0.0)

@@ -15,9 +15,9 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from llmrelay.store.schema import api_keys, usage_records
+from llmrelay.store.schema import accounts, api_keys, usage_records
 
-GROUPS = ("day", "hour", "model", "key", "endpoint")
+GROUPS = ("day", "hour", "model", "key", "endpoint", "account")
 BUCKET_SECONDS = {"day": 86400, "hour": 3600}
 Cursor = tuple[float, int]
 """(created_at, id) of the last record a page showed."""
@@ -51,6 +51,7 @@ class UsageFilter:
     start: float | None = None
     end: float | None = None
     key_id: str | None = None
+    account_id: str | None = None
     model: str | None = None
     endpoint: str | None = None
     status: Literal["ok", "error"] | None = None
@@ -64,6 +65,8 @@ class UsageFilter:
             conditions.append(u.created_at < self.end)
         if self.key_id is not None:
             conditions.append(u.key_id == self.key_id)
+        if self.account_id is not None:
+            conditions.append(u.account_id == self.account_id)
         if self.model is not None:
             conditions.append(u.model == self.model)
         if self.endpoint is not None:
@@ -111,6 +114,9 @@ def _group_columns(group_by: tuple[str, ...]) -> tuple[list[Any], list[Any]]:
             name = sa.func.coalesce(sa.func.max(api_keys.c.name), sa.func.max(u.key_name))
             selected += [u.key_id, name.label("key_name")]
             grouped.append(u.key_id)
+        elif group == "account":
+            selected += [u.account_id, sa.func.max(accounts.c.name).label("account_name")]
+            grouped.append(u.account_id)
     return selected, grouped
 
 
@@ -143,8 +149,12 @@ class UsageQueries:
         selected, grouped = _group_columns(group_by)
         authenticated = usage_records.c.key_id.is_not(None)
         query = sa.select(*selected, *_totals()).where(authenticated, *where.where())
+        joined: Any = usage_records
         if "key" in group_by:
-            joined = usage_records.outerjoin(api_keys, api_keys.c.id == usage_records.c.key_id)
+            joined = joined.outerjoin(api_keys, api_keys.c.id == usage_records.c.key_id)
+        if "account" in group_by:
+            joined = joined.outerjoin(accounts, accounts.c.id == usage_records.c.account_id)
+        if "key" in group_by or "account" in group_by:
             query = query.select_from(joined)
         if grouped:
             query = query.group_by(*grouped).order_by(*grouped)

@@ -1,0 +1,83 @@
+"""What the account tests share: accounts and keys made through the admin API, a race of
+requests spread over several keys and relays, and the ledger's word on an account's spend."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from typing import Any
+
+import httpx
+import openai
+import sqlalchemy as sa
+
+from tests.conftest import ADMIN_KEY, RunningRelay, wait_until
+from tests.e2e.test_budgets_limits import ASK
+
+ADMIN = {"authorization": f"Bearer {ADMIN_KEY}"}
+
+
+def admin(relay: RunningRelay, method: str, path: str, **body: Any) -> httpx.Response:
+    return httpx.request(method, relay.url + path, json=body or None, headers=ADMIN, timeout=30)
+
+
+def new_account(relay: RunningRelay, **fields: Any) -> dict[str, Any]:
+    response = admin(relay, "POST", "/admin/accounts", name="a-" + secrets.token_hex(4), **fields)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def account_key(relay: RunningRelay, account_id: str, **fields: Any) -> str:
+    name = "k-" + secrets.token_hex(4)
+    response = admin(relay, "POST", "/admin/keys", name=name, account_id=account_id, **fields)
+    assert response.status_code == 201, response.text
+    assert response.json()["account_id"] == account_id
+    return response.json()["key"]
+
+
+async def race(base_urls: list[str], keys: list[str], requests: int) -> tuple[int, list[str]]:
+    """`requests` at once, spread over the keys and the relays; (successes, refusal codes)."""
+    clients = [
+        openai.AsyncOpenAI(base_url=url, api_key=key, max_retries=0, timeout=60)
+        for url in base_urls
+        for key in keys
+    ]
+
+    async def one(i: int) -> str:
+        try:
+            await clients[i % len(clients)].chat.completions.create(
+                model="priced", messages=ASK, max_tokens=5
+            )
+        except openai.RateLimitError as error:
+            return error.code or "?"
+        return "ok"
+
+    try:
+        outcomes = await asyncio.gather(*(one(i) for i in range(requests)))
+    finally:
+        for client in clients:
+            await client.close()
+    return outcomes.count("ok"), [o for o in outcomes if o != "ok"]
+
+
+def account_spend(database_url: str, account_id: str, rows: int) -> float:
+    """The ledger's sum for the account, once it holds `rows` of its records (refused
+    requests included: each has its row)."""
+    engine = sa.create_engine(database_url)
+    query = sa.text(
+        "SELECT count(*), coalesce(sum(cost_usd), 0) FROM usage_records WHERE account_id = :a"
+    )
+    try:
+
+        def settled() -> float | None:
+            with engine.connect() as connection:
+                count, spend = connection.execute(query, {"a": account_id}).one()
+            return float(spend) if count >= rows else None
+
+        return wait_until(settled, 30)
+    finally:
+        engine.dispose()
+
+
+def sqlite_url(relay: RunningRelay) -> str:
+    return f"sqlite:///{relay.data_dir / 'llmrelay.db'}"
