@@ -14,6 +14,7 @@ from starlette.routing import Route
 from llmrelay.admin.customer import customer_endpoints
 from llmrelay.admin.endpoint import Endpoint, Handler, json_response, request_token
 from llmrelay.admin.keys import key_endpoints
+from llmrelay.admin.member_routes import member_endpoints
 from llmrelay.admin.models import model_endpoints
 from llmrelay.admin.openapi import openapi_document
 from llmrelay.admin.reload import reload_endpoints
@@ -35,6 +36,7 @@ def admin_endpoints(relay: Relay) -> list[Endpoint]:
         *status_endpoints(relay),
         *reload_endpoints(relay),
         *customer_endpoints(relay),
+        *member_endpoints(relay),
     ]
     made: list[Any] = [None, None]
     """The catalog the document was made for, and the document (made again after a reload)."""

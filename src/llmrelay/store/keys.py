@@ -63,6 +63,9 @@ class ApiKey:
     metadata: dict[str, Any] = field(default_factory=dict)
     disabled_at: float | None = None
     updated_at: float | None = None
+    account_id: str | None = None
+    created_by: str | None = None
+    """The account member who made the key (None: the operator)."""
 
     @property
     def rate_limited(self) -> bool:
@@ -103,6 +106,8 @@ SETTABLE_FIELDS = (
     "max_concurrent",
     "allowed_ips",
     "metadata",
+    "account_id",
+    "created_by",
 )
 """What `create` and `update` may set; everything else the store manages itself."""
 
@@ -138,6 +143,8 @@ def _row_to_key(row: Any) -> ApiKey:
         metadata=dict(row.key_metadata or {}),
         disabled_at=row.disabled_at,
         updated_at=row.updated_at,
+        account_id=row.account_id,
+        created_by=row.created_by,
     )
 
 

@@ -54,6 +54,8 @@ class UsageFilter:
     model: str | None = None
     endpoint: str | None = None
     status: Literal["ok", "error"] | None = None
+    key_ids: tuple[str, ...] | None = None
+    """Only these keys' records (an account's keys, for its members); None: any key."""
 
     def where(self) -> list[sa.ColumnElement[bool]]:
         u = usage_records.c
@@ -64,6 +66,8 @@ class UsageFilter:
             conditions.append(u.created_at < self.end)
         if self.key_id is not None:
             conditions.append(u.key_id == self.key_id)
+        if self.key_ids is not None:
+            conditions.append(u.key_id.in_(self.key_ids))
         if self.model is not None:
             conditions.append(u.model == self.model)
         if self.endpoint is not None:
