@@ -194,6 +194,12 @@ def test_wrong_password_and_unknown_email_answer_alike(relay, admin, account) ->
         for who in (member["email"], email())
     ]
     assert [a.status_code for a in answers] == [401, 401]
+    form = httpx.post(  # what a form on another site could send: not JSON's media type
+        relay.url + "/v1/account/session",
+        content=f'{{"email": "{member["email"]}", "password": "{PASSWORD}"}}',
+        headers={"content-type": "text/plain"},
+    )
+    assert form.status_code == 415 and "set-cookie" not in form.headers
     assert answers[0].json() == answers[1].json()
     assert "set-cookie" not in answers[0].headers
 

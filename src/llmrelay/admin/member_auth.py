@@ -96,6 +96,18 @@ async def signed_in(store: MemberStore, request: Request) -> Session:
     return session
 
 
+def json_only(request: Request) -> None:
+    """Sign-in and invitations take JSON only: a form on another site can post text that
+    reads as JSON, but cannot send `application/json` without the relay's consent (CORS),
+    so it cannot sign a browser in to someone else's account."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise RelayError(
+            415, "Send the body as JSON, with 'Content-Type: application/json'.",
+            code="unsupported_media_type",
+        )  # fmt: skip
+
+
 def session_object(session: Session) -> SessionObject:
     return SessionObject(
         member=member_object(session.member),
@@ -127,6 +139,7 @@ class SessionRoutes:
         return self._with_cookie(request, session_object(session), token)
 
     async def sign_in(self, request: Request) -> Response:
+        json_only(request)
         body = decode_body(await read_body(request), SignIn)
         address = client_address(request.scope, self.relay.proxies)
         attempt = await self.throttle.attempt(body.email, address)
@@ -150,6 +163,7 @@ class SessionRoutes:
         return response
 
     async def accept_invite(self, request: Request) -> Response:
+        json_only(request)
         body = decode_body(await read_body(request), InviteAccept)
         try:
             member = await asyncio.to_thread(self.store.accept_invite, body.token, body.password)
