@@ -12,6 +12,7 @@ import msgspec
 
 from llmrelay import __version__
 from llmrelay.admin.endpoint import Endpoint
+from llmrelay.admin.member_auth import COOKIE as SESSION_COOKIE
 from llmrelay.admin.shapes import ErrorBody, KeyCreate, KeyPatch
 
 REF = "#/components/schemas/{name}"
@@ -19,10 +20,12 @@ _PATH_PARAM = re.compile(r"\{(\w+)\}")
 ERRORS = {
     "400": "a bad body or query parameter; `param` names it",
     "401": "no key, an unknown key, or a disabled or expired one",
-    "403": "an API key on an admin route",
-    "404": "no such key",
-    "409": "the name is taken, or the key is revoked",
+    "403": "an API key on an admin route; for a member, a missing `x-csrf-token` or a role "
+    "that may not do this",
+    "404": "no such key, account or member",
+    "409": "the name (or a member's email) is taken, or the key is revoked",
 }
+TAGS = {"admin": "admin", "key": "customer", "member": "member"}
 
 
 def _operation_id(endpoint: Endpoint) -> str:
@@ -50,7 +53,7 @@ def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
 
 def _errors(endpoint: Endpoint) -> list[str]:
     codes = ["401"]
-    if endpoint.caller == "admin":
+    if endpoint.caller in ("admin", "member"):
         codes.append("403")
     if endpoint.body is not None or endpoint.query:
         codes.append("400")
@@ -80,8 +83,8 @@ def _operation(endpoint: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
     operation: dict[str, Any] = {
         "operationId": _operation_id(endpoint),
         "summary": endpoint.summary,
-        "tags": ["admin" if endpoint.caller == "admin" else "customer"],
-        "security": [{"bearer": []}],
+        "tags": [TAGS[endpoint.caller]],
+        "security": [{"session": []} if endpoint.caller == "member" else {"bearer": []}],
         "parameters": _parameters(endpoint),
         "responses": _responses(endpoint, refs),
     }
@@ -130,6 +133,9 @@ def openapi_document(
         "paths": paths,
         "components": {
             "schemas": components,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "session": {"type": "apiKey", "in": "cookie", "name": SESSION_COOKIE},
+            },
         },
     }

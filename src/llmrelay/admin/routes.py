@@ -16,6 +16,7 @@ from llmrelay.admin.accounts import account_endpoints
 from llmrelay.admin.customer import customer_endpoints
 from llmrelay.admin.endpoint import Endpoint, Handler, json_response, request_token
 from llmrelay.admin.keys import key_endpoints
+from llmrelay.admin.member_routes import member_endpoints
 from llmrelay.admin.models import model_endpoints
 from llmrelay.admin.openapi import openapi_document
 from llmrelay.admin.redemption_codes import code_endpoints
@@ -41,6 +42,7 @@ def admin_endpoints(relay: Relay) -> list[Endpoint]:
         *reload_endpoints(relay),
         *customer_endpoints(relay),
         *account_customer_endpoints(relay),
+        *member_endpoints(relay),
     ]
     made: list[Any] = [None, None]
     """The catalog the document was made for, and the document (made again after a reload)."""

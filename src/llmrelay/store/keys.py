@@ -68,6 +68,8 @@ class ApiKey:
     account: Account | None = None
     """The account it belongs to, as the key table loaded it (`active`): its limits and its
     budget or balance hold too."""
+    created_by: str | None = None
+    """The account member who made the key (None: the operator)."""
 
     @property
     def rate_limited(self) -> bool:
@@ -117,6 +119,7 @@ SETTABLE_FIELDS = (
     "allowed_ips",
     "metadata",
     "account_id",
+    "created_by",
 )
 """What `create` and `update` may set; everything else the store manages itself."""
 
@@ -160,6 +163,7 @@ def _row_to_key(row: Any) -> ApiKey:
         disabled_at=row.disabled_at,
         updated_at=row.updated_at,
         account_id=row.account_id,
+        created_by=row.created_by,
     )
 
 

@@ -55,6 +55,8 @@ class UsageFilter:
     model: str | None = None
     endpoint: str | None = None
     status: Literal["ok", "error"] | None = None
+    key_ids: tuple[str, ...] | None = None
+    """Only these keys' records (an account's keys, for its members); None: any key."""
 
     def where(self) -> list[sa.ColumnElement[bool]]:
         u = usage_records.c
@@ -67,6 +69,8 @@ class UsageFilter:
             conditions.append(u.key_id == self.key_id)
         if self.account_id is not None:
             conditions.append(u.account_id == self.account_id)
+        if self.key_ids is not None:
+            conditions.append(u.key_id.in_(self.key_ids))
         if self.model is not None:
             conditions.append(u.model == self.model)
         if self.endpoint is not None:

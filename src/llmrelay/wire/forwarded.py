@@ -190,3 +190,22 @@ def parse_node(text: str) -> Address | None:
     if address.version == 6 and address.ipv4_mapped is not None:
         return address.ipv4_mapped
     return address
+
+
+def came_over_https(scope: dict[str, Any], proxies: TrustedProxies | None) -> bool:
+    """Whether the client reached the relay over HTTPS: the socket's own scheme or, when the
+    socket peer is a trusted proxy, the last `X-Forwarded-Proto` value (the one written by
+    the proxy nearest the relay). Decides whether a cookie gets `Secure`."""
+    if scope.get("scheme") == "https":
+        return True
+    client = scope.get("client")
+    if proxies is None or client is None:
+        return False
+    hop = proxies._hop(client[0])
+    if hop is None or not hop[1]:
+        return False
+    proto = b""
+    for name, value in scope["headers"]:
+        if name == b"x-forwarded-proto":
+            proto = value
+    return proto.rsplit(b",", 1)[-1].strip().lower() == b"https"
