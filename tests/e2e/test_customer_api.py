@@ -316,6 +316,15 @@ def test_the_openapi_document_lists_every_route(priced: RunningRelay, admin: htt
         ("post", "/admin/redemption-codes"), ("get", "/admin/redemption-codes"),
         ("delete", "/admin/redemption-codes/{id}"),
         ("get", "/v1/account"), ("post", "/v1/account/redeem"),
+        ("post", "/admin/accounts/{id}/members"), ("get", "/admin/accounts/{id}/members"),
+        ("patch", "/admin/accounts/{id}/members/{member_id}"),
+        ("delete", "/admin/accounts/{id}/members/{member_id}"),
+        ("post", "/v1/account/session"), ("get", "/v1/account/session"),
+        ("delete", "/v1/account/session"), ("post", "/v1/account/invite"),
+        ("get", "/v1/account/keys"), ("post", "/v1/account/keys"),
+        ("patch", "/v1/account/keys/{id}"), ("post", "/v1/account/keys/{id}/disable"),
+        ("post", "/v1/account/keys/{id}/enable"), ("post", "/v1/account/keys/{id}/rotate"),
+        ("get", "/v1/account/usage"),
     }  # fmt: skip
     listed = {(m, path) for path, ops in document["paths"].items() for m in ops}
     assert listed == served
