@@ -148,6 +148,7 @@ class Observer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._refresher
         self.refresh()  # the last counts into the shared files before the process exits
+        self.log.flush()
         if self._port_server is not None:
             await asyncio.to_thread(self._port_server.shutdown)
             self._port_server.server_close()
