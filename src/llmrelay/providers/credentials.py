@@ -16,8 +16,6 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus, urlsplit
 
-import orjson
-
 from llmrelay.config import REMOTE_PROVIDERS, RemoteProviderConfig, Settings
 
 WINDOW = 8
@@ -82,9 +80,6 @@ def encoded_forms(secret: str) -> set[str]:
     return {form for form in forms if len(form) >= WINDOW}
 
 
-JSON_ESCAPED = frozenset('"\\' + "".join(map(chr, range(32))))
-"""The characters JSON text spells as escapes (orjson writes every other one as itself)."""
-
 PROTOCOL_WORD = re.compile(r"[a-z_.]+")
 """A string value that is a word of the protocol (a type, a status, a stop reason)."""
 
@@ -107,9 +102,6 @@ class Scrubber:
         self._windows = frozenset(windows)
         alphabet = "".join(sorted({char for window in windows for char in window}))
         self._runs = re.compile(f"[{re.escape(alphabet)}]{{{WINDOW},}}") if alphabet else None
-        self._json_literal = not any(char in JSON_ESCAPED for char in alphabet)
-        """Every credential's characters appear as themselves in JSON text, so a JSON value
-        whose encoding holds none of them holds none in any of its strings."""
 
     @classmethod
     def of(cls, secrets: Scrubber | Iterable[str]) -> Scrubber:
@@ -139,10 +131,6 @@ class Scrubber:
         break the protocol. True if any string changed."""
         if self._runs is None:
             return False
-        if self._json_literal:  # one scan of the whole value finds nothing: the common case
-            text = orjson.dumps(value).decode()
-            if self(text) is text:
-                return False
         changed = False
         items = value.items() if isinstance(value, dict) else enumerate(value)
         for key, item in items:
