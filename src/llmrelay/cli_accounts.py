@@ -13,14 +13,14 @@ import sys
 import time
 from typing import Any
 
-from llmrelay.cli_keys import _fail, _nullable, _settings, _when, finite, open_store, unix_time
+from llmrelay.cli_support import fail, finite, nullable, open_store, settings_of, unix_time, when
 from llmrelay.metering.prices import nano_to_usd
 
 
 def _store(args: argparse.Namespace) -> Any:
     from llmrelay.store.accounts import AccountStore
 
-    keys = open_store(_settings(args))
+    keys = open_store(settings_of(args))
     return AccountStore(keys.engine, keys.generation)
 
 
@@ -77,7 +77,7 @@ def cmd_create(args: argparse.Namespace) -> int:
     try:
         account = store.create(**checked)
     except AccountExists as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     print(f"Created account {account.name!r} ({account.id}): {describe(store, account)}.")
     return 0
 
@@ -88,7 +88,7 @@ def _find(store: Any, name: str) -> Any:
     try:
         return store.find(name)
     except AccountNotFound as exc:
-        raise SystemExit(_fail(str(exc))) from None
+        raise SystemExit(fail(str(exc))) from None
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -115,11 +115,11 @@ def cmd_topup(args: argparse.Namespace) -> int:
     account = _find(store, args.account)
     kind = "adjustment" if args.adjust else "topup"
     if kind == "topup" and args.amount_usd <= 0:
-        return _fail("a top-up adds more than $0 (--adjust takes from a balance)", 2)
+        return fail("a top-up adds more than $0 (--adjust takes from a balance)", 2)
     try:
         store.credit(account.id, args.amount_usd, kind, "admin", args.note)
     except NotPrepaid as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     print(f"Credited ${args.amount_usd:g}: {describe(store, store.get(account.id))}.")
     return 0
 
@@ -130,18 +130,18 @@ def cmd_history(args: argparse.Namespace) -> int:
     for credit in store.history(account.id):
         note = f"\t{credit.note}" if credit.note else ""
         amount = nano_to_usd(credit.amount_nano)
-        print(f"{_when(credit.created_at)}\t{credit.kind}\t${amount:g}\t{credit.actor}{note}")
+        print(f"{when(credit.created_at)}\t{credit.kind}\t${amount:g}\t{credit.actor}{note}")
     return 0
 
 
 def cmd_codes_create(args: argparse.Namespace) -> int:
     store = _store(args)
     if args.amount_usd <= 0:
-        return _fail("a code is worth more than $0", 2)
+        return fail("a code is worth more than $0", 2)
     try:
         made = store.create_codes(args.amount_usd, args.count, args.expires_at)
     except ValueError as exc:
-        return _fail(str(exc), 2)
+        return fail(str(exc), 2)
     print(f"Made {len(made)} code(s) worth ${args.amount_usd:g}; shown only this once:")
     for _code, secret in made:
         print(secret)
@@ -167,7 +167,7 @@ def add_account_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     create.add_argument("--balance-usd", type=finite, help="prepaid: the first credit (or 0)")
     create.add_argument("--models", help="comma-separated allowlist")
     for name in ("rpm", "tpm", "max-concurrent"):
-        create.add_argument(f"--{name}", type=_nullable(int))
+        create.add_argument(f"--{name}", type=nullable(int))
     create.set_defaults(func=cmd_create)
     commands.add_parser("list", parents=[common], help="list accounts").set_defaults(func=cmd_list)
     for verb, func, text in (

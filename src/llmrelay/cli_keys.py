@@ -10,71 +10,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
-from llmrelay.config import Settings, load_settings
+from llmrelay.cli_support import (
+    NONE_WORDS,
+    fail,
+    finite,
+    nullable,
+    open_store,
+    settings_of,
+    unix_time,
+    when,
+)
+from llmrelay.config import Settings
 from llmrelay.store.keys import ApiKey, KeyStore
 
-NONE_WORDS = ("none", "null", "unlimited")
 LIMITS = ("budget_usd", "budget_period", "expires_at", "rpm", "tpm", "max_concurrent")
-
-
-def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings(args.config, data_dir=args.data_dir)
-
-
-def open_store(settings: Settings) -> KeyStore:
-    """The key store, with the generation counter every change moves (and announces)."""
-    from llmrelay.store.database import migrate, open_engine
-    from llmrelay.store.generation import GenerationCounter
-
-    engine = open_engine(settings.database_url)
-    migrate(engine)
-    generation = GenerationCounter(settings.data_path / "keys.generation")
-    redis_url = settings.server.redis_url
-    if redis_url:
-        from llmrelay.store.key_events import announce_through
-
-        generation.announce = announce_through(redis_url)
-    return KeyStore(engine, generation)
-
-
-def _nullable(kind: Callable[[str], Any]) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
-        return None if text.lower() in NONE_WORDS else kind(text)
-
-    parse.__name__ = kind.__name__
-    return parse
-
-
-def finite(text: str) -> float:
-    """A number, refused (like the API refuses it) if it is not finite."""
-    value = float(text)
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
-    return value
-
-
-def unix_time(text: str) -> float:
-    """A Unix time, or an ISO date or date-time (UTC unless it says otherwise)."""
-    try:
-        return finite(text)
-    except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is neither a Unix time nor an ISO date such as 2027-01-01"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
 
 
 def json_object(text: str) -> Any:
@@ -89,12 +43,12 @@ def add_limit_options(parser: argparse.ArgumentParser) -> None:
     option = parser.add_argument
     keep = argparse.SUPPRESS
     option("--models", default=keep, help="comma-separated allowlist ('*' for every model)")
-    option("--budget-usd", type=_nullable(finite), default=keep, help="USD per period, or none")
+    option("--budget-usd", type=nullable(finite), default=keep, help="USD per period, or none")
     option("--budget-period", choices=["total", "daily", "weekly", "monthly"], default=keep)
-    option("--expires-at", type=_nullable(unix_time), default=keep, help="ISO date or Unix time")
-    option("--rpm", type=_nullable(int), default=keep, help="requests per minute, or none")
-    option("--tpm", type=_nullable(int), default=keep, help="tokens per minute, or none")
-    option("--max-concurrent", type=_nullable(int), default=keep, help="requests at once")
+    option("--expires-at", type=nullable(unix_time), default=keep, help="ISO date or Unix time")
+    option("--rpm", type=nullable(int), default=keep, help="requests per minute, or none")
+    option("--tpm", type=nullable(int), default=keep, help="tokens per minute, or none")
+    option("--max-concurrent", type=nullable(int), default=keep, help="requests at once")
     option(
         "--allow-ip",
         action="append",
@@ -114,11 +68,6 @@ def limit_fields(args: argparse.Namespace) -> dict[str, Any]:
     if hasattr(args, "allowed_ips"):
         fields["allowed_ips"] = [ip for ip in args.allowed_ips if ip.lower() != "any"]
     return fields
-
-
-def _fail(message: str, code: int = 1) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return code
 
 
 def _checked(settings: Settings, fields: dict[str, Any], patch: bool) -> dict[str, Any] | None:
@@ -145,16 +94,12 @@ def describe(key: ApiKey) -> str:
     if key.max_concurrent is not None:
         parts.append(f"{key.max_concurrent} at once")
     if key.expires_at is not None:
-        parts.append("expires " + _when(key.expires_at))
+        parts.append("expires " + when(key.expires_at))
     if key.allowed_ips:
         parts.append("from " + ", ".join(key.allowed_ips))
     if key.account_id is not None:
         parts.append("in account " + key.account_id)
     return "; ".join(parts)
-
-
-def _when(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _create(store: KeyStore, fields: dict[str, Any], named: bool) -> tuple[ApiKey, str]:
@@ -174,7 +119,7 @@ def _create(store: KeyStore, fields: dict[str, Any], named: bool) -> tuple[ApiKe
 def cmd_create(args: argparse.Namespace) -> int:
     from llmrelay.store.keys import KeyExists, new_key_name
 
-    settings = _settings(args)
+    settings = settings_of(args)
     named = args.name is not None
     name = args.name if named else new_key_name()
     fields = _checked(settings, {"name": name, **limit_fields(args)}, patch=False)
@@ -186,7 +131,7 @@ def cmd_create(args: argparse.Namespace) -> int:
     try:
         key, secret = _create(store, fields, named)
     except KeyExists as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     print(f"Created key {key.name!r} ({key.id}) for {describe(key)}.")
     print("Store it now: it is shown only this once.")
     print(secret)
@@ -223,7 +168,7 @@ def _in_account(
 def cmd_update(args: argparse.Namespace) -> int:
     from llmrelay.store.keys import KeyExists, KeyNotFound
 
-    settings = _settings(args)
+    settings = settings_of(args)
     given = limit_fields(args)
     if args.name is not None:
         given["name"] = args.name
@@ -237,7 +182,7 @@ def cmd_update(args: argparse.Namespace) -> int:
             return 2
         key = store.update(current.id, fields)
     except (KeyNotFound, KeyExists) as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     print(f"Updated key {key.name!r} ({key.id}): {describe(key)}.")
     return 0
 
@@ -246,11 +191,11 @@ def _change(verb: str, action: Callable[[KeyStore, str], Any]) -> Callable[..., 
     def command(args: argparse.Namespace) -> int:
         from llmrelay.store.keys import KeyNotFound, KeyRevoked
 
-        store = open_store(_settings(args))
+        store = open_store(settings_of(args))
         try:
             result = action(store, store.find(args.key).id)
         except (KeyNotFound, KeyRevoked) as exc:
-            return _fail(str(exc))
+            return fail(str(exc))
         key, secret = result if isinstance(result, tuple) else (result, None)
         print(f"{verb} key {key.name!r} ({key.id}).")
         if secret is not None:
@@ -280,7 +225,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     from llmrelay.admin.key_object import key_object
 
-    store = open_store(_settings(args))
+    store = open_store(settings_of(args))
     now = time.time()
     keys = [k for k in store.all() if args.status is None or k.status(now) == args.status]
     if args.json:
