@@ -52,18 +52,25 @@ def replicas(mock_openai: MockOpenAI, tmp_path_factory) -> Iterator[tuple[list[R
 
 
 @pytest.mark.postgres
-def test_replicas_cannot_overdraw_a_shared_prepaid_balance(replicas) -> None:
+@pytest.mark.parametrize(
+    "money",
+    [{"balance_usd": 10 * COST}, {"budget_usd": 10 * COST, "budget_period": "monthly"}],
+    ids=["prepaid", "budget"],
+)
+def test_replicas_cannot_overspend_an_account(replicas, money: dict) -> None:
+    """Ten requests' worth shared by five keys, 300 requests at once over two replicas."""
     relays, database_url = replicas
-    balance = 10 * COST
-    account = new_account(relays[0], balance_usd=balance)
+    account = new_account(relays[0], **money)
     keys = [account_key(relays[0], account["id"]) for _ in range(5)]
     urls = [relay.base_url for relay in relays]
     wait_until(lambda: httpx.get(urls[1] + "/account", headers=_bearer(keys[-1])).is_success, 5)
-    succeeded, refused = asyncio.run(race(urls, keys, 200))
+    succeeded, refused = asyncio.run(race(urls, keys, 300))
     assert 1 <= succeeded <= 10
     assert set(refused) == {"insufficient_quota"}
-    spend = account_spend(database_url, account["id"], 200)
-    assert spend == pytest.approx(succeeded * COST) and spend <= balance + 1e-9
+    spend = account_spend(database_url, account["id"], 300)
+    assert spend == pytest.approx(succeeded * COST) and spend <= 10 * COST + 1e-9
+    if "budget_usd" in money:
+        return
     admin(relays[0], "POST", f"/admin/accounts/{account['id']}/topup", amount_usd=3 * COST)
 
     def let_through_on_the_other() -> bool | None:

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from llmrelay.admin.endpoint import Endpoint, caller_key, json_response, query
-from llmrelay.admin.key_object import key_object, standing_of
+from llmrelay.admin.key_object import key_object, tighter_standing
 from llmrelay.admin.shapes import (
     BillingDay,
     BillingLineItem,
@@ -121,7 +121,7 @@ class CustomerRoutes:
 
     async def key(self, request: Request) -> Response:
         key = await self._key(request)
-        standing = await standing_of(self.relay, key)
+        standing = await tighter_standing(self.relay, key)
         return json_response(key_object(key, standing, time.time()))
 
     async def usage(self, request: Request) -> Response:
@@ -150,9 +150,9 @@ class CustomerRoutes:
         """The `hard_limit_usd` that makes a front end's `hard_limit_usd - total_usage / 100`
         (with the usage route's default range, month to date) the budget left: what remains
         plus what that usage shows, whatever the budget's period."""
-        if key.budget_usd is None:
+        standing = await tighter_standing(self.relay, key)
+        if standing.remaining_usd is None:
             return NO_BUDGET_LIMIT_USD
-        standing = await standing_of(self.relay, key)
         shown = await self._billed(key, *billing_range(QueryParams(), time.time()))
         return (standing.remaining_usd or 0.0) + shown.total_usage / 100
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from llmrelay.admin.account_object import account_standing
 from llmrelay.admin.shapes import KeyCreated, KeyObject
 from llmrelay.gate.admission import counters_unavailable
 from llmrelay.protocol.errors import RelayError
@@ -20,6 +22,7 @@ def _seconds(value: float | None) -> int | None:
 
 def _fields(key: ApiKey, standing: BudgetStanding | None, now: float) -> dict[str, Any]:
     remaining = key.budget_usd if standing is None else standing.remaining_usd
+    limited = key.budget_usd is not None or (standing is not None and remaining is not None)
     return {
         "id": key.id,
         "name": key.name,
@@ -29,7 +32,7 @@ def _fields(key: ApiKey, standing: BudgetStanding | None, now: float) -> dict[st
         "budget_usd": key.budget_usd,
         "budget_period": key.budget_period,
         "spend_usd": 0.0 if standing is None else standing.spend_usd,
-        "budget_remaining_usd": None if key.budget_usd is None else remaining,
+        "budget_remaining_usd": remaining if limited else None,
         "budget_resets_at": None if standing is None else _seconds(standing.resets_at),
         "expires_at": _seconds(key.expires_at),
         "rpm": key.rpm,
@@ -64,6 +67,20 @@ async def standing_of(relay: Relay, key: ApiKey) -> BudgetStanding:
         return await relay.budgets.standing(key)
     except Exception as exc:  # Redis (or the ledger) did not answer: say so, not a 500
         raise counters_unavailable(exc) from None
+
+
+async def tighter_standing(relay: Relay, key: ApiKey) -> BudgetStanding:
+    """What a customer of the key may still spend: the key's own standing, its remaining (and
+    when that resets) lowered to its account's when the account's budget or balance leaves
+    less. The spend stays the key's own."""
+    own = await standing_of(relay, key)
+    account = key.account
+    if account is None or account.limit_nano is None:
+        return own
+    shared = await account_standing(relay, account)
+    if own.remaining_usd is not None and own.remaining_usd <= (shared.remaining_usd or 0.0):
+        return own
+    return replace(own, remaining_usd=shared.remaining_usd, resets_at=shared.resets_at)
 
 
 async def standing_if_known(relay: Relay, key: ApiKey) -> BudgetStanding | None:
