@@ -1,10 +1,11 @@
 """The console for an account's members, in real Chromium against a real relay: a member the
 operator invited opens the link, sets a password and is signed in; signs out and in again
 with email and password; creates a key (its secret shown once, and it works), rotates it (the
-old secret is refused); redeems a code and sees the balance rise; reads usage; and, as an
-owner, invites a member (the link shown once), changes their role and removes them. In
-English and in Chinese, desktop and phone: nothing past the viewport's sides, no English on
-a Chinese page, no script error. Screenshots in tests/output/members/."""
+old secret is refused); redeems a code and sees the balance rise; sees the key's request in
+the account's usage by key; and, as an owner, invites a member (the link shown once),
+changes their role and removes them. In English and in Chinese, desktop and phone: nothing
+past the viewport's sides, no English on a Chinese page, no script error. Screenshots in
+tests/output/members/."""
 
 from __future__ import annotations
 
@@ -16,7 +17,15 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_KEY, OUTPUT, RunningRelay, launch_relay, stop_relay, wait_ready
+from tests.conftest import (
+    ADMIN_KEY,
+    OUTPUT,
+    RunningRelay,
+    launch_relay,
+    stop_relay,
+    wait_ready,
+    wait_until,
+)
 from tests.console.pages import DESKTOP, PHONE, open_page, overflowing, table, untranslated
 from tests.console.test_console import browser, console_config  # noqa: F401 (the fixture)
 from tests.mocks.openai_upstream import MockOpenAI
@@ -60,6 +69,12 @@ def invited_owner(relay: RunningRelay) -> tuple[dict, dict]:
     owner = admin(relay, "POST", f"/admin/accounts/{account['id']}/members", email=email,
                   role="owner")  # fmt: skip
     return account, owner
+
+
+def used(relay: RunningRelay, account_id: str) -> bool:
+    params = {"account_id": account_id}
+    rows = httpx.get(relay.url + "/admin/usage", params=params, headers=ADMIN).json()["data"]
+    return bool(rows) and rows[0]["requests"] >= 1
 
 
 def check(page: Page, language: str, device: str, name: str) -> None:
@@ -174,8 +189,19 @@ def test_an_invited_member_manages_keys_and_balance(
     assert history[0]["actor"] == f"member:{owner['id']}"
     check(page, language, device, "account-redeemed")
 
-    page.goto(f"{relay.url}/console#/usage")
+    # The key's request shows in the account's usage, by key.
+    answer = httpx.post(
+        relay.url + "/v1/chat/completions",
+        headers={"authorization": f"Bearer {second}"},
+        json={"model": "gpt-5", "messages": [{"role": "user", "content": "Hello there"}]},
+    )
+    assert answer.status_code == 200, answer.text
+    wait_until(lambda: used(relay, account["id"]), timeout=30)
+    page.goto(f"{relay.url}/console#/usage?by=key")
     page.get_by_role("heading", level=1).wait_for()
+    stat = page.locator(".stat-value").first
+    expect(stat).to_have_text("1")
+    expect(page.locator(".chart .legend")).to_contain_text(name)
     check(page, language, device, "usage")
 
     # An owner's members: invite (the link once), change the role, remove.
