@@ -156,6 +156,10 @@ def test_an_invited_member_manages_keys_and_balance(
     assert "llmrelay_session" not in cookies
     check(page, language, device, "sign-in-member")
     sign_in_by_email(page, relay, owner["email"], strings)
+    other_tab = page.context.new_page()  # the cookie, but not this tab's storage
+    other_tab.goto(relay.url + "/console")
+    expect(other_tab.get_by_role("heading", level=1)).to_have_text(account["name"])
+    other_tab.close()
 
     # A key: the secret once, working; rotated: the old one refused, the new one working.
     page.goto(f"{relay.url}/console#/keys")
