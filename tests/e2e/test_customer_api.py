@@ -325,6 +325,9 @@ def test_the_openapi_document_lists_every_route(priced: RunningRelay, admin: htt
         ("patch", "/v1/account/keys/{id}"), ("post", "/v1/account/keys/{id}/disable"),
         ("post", "/v1/account/keys/{id}/enable"), ("post", "/v1/account/keys/{id}/rotate"),
         ("get", "/v1/account/usage"),
+        ("get", "/v1/account/members"), ("post", "/v1/account/members"),
+        ("patch", "/v1/account/members/{member_id}"),
+        ("delete", "/v1/account/members/{member_id}"),
     }  # fmt: skip
     listed = {(m, path) for path, ops in document["paths"].items() for m in ops}
     assert listed == served

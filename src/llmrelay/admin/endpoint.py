@@ -23,8 +23,9 @@ MAX_BODY_BYTES = 64 * 1024
 """Admin bodies are small: a key's fields, metadata included, fit in a quarter of this."""
 
 Handler = Callable[[Request], Awaitable[Response]]
-Caller = Literal["admin", "key", "member"]
-"""Who may call: the admin key, any API key, or a signed-in account member (a session)."""
+Caller = Literal["admin", "key", "member", "key_or_member"]
+"""Who may call: the admin key, any API key, a signed-in account member (a session), or
+either of the last two."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,5 @@
 """Every route of account members: the operator's member admin, sign-in and sessions, and a
-signed-in member's keys and usage (docs/members.md)."""
+signed-in member's keys and usage, and an owner's members (docs/members.md)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from llmrelay.admin.endpoint import Endpoint
 from llmrelay.admin.member_auth import session_endpoints
 from llmrelay.admin.member_keys import member_key_endpoints
+from llmrelay.admin.member_team import member_team_endpoints
 from llmrelay.admin.members import member_admin_endpoints
 
 if TYPE_CHECKING:
@@ -19,4 +20,5 @@ def member_endpoints(relay: Relay) -> list[Endpoint]:
         *member_admin_endpoints(relay),
         *session_endpoints(relay),
         *member_key_endpoints(relay),
+        *member_team_endpoints(relay),
     ]

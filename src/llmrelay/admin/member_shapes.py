@@ -1,5 +1,6 @@
 """Wire shapes of account members and their sessions (`/admin/accounts/{id}/members`,
-`/v1/account/session`, `/v1/account/invite`), typed once for decoding, encoding and OpenAPI."""
+`/v1/account/members`, `/v1/account/session`, `/v1/account/invite`), typed once for
+decoding, encoding and OpenAPI."""
 
 from __future__ import annotations
 
@@ -23,6 +24,13 @@ class MemberCreate(Struct, forbid_unknown_fields=True, kw_only=True):
     email: Email
     role: Role = "member"
     password: Password | None = None
+
+
+class MemberInvite(Struct, forbid_unknown_fields=True, kw_only=True):
+    """`POST /v1/account/members`: always an invitation (an owner sets no one's password)."""
+
+    email: Email
+    role: Role = "member"
 
 
 class MemberPatch(Struct, forbid_unknown_fields=True, kw_only=True):

@@ -1,6 +1,9 @@
 """`/admin/accounts/{id}/members...` (admin key): add a member with a password or a one-time
 invitation link, list them, change a role, remove one (their sessions end with them).
 
+`MemberAdminRoutes` takes how a request names its account, so an owner's routes
+(admin/member_team.py) are these same handlers with the account taken from the session.
+
 The invitation link is `<relay>/console/#/invite/<token>`: the token rides in the fragment,
 which browsers never send, so it reaches no server log and no `Referer`.
 """
@@ -8,7 +11,7 @@ which browsers never send, so it reaches no server log and no `Referer`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -33,6 +36,8 @@ if TYPE_CHECKING:
     from llmrelay.relay import Relay
 
 INVITE_FRAGMENT = "/console/#/invite/"
+AccountOf = Callable[[Request], Awaitable[str]]
+"""The id of the account a request's members belong to, once the caller may manage them."""
 
 
 def account_not_found(account_id: str) -> RelayError:
@@ -50,11 +55,15 @@ def invite_url(request: Request, relay: Relay, token: str) -> str:
 
 
 class MemberAdminRoutes:
-    def __init__(self, relay: Relay) -> None:
+    def __init__(
+        self, relay: Relay, account_of: AccountOf | None = None, create_body: type = MemberCreate
+    ) -> None:
         self.relay = relay
         self.store = MemberStore(relay.engine)
+        self._account = account_of or self._path_account
+        self.create_body = create_body
 
-    async def _account(self, request: Request) -> str:
+    async def _path_account(self, request: Request) -> str:
         account_id = request.path_params["id"]
         if await asyncio.to_thread(self.store.account_name, account_id) is None:
             raise account_not_found(account_id)
@@ -75,9 +84,10 @@ class MemberAdminRoutes:
 
     async def create(self, request: Request) -> Response:
         account_id = await self._account(request)
-        body = decode_body(await read_body(request), MemberCreate)
+        body = decode_body(await read_body(request), self.create_body)
+        password = getattr(body, "password", None)
         member, token = await self._run(
-            self.store.create, account_id, body.email, body.role, body.password
+            self.store.create, account_id, body.email, body.role, password
         )
         link = None if token is None else invite_url(request, self.relay, token)
         fields = {f: getattr(member_object(member), f) for f in MemberObject.__struct_fields__}

@@ -25,7 +25,14 @@ ERRORS = {
     "404": "no such key, account or member",
     "409": "the name (or a member's email) is taken, or the key is revoked",
 }
-TAGS = {"admin": "admin", "key": "customer", "member": "member"}
+TAGS = {"admin": "admin", "key": "customer", "member": "member", "key_or_member": "customer"}
+SECURITY = {
+    "admin": [{"bearer": []}],
+    "key": [{"bearer": []}],
+    "member": [{"session": []}],
+    "key_or_member": [{"bearer": []}, {"session": []}],
+}
+"""OpenAPI's `security` lists alternatives: either one of them will do."""
 
 
 def _operation_id(endpoint: Endpoint) -> str:
@@ -53,7 +60,7 @@ def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
 
 def _errors(endpoint: Endpoint) -> list[str]:
     codes = ["401"]
-    if endpoint.caller in ("admin", "member"):
+    if endpoint.caller != "key":
         codes.append("403")
     if endpoint.body is not None or endpoint.query:
         codes.append("400")
@@ -84,7 +91,7 @@ def _operation(endpoint: Endpoint, refs: dict[Any, Any]) -> dict[str, Any]:
         "operationId": _operation_id(endpoint),
         "summary": endpoint.summary,
         "tags": [TAGS[endpoint.caller]],
-        "security": [{"session": []} if endpoint.caller == "member" else {"bearer": []}],
+        "security": SECURITY[endpoint.caller],
         "parameters": _parameters(endpoint),
         "responses": _responses(endpoint, refs),
     }

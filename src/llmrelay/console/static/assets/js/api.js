@@ -1,4 +1,6 @@
-// The relay's HTTP API as the console uses it: same origin, the key as a Bearer token.
+// The relay's HTTP API as the console uses it: same origin, the key as a Bearer token; or,
+// for a signed-in account member, the HttpOnly session cookie (which the browser sends by
+// itself) and the session's CSRF token in `x-csrf-token` on every change.
 import { t } from "./i18n.js";
 
 const STORAGE = "llmrelay.console.session";
@@ -14,7 +16,8 @@ export class ApiError extends Error {
   }
 }
 
-/** The signed-in session: {key, role: "admin"|"customer", name}; in sessionStorage only. */
+/** The signed-in session: {key, role: "admin"|"customer", name}, or for a member
+ * {role: "member", memberRole, name (the email), account, csrf}; in sessionStorage only. */
 export const session = {
   get() {
     try {
@@ -60,11 +63,16 @@ export async function errorFrom(response) {
   return new ApiError(response.status, message, err || {});
 }
 
+const CHANGING = new Set(["POST", "PATCH", "PUT", "DELETE"]);
+
 /** Raw fetch with the session key; throws ApiError for network failures and non-2xx. */
-export async function request(path, { method = "GET", body, params, signal, key, headers } = {}) {
-  const token = key || (session.get() || {}).key;
+export async function request(path, options = {}) {
+  const { method = "GET", body, params, signal, key, headers, retried } = options;
+  const me = session.get() || {};
+  const token = key || me.key;
   const init = { method, signal, headers: { accept: "application/json", ...headers } };
   if (token) init.headers.authorization = `Bearer ${token}`;
+  else if (me.csrf && CHANGING.has(method)) init.headers["x-csrf-token"] = me.csrf;
   if (body !== undefined) {
     init.headers["content-type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -78,6 +86,10 @@ export async function request(path, { method = "GET", body, params, signal, key,
   }
   if (!response.ok) {
     const error = await errorFrom(response);
+    if (error.code === "csrf_failed" && me.csrf && !retried && (await refreshMember())) {
+      // Signed in again in another tab: a new session, a new token. Once more with it.
+      return request(path, { ...options, retried: true });
+    }
     if (response.status === 401 && !key) for (const fn of listeners) fn(error);
     throw error;
   }
@@ -122,14 +134,95 @@ export const keys = {
   rotate: (id) => api(`/admin/keys/${encodeURIComponent(id)}/rotate`, { method: "POST" }),
 };
 
-/** Usage and request-log routes: the admin's, or the calling key's own. */
+/** Usage and request-log routes: the admin's, the calling key's own, or (a member) the
+ * account's usage, which has no request log. */
 export function usageApi(role) {
-  const base = role === "admin" ? "/admin" : "/v1/key";
+  const base = { admin: "/admin", member: "/v1/account" }[role] || "/v1/key";
   return {
     usage: (params, signal) => api(`${base}/usage`, { params, signal }),
-    requests: (params, signal) => api(`${base}/requests`, { params, signal }),
+    requests: role === "member" ? null : (params, signal) => api(`${base}/requests`, { params, signal }),
     csv: role === "admin"
       ? (params) => request("/admin/requests.csv", { params, headers: { accept: "text/csv" } })
       : null,
   };
+}
+
+// ---------- account members ----------
+
+/** The console's session for a member's session object (POST/GET /v1/account/session). */
+function memberSession(answer) {
+  return { role: "member", memberRole: answer.member.role, id: answer.member.id,
+    name: answer.member.email, account: answer.account.name, csrf: answer.csrf_token };
+}
+
+/** Signs a member in with an email and a password; the relay sets the session cookie. */
+export async function signInMember(email, password) {
+  const me = memberSession(await api("/v1/account/session", { method: "POST",
+    body: { email, password } }));
+  session.set(me);
+  return me;
+}
+
+/** Sets the invited member's password; the relay signs them in as it does at sign-in. */
+export async function acceptInvite(token, password) {
+  const me = memberSession(await api("/v1/account/invite", { method: "POST",
+    body: { token, password } }));
+  session.set(me);
+  return me;
+}
+
+/** The member signed in by the cookie (another tab's sign-in, a reload), or null. */
+export async function resumeMember() {
+  try {
+    const response = await fetch("/v1/account/session", { headers: { accept: "application/json" } });
+    if (!response.ok) return null;
+    const me = memberSession(await response.json());
+    session.set(me);
+    return me;
+  } catch {
+    return null;
+  }
+}
+
+async function refreshMember() {
+  const current = session.get();
+  const fresh = current && current.role === "member" ? await resumeMember() : null;
+  return Boolean(fresh && fresh.csrf !== current.csrf);
+}
+
+/** Ends the member's session on the relay (the cookie goes with it); never throws. */
+export async function signOutMember() {
+  try {
+    await request("/v1/account/session", { method: "DELETE" });
+  } catch {
+    // Expired already: nothing to end.
+  }
+}
+
+const one = (base, id) => `${base}/${encodeURIComponent(id)}`;
+
+/** The member's account, its keys and (for owners) its members. */
+export const account = {
+  show: (signal) => api("/v1/account", { signal }),
+  redeem: (code) => api("/v1/account/redeem", { method: "POST", body: { code } }),
+  keys: {
+    list: (signal) => api("/v1/account/keys", { signal }),
+    create: (body) => api("/v1/account/keys", { method: "POST", body }),
+    update: (id, body) => api(one("/v1/account/keys", id), { method: "PATCH", body }),
+    disable: (id) => api(one("/v1/account/keys", id) + "/disable", { method: "POST" }),
+    enable: (id) => api(one("/v1/account/keys", id) + "/enable", { method: "POST" }),
+    rotate: (id) => api(one("/v1/account/keys", id) + "/rotate", { method: "POST" }),
+    remove: null,
+  },
+  members: {
+    list: (signal) => api("/v1/account/members", { signal }),
+    invite: (body) => api("/v1/account/members", { method: "POST", body }),
+    setRole: (id, role) => api(one("/v1/account/members", id), { method: "PATCH", body: { role } }),
+    remove: (id) => api(one("/v1/account/members", id), { method: "DELETE" }),
+  },
+};
+
+/** The keys a signed-in person manages: the admin's every key, or a member's account's. */
+export function keysFor(me) {
+  return me.role === "member" ? account.keys : keys;
 }

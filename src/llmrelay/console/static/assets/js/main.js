@@ -1,10 +1,11 @@
 // Boot: the sign-in screen, or the shell (sidebar + page) for the signed-in key.
-import { onUnauthorized, session } from "./api.js";
+import { onUnauthorized, resumeMember, session, signOutMember } from "./api.js";
 import { languageSwitch, t } from "./i18n.js";
 import { icon, logo } from "./icons.js";
-import { DEFAULT_ROUTE, navigate, parseHash, routeFor, routesFor } from "./router.js";
+import { homeFor, navigate, parseHash, roleOf, routeFor, routesFor } from "./router.js";
 import { clear, errorAlert, h, loading, toast } from "./ui.js";
 import { mountSignIn } from "./pages/signin.js";
+import { mountInvite } from "./pages/invite.js";
 
 const app = document.getElementById("app");
 let current = { cleanup: null, controller: null };
@@ -15,8 +16,10 @@ function teardown() {
   current = { cleanup: null, controller: null };
 }
 
-function signOut(message) {
+async function signOut(message) {
   teardown();
+  const me = session.get();
+  if (me && me.role === "member" && !message) await signOutMember();
   session.clear();
   if (message) sessionStorage.setItem("llmrelay.console.notice", message);
   navigate("signin");
@@ -26,12 +29,19 @@ onUnauthorized((error) => {
   if (session.get()) signOut(t("shell.signed_out", { message: error.message }));
 });
 
+/** The line under the name in the sidebar: who this is to the relay. */
+function roleLine(me) {
+  if (me.role === "admin") return t("shell.admin_role");
+  if (me.role === "member") return t("shell.member_line", { role: t(`role.${me.memberRole}`), account: me.account });
+  return t("shell.key_role");
+}
+
 function shell(me, active) {
   const admin = me.role === "admin";
   const name = admin ? t("shell.administrator") : me.name;
   const nav = h("nav", { class: "nav", "aria-label": t("shell.main_nav") },
     h("div", { class: "nav-label" }, admin ? t("nav.manage") : t("nav.account")),
-    routesFor(me.role).map((r) =>
+    routesFor(roleOf(me)).map((r) =>
       h("a", { href: "#/" + r.path, "aria-current": r.path === active ? "page" : null,
         dataset: { route: r.path } }, icon(r.icon), t(`route.${r.path}`))),
     h("div", { class: "nav-label" }, t("nav.reference")),
@@ -48,7 +58,7 @@ function shell(me, active) {
         h("span", { class: "avatar", "aria-hidden": "true" }, (name || "?").slice(0, 1).toUpperCase()),
         h("div", { class: "who-text" },
           h("div", { class: "who-name" }, name),
-          h("div", { class: "who-role" }, admin ? t("shell.admin_role") : t("shell.key_role")))),
+          h("div", { class: "who-role" }, roleLine(me)))),
       h("div", { class: "foot-actions" }, languageSwitch(),
         h("button", { class: "btn btn-sm signout", type: "button", onclick: () => signOut() },
           icon("logout"), t("shell.sign_out")))));
@@ -68,6 +78,14 @@ async function render() {
   const me = session.get();
   const { path, params } = parseHash();
   teardown();
+  if (path.startsWith("invite/")) {
+    shellState = null;
+    clear(app, mountInvite({ token: path.slice("invite/".length),
+      onSignedIn: (member) => navigate(homeFor(roleOf(member))) }));
+    document.title = `${t("invite.title")} · llmrelay`;
+    app.removeAttribute("aria-busy");
+    return;
+  }
   if (!me) {
     shellState = null;
     if (path !== "signin") {
@@ -75,20 +93,21 @@ async function render() {
     }
     const notice = sessionStorage.getItem("llmrelay.console.notice");
     sessionStorage.removeItem("llmrelay.console.notice");
-    clear(app, mountSignIn({ notice, onSignedIn: () => navigate(DEFAULT_ROUTE) }));
+    clear(app, mountSignIn({ notice, onSignedIn: (signed) => navigate(homeFor(roleOf(signed))) }));
     document.title = `${t("signin.title")} · llmrelay`;
     app.removeAttribute("aria-busy");
     return;
   }
-  const route = routeFor(path, me.role);
+  const route = routeFor(path, roleOf(me));
   if (!route) {
-    navigate(DEFAULT_ROUTE);
+    navigate(homeFor(roleOf(me)));
     return;
   }
-  const firstRender = !shellState || shellState.key !== me.key;
+  const who = me.key || `${me.id}:${me.memberRole}`;
+  const firstRender = !shellState || shellState.who !== who;
   if (firstRender) {
     const built = shell(me, route.path);
-    shellState = { key: me.key, ...built };
+    shellState = { who, ...built };
     clear(app, built.shellEl);
   }
   for (const a of shellState.shellEl.querySelectorAll(".nav a")) {
@@ -124,4 +143,7 @@ window.addEventListener("unhandledrejection", (event) => {
   if (reason && reason.name === "AbortError") return;
   toast(reason && reason.message ? reason.message : t("shell.unexpected"), "error");
 });
+// A member signed in by the cookie (in another tab, or before a reload that lost this tab's
+// storage) is found again; anyone else signs in.
+if (!session.get() && !parseHash().path.startsWith("invite/")) await resumeMember();
 render();

@@ -1,5 +1,7 @@
 // API keys: list with status, limits and spend; create, edit, disable/enable, rotate, delete.
-import { api, keys as keysApi } from "../api.js";
+// The admin's every key, or a signed-in member's account's keys (an owner's or a member's to
+// change, never to delete; a viewer's to read).
+import { account, api, keysFor } from "../api.js";
 import { t } from "../i18n.js";
 import { badge, button, clear, confirmDialog, empty, errorAlert, fmtCompact, fmtDate, fmtRelative,
   fmtUSD, h, iconButton, segmented, skeletonRows, toast } from "../ui.js";
@@ -54,7 +56,17 @@ export function modelsCell(models) {
   return h("div", { class: "chips" }, shown);
 }
 
-export async function mount(root, { signal }) {
+const MANAGERS = ["owner", "member"];
+
+/** The model names a key form offers: the relay's, or a member's account's allowlist. */
+async function modelChoices(me, signal) {
+  if (me.role !== "member") return (await api("/v1/models", { signal }).catch(() => ({ data: [] }))).data.map((m) => m.id);
+  return (await account.show(signal)).models;
+}
+
+export async function mount(root, { me, signal }) {
+  const keysApi = keysFor(me);
+  const manages = me.role !== "member" || MANAGERS.includes(me.memberRole);
   let all = [];
   let filter = "all";
   let search = "";
@@ -66,7 +78,7 @@ export async function mount(root, { signal }) {
     "aria-label": t("keys.search_label") });
   searchInput.style.maxWidth = "260px";
   searchInput.addEventListener("input", () => { search = searchInput.value.trim().toLowerCase(); renderTable(); });
-  const createBtn = button(t("keys.create"), { kind: "primary", iconName: "plus", onClick: create });
+  const createBtn = manages ? button(t("keys.create"), { kind: "primary", iconName: "plus", onClick: create }) : null;
 
   const headers = [t("keys.name"), t("keys.status"), t("route.models"), t("keys.spend"), t("keys.limits"),
     t("keys.expires"), ""];
@@ -77,7 +89,8 @@ export async function mount(root, { signal }) {
   body.append(table);
   clear(root,
     h("div", { class: "page-head" },
-      h("div", null, h("h1", null, t("route.keys")), h("p", null, t("keys.intro"))),
+      h("div", null, h("h1", null, t("route.keys")),
+        h("p", null, me.role === "member" ? t(`keys.intro_${me.memberRole}`) : t("keys.intro"))),
       h("div", { class: "actions" }, createBtn)),
     h("section", { class: "card" },
       h("div", { class: "card-head" }, counts, searchInput),
@@ -85,10 +98,9 @@ export async function mount(root, { signal }) {
 
   async function load() {
     try {
-      const [list, models] = await Promise.all([keysApi.list(signal),
-        api("/v1/models", { signal }).catch(() => ({ data: [] }))]);
+      const [list, models] = await Promise.all([keysApi.list(signal), modelChoices(me, signal)]);
       all = newestFirst(list.data);
-      modelNames = models.data.map((m) => m.id);
+      modelNames = models;
       renderCounts();
       renderTable();
     } catch (e) {
@@ -109,8 +121,9 @@ export async function mount(root, { signal }) {
 
   function renderTable() {
     if (!all.length) {
-      clear(body, empty({ iconName: "key", title: t("keys.none"), text: t("keys.none_hint"),
-        action: button(t("keys.create"), { kind: "primary", iconName: "plus", onClick: create }) }));
+      clear(body, empty({ iconName: "key", title: manages ? t("keys.none") : t("keys.none_viewer"),
+        text: manages ? t("keys.none_hint") : null,
+        action: manages ? button(t("keys.create"), { kind: "primary", iconName: "plus", onClick: create }) : null }));
       return;
     }
     if (!body.contains(table)) clear(body, table);
@@ -135,13 +148,13 @@ export async function mount(root, { signal }) {
       h("td", { "data-label": t("keys.limits"), class: "small" }, limitsText(k)),
       h("td", { "data-label": t("keys.expires"), class: "nowrap small", title: k.expires_at ? fmtDate(k.expires_at) : null },
         k.expires_at ? fmtRelative(k.expires_at) : h("span", { class: "muted" }, t("keys.never"))),
-      h("td", { class: "actions-cell" }, h("div", { class: "row-actions" },
+      h("td", { class: "actions-cell" }, manages ? h("div", { class: "row-actions" },
         iconButton("edit", t("keys.edit", { name: k.name }), () => edit(k)),
         k.status === "revoked" ? null : enabled
           ? iconButton("pause", t("keys.disable", { name: k.name }), () => setEnabled(k, false))
           : iconButton("play", t("keys.enable", { name: k.name }), () => setEnabled(k, true)),
         k.status === "revoked" ? null : iconButton("rotate", t("keys.rotate", { name: k.name }), () => rotate(k)),
-        iconButton("trash", t("keys.delete", { name: k.name }), () => remove(k)))));
+        keysApi.remove ? iconButton("trash", t("keys.delete", { name: k.name }), () => remove(k)) : null) : null));
   }
 
   function replace(updated) {

@@ -1,5 +1,6 @@
 // Usage: totals, charts over time by model or key, and the request log with paging and CSV.
-import { api, keys as keysApi, usageApi } from "../api.js";
+// A member sees their account's usage by model and key (the account has no request log).
+import { account, api, keysFor, usageApi } from "../api.js";
 import { stackedBarChart, topSeries } from "../charts.js";
 import { locale, t } from "../i18n.js";
 import { icon } from "../icons.js";
@@ -12,14 +13,16 @@ const PAGE_SIZE = 25;
 
 export async function mount(root, { me, params, signal }) {
   const admin = me.role === "admin";
+  const member = me.role === "member";
+  const byKey = admin || member;
   const source = usageApi(me.role);
   const state = {
     range: RANGES[params.get("range")] ? params.get("range") : "7d",
     metric: METRICS[params.get("metric")] ? params.get("metric") : "total_tokens",
-    by: ["key", "endpoint"].includes(params.get("by")) && (admin || params.get("by") === "endpoint")
+    by: ["key", "endpoint"].includes(params.get("by")) && (byKey || params.get("by") === "endpoint")
       ? params.get("by") : "model",
     model: params.get("model") || "",
-    key: admin ? params.get("key") || "" : "",
+    key: byKey ? params.get("key") || "" : "",
     status: params.get("status") || "",
   };
   const charts = [];
@@ -49,14 +52,14 @@ export async function mount(root, { me, params, signal }) {
       loadLog(true);
     }),
     h("label", { class: "visually-hidden", for: "usage-model" }, t("models.model")), modelSelect,
-    admin ? [h("label", { class: "visually-hidden", for: "usage-key" }, t("overview.key")), keySelect] : null,
+    byKey ? [h("label", { class: "visually-hidden", for: "usage-key" }, t("overview.key")), keySelect] : null,
     button(t("common.refresh"), { iconName: "refresh", onClick: () => { loadAggregates(); loadLog(true); } }));
   modelSelect.style.width = "auto";
   keySelect.style.width = "auto";
 
   const metricControl = segmented(t("usage.metric"), Object.keys(METRICS).map((k) => [k, t(`metric.${k}`)]),
     state.metric, (v) => { state.metric = v; save(); renderChart(); });
-  const byChoices = [["model", t("usage.by_model")], admin ? ["key", t("usage.by_key")] : null,
+  const byChoices = [["model", t("usage.by_model")], byKey ? ["key", t("usage.by_key")] : null,
     ["endpoint", t("usage.by_door")]];
   const byControl = segmented(t("usage.group_by"), byChoices.filter(Boolean), state.by, (v) => {
     state.by = v;
@@ -79,13 +82,13 @@ export async function mount(root, { me, params, signal }) {
   clear(root,
     h("div", { class: "page-head" },
       h("div", null, h("h1", null, t("route.usage")),
-        h("p", null, admin ? t("usage.intro_admin") : t("usage.intro_customer"))),
+        h("p", null, t(admin ? "usage.intro_admin" : member ? "usage.intro_member" : "usage.intro_customer"))),
       filters),
     statsEl,
     h("section", { class: "card section", "aria-labelledby": "chart-title", dataset: { testid: "usage-chart" } },
       h("div", { class: "card-head" }, chartTitle, h("div", { class: "actions" }, metricControl, byControl)),
       chartBody),
-    h("section", { class: "card section", "aria-labelledby": "log-title" },
+    member ? null : h("section", { class: "card section", "aria-labelledby": "log-title" },
       h("div", { class: "card-head" }, h("h2", { id: "log-title" }, t("usage.log")),
         h("div", { class: "actions" }, h("label", { class: "visually-hidden", for: "usage-status" }, t("keys.status")),
           statusSelect, exportBtn)),
@@ -107,14 +110,15 @@ export async function mount(root, { me, params, signal }) {
 
   async function loadOptions() {
     try {
-      const models = await api("/v1/models", { signal });
+      const models = member ? { data: (await account.show(signal)).models.map((id) => ({ id })) }
+        : await api("/v1/models", { signal });
       for (const m of models.data) modelSelect.append(h("option", { value: m.id }, m.id));
       if (state.model && ![...modelSelect.options].some((o) => o.value === state.model)) {
         modelSelect.append(h("option", { value: state.model }, state.model));
       }
       modelSelect.value = state.model;
-      if (admin) {
-        const list = await keysApi.list(signal);
+      if (byKey) {
+        const list = await keysFor(me).list(signal);
         for (const k of list.data) keySelect.append(h("option", { value: k.id }, k.name));
         keySelect.value = state.key;
       }
@@ -169,8 +173,8 @@ export async function mount(root, { me, params, signal }) {
     if (!aggregate) return;
     const { rows, range, by } = aggregate;
     if (!rows.length) {
-      clear(chartBody, empty({ iconName: "usage", title: t("usage.none"), text: t("usage.none_hint"),
-        action: h("a", { class: "btn", href: "#/playground" }, icon("playground"), t("common.open_playground")) }));
+      clear(chartBody, empty({ iconName: "usage", title: t("usage.none"),
+        text: member ? t("usage.none_member") : t("usage.none_hint"), action: member ? null : h("a", { class: "btn", href: "#/playground" }, icon("playground"), t("common.open_playground")) }));
       return;
     }
     const series = topSeries(toSeries(rows, { ...range, by, metric: state.metric }));
@@ -185,6 +189,7 @@ export async function mount(root, { me, params, signal }) {
   let page = 0;
   let logToken = 0;
   async function loadLog(reset = false) {
+    if (!source.requests) return;
     if (reset) {
       cursors.length = 1;
       page = 0;
