@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import httpx
+import openai
 import pytest
 
 from tests.conftest import (
@@ -43,10 +44,15 @@ PASSWORD = "correct horse battery staple"
 def relay(
     mock_openai: MockOpenAI, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningRelay]:
+    config = console_config(mock_openai)
+    # A model dear enough that one answer takes a visible bite out of a $1.50 balance.
+    config["models"]["dear"] = {
+        "provider": "mock",
+        "upstream_model": "mock-echo",
+        "price": {"input": 20_000.0, "output": 20_000.0},
+    }
     relay = launch_relay(
-        tmp_path_factory.mktemp("member-console"),
-        console_config(mock_openai),
-        LLMRELAY_ADMIN_KEY=ADMIN_KEY,
+        tmp_path_factory.mktemp("member-console"), config, LLMRELAY_ADMIN_KEY=ADMIN_KEY
     )
     SHOTS.mkdir(parents=True, exist_ok=True)
     try:
@@ -193,14 +199,17 @@ def test_an_invited_member_manages_keys_and_balance(
     assert history[0]["actor"] == f"member:{owner['id']}"
     check(page, language, device, "account-redeemed")
 
-    # The key's request shows in the account's usage, by key.
-    answer = httpx.post(
-        relay.url + "/v1/chat/completions",
-        headers={"authorization": f"Bearer {second}"},
-        json={"model": "gpt-5", "messages": [{"role": "user", "content": "Hello there"}]},
+    # The key used from the openai SDK: its spend takes the balance down, and the request
+    # shows in the account's usage, by key.
+    client = openai.OpenAI(base_url=relay.url + "/v1", api_key=second, max_retries=0)
+    answer = client.chat.completions.create(
+        model="dear", messages=[{"role": "user", "content": "Hello there"}], max_tokens=5
     )
-    assert answer.status_code == 200, answer.text
+    assert answer.choices[0].message.content and answer.usage is not None
+    spent = (answer.usage.prompt_tokens + answer.usage.completion_tokens) * 0.02
     wait_until(lambda: used(relay, account["id"]), timeout=30)
+    page.reload()
+    expect(balance).to_have_text(re.compile(re.escape(f"{1.5 - spent:.2f}")))
     page.goto(f"{relay.url}/console#/usage?by=key")
     page.get_by_role("heading", level=1).wait_for()
     stat = page.locator(".stat-value").first
