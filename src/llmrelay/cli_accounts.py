@@ -1,4 +1,5 @@
-"""`llmrelay accounts create | list | show | topup | history | codes`.
+"""`llmrelay accounts create | list | show | update | disable | enable | delete | topup |
+history | codes | members`.
 
 Bodies are checked by the same code as the admin API's; every change moves the shared key
 generation, so running relays apply it before their next request. Spend shown here is the
@@ -13,6 +14,7 @@ import sys
 import time
 from typing import Any
 
+from llmrelay.cli_members import add_member_commands
 from llmrelay.cli_support import fail, finite, nullable, open_store, settings_of, unix_time, when
 from llmrelay.metering.prices import nano_to_usd
 
@@ -50,12 +52,14 @@ def describe(store: Any, account: Any) -> str:
     return "; ".join(parts)
 
 
-def _checked_body(fields: dict[str, Any]) -> dict[str, Any] | None:
-    from llmrelay.admin.accounts import _create_fields
+def _checked_body(fields: dict[str, Any], patch: bool = False) -> dict[str, Any] | None:
+    """`fields` checked as the admin API checks a body; None (and a message) if refused."""
+    from llmrelay.admin.accounts import account_create_fields, account_patch_fields
     from llmrelay.protocol.errors import RelayError
 
+    reader = account_patch_fields if patch else account_create_fields
     try:
-        return _create_fields(json.dumps(fields).encode(), lambda _name: True)
+        return reader(json.dumps(fields).encode(), lambda _name: True)
     except RelayError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return None
@@ -89,6 +93,49 @@ def _find(store: Any, name: str) -> Any:
         return store.find(name)
     except AccountNotFound as exc:
         raise SystemExit(fail(str(exc))) from None
+
+
+def cmd_update(args: argparse.Namespace) -> int:
+    from llmrelay.store.accounts import AccountExists, NotPrepaid
+
+    fields = {name: getattr(args, name) for name in LIMIT_OPTIONS if hasattr(args, name)}
+    if isinstance(fields.get("models"), str):
+        fields["models"] = [m.strip() for m in fields["models"].split(",") if m.strip()]
+    if not fields:
+        return fail("nothing to change: give --rpm, --tpm, --max-concurrent, --budget-usd, ...", 2)
+    checked = _checked_body(fields, patch=True)
+    if checked is None:
+        return 2
+    store = _store(args)
+    account = _find(store, args.account)
+    try:
+        account = store.update(account.id, checked)
+    except (AccountExists, NotPrepaid) as exc:
+        return fail(str(exc))
+    print(f"Updated account {account.name!r}: {describe(store, account)}.")
+    return 0
+
+
+def _switch(disabled: bool) -> Any:
+    def command(args: argparse.Namespace) -> int:
+        store = _store(args)
+        account = store.set_disabled(_find(store, args.account).id, disabled)
+        print(f"Account {account.name!r} is {'disabled' if disabled else 'enabled'}.")
+        return 0
+
+    return command
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    from llmrelay.store.accounts import AccountInUse
+
+    store = _store(args)
+    try:
+        account = store.delete(_find(store, args.account).id)
+    except AccountInUse as exc:
+        return fail(str(exc))
+    print(f"Deleted account {account.name!r}.")
+    return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -157,6 +204,43 @@ def cmd_codes_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_codes_void(args: argparse.Namespace) -> int:
+    from llmrelay.store.accounts import CodeNotFound, CodeRefused
+
+    try:
+        code = _store(args).void_code(args.code_id)
+    except (CodeNotFound, CodeRefused) as exc:
+        return fail(str(exc))
+    print(f"Voided code {code.id} ({code.code_prefix}...).")
+    return 0
+
+
+LIMIT_OPTIONS = ("name", "models", "budget_usd", "budget_period", "rpm", "tpm", "max_concurrent")
+"""What `accounts update` may change (a prepaid account's money changes by `topup`)."""
+
+
+def _add_update(commands: Any, common: argparse.ArgumentParser) -> None:
+    keep = argparse.SUPPRESS
+    update = commands.add_parser("update", parents=[common], help="change an account's limits")
+    update.add_argument("account", metavar="NAME_OR_ID")
+    update.add_argument("--name", default=keep)
+    update.add_argument("--models", default=keep, help="comma-separated allowlist ('' for all)")
+    update.add_argument("--budget-usd", type=nullable(finite), default=keep)
+    update.add_argument("--budget-period", choices=["total", "daily", "weekly", "monthly"],
+                        default=keep)  # fmt: skip
+    for name in ("rpm", "tpm", "max-concurrent"):
+        update.add_argument(f"--{name}", type=nullable(int), default=keep, help="or none")
+    update.set_defaults(func=cmd_update)
+    for verb, func, text in (
+        ("disable", _switch(True), "refuse every key of the account"),
+        ("enable", _switch(False), "let the account's keys in again"),
+        ("delete", cmd_delete, "delete an account with no live keys"),
+    ):
+        parser = commands.add_parser(verb, parents=[common], help=text)
+        parser.add_argument("account", metavar="NAME_OR_ID")
+        parser.set_defaults(func=func)
+
+
 def add_account_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     accounts = sub.add_parser("accounts", help="teams and customers that own keys")
     commands = accounts.add_subparsers(dest="accounts_command", required=True)
@@ -192,3 +276,8 @@ def add_account_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     make.set_defaults(func=cmd_codes_create)
     listing = code_commands.add_parser("list", parents=[common], help="codes and their state")
     listing.set_defaults(func=cmd_codes_list)
+    void = code_commands.add_parser("void", parents=[common], help="void a code not redeemed")
+    void.add_argument("code_id", metavar="CODE_ID")
+    void.set_defaults(func=cmd_codes_void)
+    _add_update(commands, common)
+    add_member_commands(commands, common)

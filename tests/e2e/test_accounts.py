@@ -266,3 +266,40 @@ def test_the_command_line_makes_an_account_its_keys_and_codes(relay: RunningRela
     assert "redemption\t$0.5\tkey:" in history and "topup\t$1\tadmin\tx" in history
     assert "redeemed" in relay.cli("accounts", "codes", "list").stdout
     assert "cli-shop" in relay.cli("accounts", "list").stdout
+
+
+def test_the_command_line_changes_accounts_codes_and_members(relay: RunningRelay) -> None:
+    relay.cli("accounts", "create", "cli-team", "--budget-usd", "5", "--budget-period", "daily")
+    changed = relay.cli("accounts", "update", "cli-team", "--rpm", "20", "--budget-usd", "7")
+    assert "$7 daily" in changed.stdout and "20 rpm" in changed.stdout
+    key = relay.cli("keys", "create", "--account", "cli-team").stdout.strip().splitlines()[-1]
+    assert relay.cli("accounts", "disable", "cli-team").returncode == 0
+    assert chat(relay, key).startswith("401 account_disabled")
+    relay.cli("accounts", "enable", "cli-team")
+    assert chat(relay, key) == "ok"
+    busy = relay.cli("accounts", "delete", "cli-team", check=False)
+    assert busy.returncode == 1 and "still has 1 key" in busy.stderr
+
+    invited = relay.cli("accounts", "members", "add", "cli-team", "ana@example.com", "--role",
+                        "owner").stdout  # fmt: skip
+    token = invited.strip().splitlines()[-1].removeprefix("/console/#/invite/")
+    accepted = httpx.post(
+        relay.url + "/v1/account/invite", json={"token": token, "password": "a long passphrase"}
+    )
+    assert accepted.status_code == 200, accepted.text
+    listed = relay.cli("accounts", "members", "list", "cli-team").stdout
+    member_id, email, role, state = listed.split("\t")[:4]
+    assert (email, role, state) == ("ana@example.com", "owner", "active")
+    assert "now viewer" in relay.cli("accounts", "members", "role", "cli-team", member_id,
+                                     "viewer").stdout  # fmt: skip
+    relay.cli("accounts", "members", "remove", "cli-team", member_id)
+    assert "No members" in relay.cli("accounts", "members", "list", "cli-team").stdout
+
+    made = relay.cli("accounts", "codes", "create", "0.25").stdout.strip().splitlines()[-1]
+    [line] = [
+        line
+        for line in relay.cli("accounts", "codes", "list").stdout.splitlines()
+        if made.startswith(line.split("\t")[1].removesuffix("..."))
+    ]
+    assert "Voided code" in relay.cli("accounts", "codes", "void", line.split("\t")[0]).stdout
+    assert relay.cli("accounts", "codes", "void", line.split("\t")[0], check=False).returncode == 1

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 HISTORY_LIMIT = 100
 
 
-def _create_fields(raw: bytes, known_model: Any) -> dict[str, Any]:
+def account_create_fields(raw: bytes, known_model: Any) -> dict[str, Any]:
     body = decode_body(raw, AccountCreate)
     if body.balance_usd is not None and body.budget_usd is not None:
         raise invalid_request(
@@ -54,7 +54,7 @@ def _create_fields(raw: bytes, known_model: Any) -> dict[str, Any]:
     return checked_fields(msgspec.structs.asdict(body), known_model)
 
 
-def _patch_fields(raw: bytes, known_model: Any) -> dict[str, Any]:
+def account_patch_fields(raw: bytes, known_model: Any) -> dict[str, Any]:
     body = decode_body(raw, AccountPatch)
     fields = {
         name: value
@@ -78,7 +78,7 @@ class AccountRoutes:
         return account_object(account, await account_standing(self.relay, account), keys)
 
     async def create(self, request: Request) -> Response:
-        fields = _create_fields(await read_body(request), self._known_model)
+        fields = account_create_fields(await read_body(request), self._known_model)
         account = await run_store(lambda: self.store.create(**fields))
         return json_response(await self.object(account, 0), 201)
 
@@ -94,7 +94,7 @@ class AccountRoutes:
 
     async def update(self, request: Request) -> Response:
         account_id = request.path_params["id"]
-        fields = _patch_fields(await read_body(request), self._known_model)
+        fields = account_patch_fields(await read_body(request), self._known_model)
         disabled = fields.pop("disabled", None)
         account = await run_store(self.store.update, account_id, fields)
         if disabled is not None:
