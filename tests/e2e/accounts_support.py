@@ -17,6 +17,24 @@ from tests.e2e.test_budgets_limits import ASK
 ADMIN = {"authorization": f"Bearer {ADMIN_KEY}"}
 
 
+def chat(relay: RunningRelay, key: str, model: str = "priced") -> str:
+    client = openai.OpenAI(base_url=relay.base_url, api_key=key, max_retries=0)
+    try:
+        client.chat.completions.create(model=model, messages=ASK, max_tokens=5)
+    except openai.APIStatusError as error:
+        return f"{error.status_code} {error.code}: {error.message}"
+    return "ok"
+
+
+def spend_until_refused(relays: list[RunningRelay], key: str) -> int:
+    """Requests one after another (taking the relays in turn) until the money runs out: how
+    many went through."""
+    served = 0
+    while chat(relays[served % len(relays)], key) == "ok":
+        served += 1
+    return served
+
+
 def admin(relay: RunningRelay, method: str, path: str, **body: Any) -> httpx.Response:
     return httpx.request(method, relay.url + path, json=body or None, headers=ADMIN, timeout=30)
 

@@ -9,7 +9,6 @@ import time
 from collections.abc import Iterator
 
 import httpx
-import openai
 import pytest
 
 from tests.conftest import ADMIN_KEY, RunningRelay, start_relay, stop_relay, wait_until
@@ -17,11 +16,12 @@ from tests.e2e.accounts_support import (
     account_key,
     account_spend,
     admin,
+    chat,
     new_account,
     race,
     sqlite_url,
 )
-from tests.e2e.test_budgets_limits import ASK, COST, new_key, priced_config
+from tests.e2e.test_budgets_limits import COST, new_key, priced_config
 from tests.mocks.openai_upstream import MockOpenAI
 
 
@@ -40,15 +40,6 @@ def me(relay: RunningRelay, key: str) -> dict:
     response = httpx.get(relay.url + "/v1/account", headers={"authorization": f"Bearer {key}"})
     assert response.status_code == 200, response.text
     return response.json()
-
-
-def chat(relay: RunningRelay, key: str, model: str = "priced") -> str:
-    client = openai.OpenAI(base_url=relay.base_url, api_key=key, max_retries=0)
-    try:
-        client.chat.completions.create(model=model, messages=ASK, max_tokens=5)
-    except openai.APIStatusError as error:
-        return f"{error.status_code} {error.code}: {error.message}"
-    return "ok"
 
 
 def test_the_account_contract(relay: RunningRelay) -> None:

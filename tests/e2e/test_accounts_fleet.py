@@ -1,6 +1,7 @@
-"""An account's prepaid balance under racing relays: two replicas sharing PostgreSQL and Redis,
-and two workers of one machine without Redis. Nothing overspends, however many race, and a
-code redeemed at once on both replicas credits once."""
+"""An account's money under racing relays: two replicas sharing PostgreSQL and Redis, and two
+workers of one machine without Redis. Nothing overspends, however many race; failures give
+their reservations back and a top-up during a race is never lost, over both replicas; a code
+redeemed at once on both replicas credits once."""
 
 from __future__ import annotations
 
@@ -18,6 +19,11 @@ from tests.e2e.accounts_support import (
     new_account,
     race,
     sqlite_url,
+)
+from tests.e2e.test_accounts_races import (
+    failures_give_their_reservations_back,
+    top_up_during_a_race_is_never_lost,
+    with_a_priced_broken_model,
 )
 from tests.e2e.test_budgets_limits import COST, priced_config
 from tests.e2e.test_workers import WORKERS, worker_pids
@@ -39,7 +45,7 @@ def replicas(mock_openai: MockOpenAI, tmp_path_factory) -> Iterator[tuple[list[R
             "LLMRELAY_REDIS_URL": REDIS_URL,
             "LLMRELAY_DATABASE_URL": database_url,
         }
-        config = priced_config(mock_openai)
+        config = with_a_priced_broken_model(priced_config(mock_openai))
         first = start_relay(config, tmp_path_factory.mktemp("replica-a"), **env)
         try:
             second = start_relay(config, tmp_path_factory.mktemp("replica-b"), **env)
@@ -78,6 +84,18 @@ def test_replicas_cannot_overspend_an_account(replicas, money: dict) -> None:
         return succeeded == 1 or None
 
     wait_until(let_through_on_the_other, 5)  # the top-up reached the other replica
+
+
+@pytest.mark.postgres
+def test_failures_on_both_replicas_give_their_reservations_back(replicas) -> None:
+    relays, database_url = replicas
+    failures_give_their_reservations_back(relays, database_url)
+
+
+@pytest.mark.postgres
+def test_a_top_up_during_a_race_over_both_replicas_is_never_lost(replicas) -> None:
+    relays, database_url = replicas
+    top_up_during_a_race_is_never_lost(relays, database_url)
 
 
 def _bearer(key: str) -> dict[str, str]:

@@ -13,28 +13,31 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_KEY, RunningRelay, start_relay, stop_relay
+from tests.conftest import ADMIN_KEY, RunningRelay, start_relay, stop_relay, wait_until
 from tests.e2e.accounts_support import (
     account_key,
     account_spend,
     admin,
+    chat,
     new_account,
     race,
+    spend_until_refused,
     sqlite_url,
 )
-from tests.e2e.test_accounts import chat, me
+from tests.e2e.test_accounts import me
 from tests.e2e.test_budgets_limits import COST, PRICE, priced_config
 from tests.mocks.openai_upstream import MockOpenAI
 
 
+def with_a_priced_broken_model(config: dict[str, Any]) -> dict[str, Any]:
+    """`config` and a priced model whose upstream always answers 500."""
+    broken = {"provider": "mock", "upstream_model": "mock-500", "price": PRICE}
+    return {**config, "models": {**config["models"], "priced-broken": broken}}
+
+
 @pytest.fixture(scope="module")
 def relay(mock_openai: MockOpenAI, tmp_path_factory) -> Iterator[RunningRelay]:
-    config = priced_config(mock_openai)
-    config["models"]["priced-broken"] = {
-        "provider": "mock",
-        "upstream_model": "mock-500",
-        "price": PRICE,
-    }
+    config = with_a_priced_broken_model(priced_config(mock_openai))
     running = start_relay(config, tmp_path_factory.mktemp("races"), LLMRELAY_ADMIN_KEY=ADMIN_KEY)
     yield running
     stop_relay(running)
@@ -63,51 +66,61 @@ def test_ten_requests_of_money_shared_by_five_keys_hold_against_300(
     assert left >= -1e-9 and left == pytest.approx(10 * COST - spend, abs=1e-9)
 
 
-def _spend_until_refused(relay: RunningRelay, key: str) -> int:
-    """Requests one after another until the money runs out: how many went through."""
-    served = 0
-    while chat(relay, key) == "ok":
-        served += 1
-    return served
+def failures_give_their_reservations_back(relays: list[RunningRelay], database_url: str) -> None:
+    """Twenty requests that fail upstream at once (over `relays`) each reserve their worst
+    case: once they have failed, the account serves exactly as many requests as an account
+    that saw no failure."""
+    failing = new_account(relays[0], balance_usd=4 * COST)
+    untouched = new_account(relays[0], balance_usd=4 * COST)
+    key = account_key(relays[0], failing["id"])
+    fresh = account_key(relays[0], untouched["id"])
+    for relay in relays:  # every relay knows both keys
+        wait_until(lambda r=relay: chat(r, key, "nothing-here").startswith("404"), 5)
+
+    async def failures() -> list[str]:
+        calls = (asyncio.to_thread(chat, relays[i % len(relays)], key, "priced-broken")
+                 for i in range(20))  # fmt: skip
+        return await asyncio.gather(*calls)
+
+    outcomes = asyncio.run(failures())
+    failed = [o for o in outcomes if o.startswith(("500", "502"))]
+    assert failed and all(
+        o.startswith("429 insufficient_quota") for o in outcomes if o not in failed
+    )
+    assert me(relays[-1], key)["reserved_usd"] == 0
+    served = spend_until_refused(relays, key)
+    assert served >= 1 and served == spend_until_refused(relays, fresh)
+    rows = len(outcomes) + served + 1  # the failures, those served and the last refusal
+    assert account_spend(database_url, failing["id"], rows) <= served * COST + 1e-9
+    wait_until(lambda: account_spend(database_url, failing["id"], rows) >= served * COST - 1e-9)
+
+
+def top_up_during_a_race_is_never_lost(relays: list[RunningRelay], database_url: str) -> None:
+    """A top-up made while 300 requests race (over `relays`) for ten requests' worth: all of
+    its money is spent afterwards, none of it lost."""
+    account = new_account(relays[0], balance_usd=10 * COST)
+    keys = [account_key(relays[0], account["id"]) for _ in range(5)]
+    for relay in relays:
+        wait_until(lambda r=relay: chat(r, keys[-1], "nothing-here").startswith("404"), 5)
+    path = f"/admin/accounts/{account['id']}/topup"
+    topped = threading.Timer(0.05, admin, (relays[-1], "POST", path), {"amount_usd": 5 * COST})
+    topped.start()
+    asyncio.run(race([relay.base_url for relay in relays], keys, 300))
+    topped.join()
+    after = spend_until_refused(relays, keys[0])  # spend what is left, then one refusal
+    spend = account_spend(database_url, account["id"], 300 + after + 1)
+    assert spend <= 15 * COST + 1e-9
+    assert spend > 14 * COST - 1e-9, "the top-up's money was never spent: lost"
+    history = admin(relays[0], "GET", f"/admin/accounts/{account['id']}/history").json()["data"]
+    assert sorted(c["amount_usd"] for c in history) == pytest.approx([5 * COST, 10 * COST])
 
 
 def test_a_failed_request_gives_its_reservation_back(relay: RunningRelay) -> None:
-    """Twenty requests that fail upstream at once each reserve their worst case: once they
-    have failed, the account serves exactly as many requests as one that saw no failure."""
-    failing = new_account(relay, balance_usd=4 * COST)
-    untouched = new_account(relay, balance_usd=4 * COST)
-    key = account_key(relay, failing["id"])
-
-    async def failures() -> list[str]:
-        return await asyncio.gather(
-            *(asyncio.to_thread(chat, relay, key, "priced-broken") for _ in range(20))
-        )
-
-    outcomes = asyncio.run(failures())
-    assert all(o.startswith(("500", "502")) for o in outcomes[:1]), outcomes
-    assert me(relay, key)["reserved_usd"] == 0
-    served = _spend_until_refused(relay, key)
-    assert served >= 1 and served == _spend_until_refused(
-        relay, account_key(relay, untouched["id"])
-    )
-    rows = len(outcomes) + served + 1  # the failures, the requests served, the refusal
-    assert account_spend(sqlite_url(relay), failing["id"], rows) == pytest.approx(served * COST)
+    failures_give_their_reservations_back([relay], sqlite_url(relay))
 
 
 def test_a_top_up_during_the_race_is_never_lost(relay: RunningRelay) -> None:
-    account = new_account(relay, balance_usd=10 * COST)
-    keys = [account_key(relay, account["id"]) for _ in range(5)]
-    path = f"/admin/accounts/{account['id']}/topup"
-    topped = threading.Timer(0.05, admin, (relay, "POST", path), {"amount_usd": 5 * COST})
-    topped.start()
-    asyncio.run(race([relay.base_url], keys, 300))
-    topped.join()
-    after = _spend_until_refused(relay, keys[0])  # spend what is left, then one refusal
-    spend = account_spend(sqlite_url(relay), account["id"], 300 + after + 1)
-    assert spend <= 15 * COST + 1e-9
-    assert spend > 14 * COST - 1e-9, "the top-up's money was never spent: lost"
-    history = admin(relay, "GET", f"/admin/accounts/{account['id']}/history").json()["data"]
-    assert sorted(c["amount_usd"] for c in history) == pytest.approx([5 * COST, 10 * COST])
+    top_up_during_a_race_is_never_lost([relay], sqlite_url(relay))
 
 
 def test_a_customer_is_shown_the_tighter_of_the_key_and_its_account(relay: RunningRelay) -> None:
