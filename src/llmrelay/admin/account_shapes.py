@@ -9,8 +9,9 @@ from msgspec import UNSET, Meta, Struct, UnsetType
 
 from llmrelay.admin.shapes import Limit, Models, Name, Period, UnixTime, Usd
 
-CreditUsd = Annotated[float, Meta(gt=0, le=1e9)]
-Adjustment = Annotated[float, Meta(ge=-1e9, le=1e9)]
+CreditUsd = Annotated[float, Meta(gt=0, le=1e6)]
+"""One top-up or code: up to $1M (an account holds at most $1e9 of credits in all)."""
+Adjustment = Annotated[float, Meta(ge=-1e6, le=1e6)]
 Note = Annotated[str, Meta(max_length=500)]
 Count = Annotated[int, Meta(ge=1, le=1000)]
 AccountStatus = Literal["active", "disabled"]

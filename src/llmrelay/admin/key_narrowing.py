@@ -74,10 +74,18 @@ def _check_numbers(fields: dict[str, Any], key: ApiKey) -> None:
                 raise cannot_widen(name, f"the key allows at most {current}")
 
 
+OPERATOR_FIELDS = ("account_id", "created_by")
+"""What only the operator may set on a key: which account it spends (a member taking a key
+out of its empty account, or onto another's balance, would spend without limit)."""
+
+
 def narrower(fields: dict[str, Any], key: ApiKey, account: dict[str, Any]) -> None:
     """403 unless every field given keeps the key within its account and no wider than it
     is: numbers no higher, models and networks a subset, expiry no later, period unchanged
-    while a budget is set."""
+    while a budget is set; never another account."""
+    for name in OPERATOR_FIELDS:
+        if name in fields:
+            raise cannot_widen(name, "a key stays in its account: only the operator moves it")
     within_account(fields, account)
     _check_numbers(fields, key)
     if "models" in fields and not _narrower_models(fields["models"], key.models):

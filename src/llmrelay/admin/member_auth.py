@@ -93,6 +93,11 @@ async def signed_in(store: MemberStore, request: Request) -> Session:
                 403, f"Missing or wrong '{CSRF_HEADER}' header: send the csrf_token the "
                 "sign-in returned.", type="permission_error", code="csrf_failed",
             )  # fmt: skip
+        if session.account_disabled and request.url.path != SESSION_PATH:
+            raise RelayError(
+                403, f"Account {session.account_name!r} has been disabled: it can be read, not "
+                "changed. Ask the operator.", type="permission_error", code="account_disabled",
+            )  # fmt: skip
     return session
 
 

@@ -21,7 +21,7 @@ from starlette.responses import Response
 
 from llmrelay.admin.endpoint import Endpoint, json_response, read_body
 from llmrelay.admin.key_bodies import key_create_fields, key_patch_fields
-from llmrelay.admin.key_narrowing import narrower, within_account
+from llmrelay.admin.key_narrowing import OPERATOR_FIELDS, cannot_widen, narrower, within_account
 from llmrelay.admin.key_object import key_created, key_object, standing_if_known, standing_of
 from llmrelay.admin.keys import key_not_found, name_taken
 from llmrelay.admin.member_auth import not_signed_in, require_role, signed_in
@@ -97,6 +97,9 @@ class MemberKeyRoutes:
     async def create(self, request: Request) -> Response:
         session = await self._managing(request, "create keys")
         fields = key_create_fields(await read_body(request), self._known_model)
+        for name in OPERATOR_FIELDS:
+            if fields.get(name) is not None:
+                raise cannot_widen(name, "a member's key is made in the member's account")
         within_account(fields, await self._account(session))
         fields.update(account_id=session.member.account_id, created_by=session.member.id)
         key, secret = await self._run(lambda: self.keys.create(**fields))
@@ -110,16 +113,21 @@ class MemberKeyRoutes:
         narrower(fields, key, await self._account(session))
         return json_response(await self._object(await self._run(self.keys.update, key.id, fields)))
 
-    async def _change(self, request: Request, operation: Callable[[str], ApiKey]) -> Response:
+    async def disable(self, request: Request) -> Response:
         session = await self._managing(request, "change keys")
         key = await self._key(session, request.path_params["id"])
-        return json_response(await self._object(await self._run(operation, key.id)))
-
-    async def disable(self, request: Request) -> Response:
-        return await self._change(request, self.keys.disable)
+        disabled = await self._run(self.keys.disable, key.id, session.member.id)
+        return json_response(await self._object(disabled))
 
     async def enable(self, request: Request) -> Response:
-        return await self._change(request, self.keys.enable)
+        session = await self._managing(request, "change keys")
+        key = await self._key(session, request.path_params["id"])
+        if key.disabled_at is not None and key.disabled_by is None:
+            raise RelayError(
+                403, "The operator disabled this key: only the operator can enable it.",
+                type="permission_error", param="id", code="disabled_by_operator",
+            )  # fmt: skip
+        return json_response(await self._object(await self._run(self.keys.enable, key.id)))
 
     async def rotate(self, request: Request) -> Response:
         session = await self._managing(request, "rotate keys")

@@ -23,15 +23,24 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from llmrelay.metering.prices import usd_to_nano
+from llmrelay.metering.prices import nano_to_usd, usd_to_nano
 from llmrelay.store.generation import GenerationCounter
 from llmrelay.store.key_events import bump_database_generation
-from llmrelay.store.schema import account_credits, accounts, api_keys, redemption_codes
+from llmrelay.store.schema import (
+    account_credits,
+    account_members,
+    accounts,
+    api_keys,
+    member_sessions,
+    redemption_codes,
+)
 
 CODE_PREFIX = "llmr-"
 CREDIT_KINDS = ("topup", "redemption", "adjustment")
 ADMIN_ACTOR = "admin"
 MAX_CODES = 1000
+MAX_CREDITS_NANO = 10**18
+"""$1e9: an account's credits together, far below what a 64-bit sum of nano-USD holds."""
 BOOK_PREFIX = "acct:"
 """An account's name in the rate-limit and budget books, apart from any key id."""
 
@@ -316,7 +325,7 @@ class AccountStore:
 
     def delete(self, account_id: str) -> Account:
         """Remove an account with no keys but revoked ones (those are detached); its
-        credits history goes with it, its ledger rows stay."""
+        credits history, its members and their sessions go with it, its ledger rows stay."""
         account = self.get(account_id)
         k = api_keys.c
         with self._changing() as connection:
@@ -335,6 +344,15 @@ class AccountStore:
             )
             connection.execute(
                 sa.delete(account_credits).where(account_credits.c.account_id == account_id)
+            )
+            members = sa.select(account_members.c.id).where(
+                account_members.c.account_id == account_id
+            )
+            connection.execute(
+                sa.delete(member_sessions).where(member_sessions.c.member_id.in_(members))
+            )
+            connection.execute(
+                sa.delete(account_members).where(account_members.c.account_id == account_id)
             )
             connection.execute(sa.delete(accounts).where(accounts.c.id == account_id))
         return account
@@ -360,7 +378,18 @@ class AccountStore:
         note: str | None = None,
         code_id: str | None = None,
     ) -> int:
+        """Insert one credit, within the account's ceiling: every credit's sum is read by
+        the key table's load (64-bit in every database), so it may never pass it."""
         c = account_credits.c
+        held = connection.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(c.amount_nano), 0)).where(
+                c.account_id == account_id
+            )
+        ).scalar_one()
+        if int(held) + amount_nano > MAX_CREDITS_NANO:
+            raise ValueError(
+                f"an account holds at most ${nano_to_usd(MAX_CREDITS_NANO):,.0f} of credits"
+            )
         inserted = connection.execute(
             sa.insert(account_credits)
             .values(

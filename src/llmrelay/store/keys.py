@@ -70,6 +70,8 @@ class ApiKey:
     budget or balance hold too."""
     created_by: str | None = None
     """The account member who made the key (None: the operator)."""
+    disabled_by: str | None = None
+    """The account member who disabled the key (None: the operator, or not disabled)."""
 
     @property
     def rate_limited(self) -> bool:
@@ -164,6 +166,7 @@ def _row_to_key(row: Any) -> ApiKey:
         updated_at=row.updated_at,
         account_id=row.account_id,
         created_by=row.created_by,
+        disabled_by=row.disabled_by,
     )
 
 
@@ -289,14 +292,17 @@ class KeyStore:
             fields = {**fields, "budget_period": "total"}
         return self._set(key_id, _columns(fields))
 
-    def disable(self, key_id: str) -> ApiKey:
+    def disable(self, key_id: str, member_id: str | None = None) -> ApiKey:
+        """Refuse the key from its next request on; `member_id`: a member of its account did
+        it (and may undo it), else the operator. The operator's disable stands over a
+        member's."""
         key = self.get(key_id)
-        if key.disabled_at is not None:
+        if key.disabled_at is not None and (member_id is not None or key.disabled_by is None):
             return key
-        return self._set(key_id, {"disabled_at": time.time()})
+        return self._set(key_id, {"disabled_at": time.time(), "disabled_by": member_id})
 
     def enable(self, key_id: str) -> ApiKey:
-        return self._set(key_id, {"disabled_at": None})
+        return self._set(key_id, {"disabled_at": None, "disabled_by": None})
 
     def rotate(self, key_id: str) -> tuple[ApiKey, str]:
         """A new secret for the same key: the old one stops working at once."""

@@ -80,6 +80,8 @@ class Session:
     account_name: str
     csrf_token: str
     expires_at: float
+    account_disabled: bool = False
+    """The operator disabled the account: its members may still read, never change."""
 
 
 def _member(row: Any) -> Member:
@@ -253,7 +255,8 @@ class MemberStore:
         s, m = member_sessions.c, account_members.c
         query = (
             sa.select(account_members, accounts.c.name.label("account_name"), s.csrf_token,
-                      s.expires_at.label("session_expires_at"))
+                      s.expires_at.label("session_expires_at"),
+                      accounts.c.disabled_at.label("account_disabled_at"))
             .select_from(
                 member_sessions.join(account_members, m.id == s.member_id).join(
                     accounts, accounts.c.id == m.account_id
@@ -265,7 +268,10 @@ class MemberStore:
             row = connection.execute(query).first()
         if row is None:
             return None
-        return Session(_member(row), row.account_name, row.csrf_token, row.session_expires_at)
+        disabled = row.account_disabled_at is not None
+        return Session(
+            _member(row), row.account_name, row.csrf_token, row.session_expires_at, disabled
+        )
 
     def close_session(self, token: str) -> None:
         with self.engine.begin() as connection:

@@ -44,6 +44,7 @@ api_keys = sa.Table(
     sa.Column("key_metadata", sa.JSON, nullable=True),
     sa.Column("account_id", sa.String(40), nullable=True, index=True),
     sa.Column("created_by", sa.String(40), nullable=True),  # the member who made it, if one
+    sa.Column("disabled_by", sa.String(40), nullable=True),  # the member who disabled it, if one
 )
 
 usage_records = sa.Table(
