@@ -3,7 +3,6 @@ requests spread over several keys and relays, and the ledger's word on an accoun
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from typing import Any
 
@@ -12,7 +11,7 @@ import openai
 import sqlalchemy as sa
 
 from tests.conftest import ADMIN_KEY, RunningRelay, wait_until
-from tests.e2e.test_budgets_limits import ASK
+from tests.e2e.races import ASK
 
 ADMIN = {"authorization": f"Bearer {ADMIN_KEY}"}
 
@@ -51,31 +50,6 @@ def account_key(relay: RunningRelay, account_id: str, **fields: Any) -> str:
     assert response.status_code == 201, response.text
     assert response.json()["account_id"] == account_id
     return response.json()["key"]
-
-
-async def race(base_urls: list[str], keys: list[str], requests: int) -> tuple[int, list[str]]:
-    """`requests` at once, spread over the keys and the relays; (successes, refusal codes)."""
-    clients = [
-        openai.AsyncOpenAI(base_url=url, api_key=key, max_retries=0, timeout=60)
-        for url in base_urls
-        for key in keys
-    ]
-
-    async def one(i: int) -> str:
-        try:
-            await clients[i % len(clients)].chat.completions.create(
-                model="priced", messages=ASK, max_tokens=5
-            )
-        except openai.RateLimitError as error:
-            return error.code or "?"
-        return "ok"
-
-    try:
-        outcomes = await asyncio.gather(*(one(i) for i in range(requests)))
-    finally:
-        for client in clients:
-            await client.close()
-    return outcomes.count("ok"), [o for o in outcomes if o != "ok"]
 
 
 def account_spend(database_url: str, account_id: str, rows: int) -> float:

@@ -10,9 +10,9 @@ import httpx
 import openai
 
 from tests.conftest import ADMIN_KEY, RunningRelay, wait_until
+from tests.e2e.races import ASK
 from tests.mocks.openai_upstream import MockOpenAI
 
-ASK = [{"role": "user", "content": "hello there"}]
 PRICED_COST = 0.008
 """'hello there' is 5 prompt tokens and 3 answer words at $1000 per million: $0.008."""
 CHEAP_COST = 0.0011

@@ -18,9 +18,9 @@ from tests.e2e.accounts_support import (
     admin,
     chat,
     new_account,
-    race,
     sqlite_url,
 )
+from tests.e2e.races import race
 from tests.e2e.test_budgets_limits import COST, new_key, priced_config
 from tests.mocks.openai_upstream import MockOpenAI
 

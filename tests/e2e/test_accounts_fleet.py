@@ -17,9 +17,9 @@ from tests.e2e.accounts_support import (
     account_spend,
     admin,
     new_account,
-    race,
     sqlite_url,
 )
+from tests.e2e.races import race
 from tests.e2e.test_accounts_races import (
     failures_give_their_reservations_back,
     top_up_during_a_race_is_never_lost,

@@ -20,10 +20,10 @@ from tests.e2e.accounts_support import (
     admin,
     chat,
     new_account,
-    race,
     spend_until_refused,
     sqlite_url,
 )
+from tests.e2e.races import race
 from tests.e2e.test_accounts import me
 from tests.e2e.test_budgets_limits import COST, PRICE, priced_config
 from tests.mocks.openai_upstream import MockOpenAI

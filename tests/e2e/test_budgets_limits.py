@@ -27,11 +27,11 @@ from tests.conftest import (
     wait_ready,
     wait_until,
 )
+from tests.e2e.races import ASK, race
 from tests.mocks.openai_upstream import MockOpenAI
 from tests.services import REDIS_URL, redis_or_skip
 
 PRICE = {"input": 1000.0, "output": 1000.0}  # $0.001 a token
-ASK = [{"role": "user", "content": "hello there"}]
 COST = 0.008
 """The mock bills 'hello there' as 5 prompt tokens and answers 3 words: 8 tokens."""
 
@@ -87,34 +87,10 @@ def recorded_spend(relay: RunningRelay, key_id: str, rows: int) -> float:
         engine.dispose()
 
 
-async def hammer(base_urls: list[str], key: str, requests: int) -> tuple[int, list[str]]:
-    """Fire `requests` at once, spread over the relays; (successes, refusal codes)."""
-    clients = [
-        openai.AsyncOpenAI(base_url=url, api_key=key, max_retries=0, timeout=60)
-        for url in base_urls
-    ]
-
-    async def one(i: int) -> str:
-        try:
-            await clients[i % len(clients)].chat.completions.create(
-                model="priced", messages=ASK, max_tokens=5
-            )
-        except openai.RateLimitError as error:
-            return error.code or "?"
-        return "ok"
-
-    try:
-        outcomes = await asyncio.gather(*(one(i) for i in range(requests)))
-    finally:
-        for client in clients:
-            await client.close()
-    return outcomes.count("ok"), [o for o in outcomes if o != "ok"]
-
-
 def test_two_hundred_concurrent_requests_cannot_overspend_a_budget(priced_relay) -> None:
     budget = 10 * COST
     key = new_key(priced_relay, budget_usd=budget)
-    succeeded, refused = asyncio.run(hammer([priced_relay.base_url], key, 200))
+    succeeded, refused = asyncio.run(race([priced_relay.base_url], [key], 200))
     assert 1 <= succeeded <= 10
     assert set(refused) == {"insufficient_quota"} and len(refused) == 200 - succeeded
     spend = recorded_spend(priced_relay, key_id_of(priced_relay, key), 200)
@@ -247,7 +223,7 @@ def test_replicas_sharing_redis_cannot_overspend_together(replicas) -> None:
     budget = 10 * COST
     key = new_key(replicas[0], budget_usd=budget, rpm=1000)
     urls = [replica.base_url for replica in replicas]
-    succeeded, refused = asyncio.run(hammer(urls, key, 200))
+    succeeded, refused = asyncio.run(race(urls, [key], 200))
     assert 1 <= succeeded <= 10
     assert set(refused) == {"insufficient_quota"}
     spend = recorded_spend(replicas[0], key_id_of(replicas[0], key), 200)

@@ -13,7 +13,8 @@ import pytest
 
 from tests.conftest import ADMIN, RunningRelay, start_relay, stop_relay, wait_until
 from tests.e2e.metrics_support import delta, metrics_config, scrape, total, value
-from tests.e2e.test_budgets_limits import ASK, new_key
+from tests.e2e.races import ASK
+from tests.e2e.test_budgets_limits import new_key
 from tests.mocks.openai_upstream import MockOpenAI
 
 R = "llmrelay_requests_total"

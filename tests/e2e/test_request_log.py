@@ -12,7 +12,8 @@ import pytest
 
 from tests.conftest import ADMIN_KEY, RunningRelay, stop_relay, wait_ready, wait_until
 from tests.e2e.metrics_support import launch_with_stderr, lines_of, metrics_config
-from tests.e2e.test_budgets_limits import ASK, new_key
+from tests.e2e.races import ASK
+from tests.e2e.test_budgets_limits import new_key
 from tests.mocks.openai_upstream import MockOpenAI
 
 

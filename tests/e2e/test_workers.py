@@ -31,9 +31,9 @@ from tests.conftest import (
     wait_until,
 )
 from tests.e2e.model_host_support import maps
+from tests.e2e.races import race
 from tests.e2e.test_budgets_limits import (
     COST,
-    hammer,
     key_id_of,
     new_key,
     priced_config,
@@ -130,7 +130,7 @@ def test_a_budget_race_across_workers_never_overspends(fleet: RunningRelay) -> N
     kernel: never more than 10 pass, as on one process (test_budgets_limits.py)."""
     budget = 10 * COST
     key = new_key(fleet, budget_usd=budget)
-    succeeded, refused = asyncio.run(hammer([fleet.base_url], key, 200))
+    succeeded, refused = asyncio.run(race([fleet.base_url], [key], 200))
     assert 1 <= succeeded <= 10
     assert set(refused) == {"insufficient_quota"} and len(refused) == 200 - succeeded
     spend = recorded_spend(fleet, key_id_of(fleet, key), 200)
